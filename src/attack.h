@@ -1,0 +1,71 @@
+/*  attack.h -- what a Byzantine node sends instead of its honest model.
+ *
+ *  Attackers run the same node loop and wire protocol as honest nodes; in
+ *  place of x_i^{t+1} they send bn_attack_craft()'s vector.  The honest
+ *  models they know this round are either their honest neighbours' (`local`)
+ *  or every honest model the colluding attackers heard (`omniscient`).
+ *
+ *    dlie       mu + z * sigma (coordinate-wise over known honest models), z = 2
+ *    random     Gaussian vector scaled to the norm of the honest mean
+ *    reverse    minus the honest mean
+ *    sign-flip  its own update negated: x_prev - (x_self - x_prev)
+ *    gaussian   N(0, std^2) per coordinate, std = 200
+ *    label-flip trains on 9 - y and sends its model as is
+ *    ipm        -epsilon * honest mean (inner-product manipulation), epsilon = 0.1
+ *    alie       mu + z * sigma with z from (n, b) as in Baruch et al.
+ *    mimic      copies one honest model (the lowest honest id it knows)
+ *    constant   every coordinate = value (default 1.0)
+ *    crash      sends nothing
+ *    nan        every coordinate NaN
+ */
+#ifndef BN_ATTACK_H
+#define BN_ATTACK_H
+
+#include "common.h"
+#include "rng.h"
+
+typedef enum {
+    BN_ATTACK_NONE, BN_ATTACK_DLIE, BN_ATTACK_RANDOM, BN_ATTACK_REVERSE,
+    BN_ATTACK_SIGN_FLIP, BN_ATTACK_GAUSSIAN, BN_ATTACK_LABEL_FLIP, BN_ATTACK_IPM,
+    BN_ATTACK_ALIE, BN_ATTACK_MIMIC, BN_ATTACK_CONSTANT, BN_ATTACK_CRASH,
+    BN_ATTACK_NAN, BN_ATTACK_COUNT
+} bn_attack_kind_t;
+
+typedef struct {
+    bn_attack_kind_t kind;
+    float    z;             /* dlie, default 2.0                                 */
+    float    epsilon;       /* ipm, default 0.1                                  */
+    float    gaussian_std;  /* gaussian, default 200                             */
+    float    value;         /* constant, default 1.0                             */
+    uint32_t n, b;          /* alie: swarm size and Byzantine count              */
+} bn_attack_opts_t;
+
+void bn_attack_opts_default(bn_attack_opts_t *opts, bn_attack_kind_t kind);
+int  bn_attack_parse(const char *name, bn_attack_kind_t *kind);
+const char *bn_attack_name(bn_attack_kind_t kind);
+
+/* Does the attacker run local SGD (none, sign-flip, label-flip)? */
+bool bn_attack_trains(bn_attack_kind_t kind);
+/* Does it need the honest models of the round (dlie, random, reverse, ipm, alie, mimic)? */
+bool bn_attack_needs_honest(bn_attack_kind_t kind);
+
+/* z of "a little is enough" for n nodes of which b Byzantine:
+ * s = floor(n / 2 + 1) - b, z = Phi^-1((n - s) / n). */
+double bn_attack_alie_z(uint32_t n, uint32_t b);
+
+typedef struct {
+    size_t dim;
+    uint32_t n_honest;             /* honest models known this round            */
+    const float *const *honest;    /* n_honest vectors (borrowed)               */
+    const uint32_t *honest_id;     /* their ids                                 */
+    const float *x_prev, *x_self;  /* the attacker's own model before / after its local step */
+    bn_rng_t *rng;                 /* attack noise                              */
+} bn_attack_input_t;
+
+/* Writes the vector to send into out (dim floats).  Returns BN_OK, or BN_EARG
+ * when the attack needs honest models and n_honest == 0 (out then holds
+ * x_self, so the attacker still sends something plausible).  For crash the
+ * caller sends nothing; out is untouched. */
+int bn_attack_craft(const bn_attack_opts_t *opts, const bn_attack_input_t *in, float *out);
+
+#endif

@@ -1,0 +1,86 @@
+/*  common.c -- error strings, logging, clock, aligned allocation. */
+#include "common.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static bn_log_level_t s_level = BN_LOG_INFO;
+static char s_tag[64] = "byznode";
+
+const char *bn_strerror(int code)
+{
+    switch (code) {
+    case BN_OK:        return "ok";
+    case BN_ENOMEM:    return "out of memory";
+    case BN_EIO:       return "i/o error";
+    case BN_EFORMAT:   return "malformed input";
+    case BN_EARG:      return "invalid argument";
+    case BN_ETIMEOUT:  return "timed out";
+    case BN_ENET:      return "network error";
+    case BN_EMISMATCH: return "peers disagree";
+    default:           return "unknown error";
+    }
+}
+
+void bn_log_set(bn_log_level_t level, const char *tag)
+{
+    s_level = level;
+    if (tag)
+        snprintf(s_tag, sizeof s_tag, "%s", tag);
+}
+
+void bn_log(bn_log_level_t level, const char *fmt, ...)
+{
+    static const char *names[] = { "debug", "info", "warn", "error" };
+    if (level < s_level)
+        return;
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "%s: %s: %s\n", s_tag, names[level], line);
+}
+
+int bn_fail(char *err, size_t errlen, int code, const char *fmt, ...)
+{
+    if (err && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return code;
+}
+
+double bn_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double) ts.tv_sec + (double) ts.tv_nsec * 1e-9;
+}
+
+void *bn_alloc_aligned(size_t bytes)
+{
+    void *p = NULL;
+    size_t rounded = (bytes + 63) & ~(size_t) 63;
+    if (rounded == 0)
+        rounded = 64;
+    if (posix_memalign(&p, 64, rounded) != 0)
+        return NULL;
+    memset(p, 0, rounded);
+    return p;
+}
+
+float *bn_alloc_floats(size_t n)
+{
+    return bn_alloc_aligned(n * sizeof(float));
+}
+
+void bn_free(void *p)
+{
+    free(p);
+}

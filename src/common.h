@@ -1,0 +1,58 @@
+/*  common.h -- error codes, logging and small helpers shared by every module.
+ *
+ *  Every fallible function in byznode returns an int: BN_OK (0) on success or
+ *  a negative BN_E* code.  Functions that can say more take a caller-owned
+ *  `char *err, size_t errlen` buffer and write one line into it (no newline).
+ */
+#ifndef BN_COMMON_H
+#define BN_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+
+enum {
+    BN_OK        =  0,
+    BN_ENOMEM    = -1,   /* allocation failed                               */
+    BN_EIO       = -2,   /* a file could not be opened, read or written     */
+    BN_EFORMAT   = -3,   /* a file or message is malformed                  */
+    BN_EARG      = -4,   /* an argument or option is out of range           */
+    BN_ETIMEOUT  = -5,   /* a deadline passed                               */
+    BN_ENET      = -6,   /* a ZeroMQ call failed                            */
+    BN_EMISMATCH = -7,   /* peers disagree (topology fingerprint, config)   */
+};
+
+/* Static string for a BN_E* code; never NULL. */
+const char *bn_strerror(int code);
+
+typedef enum { BN_LOG_DEBUG, BN_LOG_INFO, BN_LOG_WARN, BN_LOG_ERROR } bn_log_level_t;
+
+/* Process-wide log settings: messages below `level` are dropped; `tag` (for
+ * example "node 7") prefixes every line.  Not thread-safe; call at start-up. */
+void bn_log_set(bn_log_level_t level, const char *tag);
+void bn_log(bn_log_level_t level, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+#define BN_DEBUG(...) bn_log(BN_LOG_DEBUG, __VA_ARGS__)
+#define BN_INFO(...)  bn_log(BN_LOG_INFO,  __VA_ARGS__)
+#define BN_WARN(...)  bn_log(BN_LOG_WARN,  __VA_ARGS__)
+#define BN_ERROR(...) bn_log(BN_LOG_ERROR, __VA_ARGS__)
+
+/* Writes a formatted one-line message into err (if err != NULL) and returns
+ * `code`, so that error paths read `return bn_fail(err, errlen, BN_EIO, ...)`. */
+int bn_fail(char *err, size_t errlen, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Monotonic clock in seconds. */
+double bn_now(void);
+
+/* 64-byte aligned allocation of n floats, zeroed; free with bn_free(). */
+float *bn_alloc_floats(size_t n);
+void  *bn_alloc_aligned(size_t bytes);
+void   bn_free(void *p);
+
+#define BN_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define BN_MAX(a, b) ((a) > (b) ? (a) : (b))
+#define BN_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+#endif
