@@ -19,6 +19,8 @@
 #define BN_WIRE_VERSION    1
 #define BN_WIRE_HEADER_MAX 256
 #define BN_DTYPE_F32       1
+/* Largest header bn_wire_encode() produces (every field at its maximum). */
+#define BN_WIRE_HEADER_ENCODED_MAX 84
 
 typedef enum {
     BN_MSG_MODEL   = 1,   /* x_i^{t+1} for (epoch, round), to a neighbour      */
@@ -78,7 +80,9 @@ typedef struct {
 
 /* Checks a decoded header and its payload frame against `ex`: kind, swarm,
  * sender range, dtype, dim and payload_len == dim * 4, and (when
- * check_finite) that every value is finite.  payload may be unaligned. */
+ * check_finite) that every value is finite.  payload may be unaligned.
+ * Also: origin must be < n, and equal sender unless kind is COLLUDE (else
+ * BN_DROP_SENDER); a REPORT may carry an empty payload with dim 0 or ex->dim. */
 bn_drop_reason_t bn_wire_validate(const bn_wire_expect_t *ex, const bn_wire_header_t *h,
                                   const void *payload, size_t payload_len, bool check_finite);
 

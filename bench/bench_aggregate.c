@@ -1,0 +1,190 @@
+/*  bench_aggregate.c -- per-node, per-round time of every aggregation rule on
+ *  the CNN's d = 80,202 parameters with k = n - 1 - ... neighbours as in an
+ *  Erdos-Renyi graph with p = 0.6 (k = 29, 59, 119, 179 for n = 50, 100, 200,
+ *  300), single thread, against the floor no rule can beat: one read of the
+ *  same k + 1 vectors (their sum).
+ *
+ *  usage: bench_aggregate [n ...]      (default: 50 100 200 300)
+ *  Prints one row per (rule, n): median milliseconds over repetitions (at
+ *  least 3 after a warm-up, up to 25 or 0.4 s), the multiple of the floor's
+ *  median, and the fastest call.  mozi and bygars run with a cheap fake oracle
+ *  (loss = x[0], gradient = a constant vector), so their numbers are the
+ *  rule's own cost without the forward / backward passes that dominate them
+ *  in a real run.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "aggregate.h"
+#include "rng.h"
+
+#define DIM 80202
+
+typedef struct {
+    const char    *label;
+    bn_rule_kind_t kind;
+    int            b;             /* -1: default; -2: n / 5 (the paper's b = 0.2 n) */
+    uint32_t       bucketing;
+} row_t;
+
+static const row_t s_rows[] = {
+    { "standalone",         BN_RULE_STANDALONE,     -1, 0 },
+    { "mean",               BN_RULE_MEAN,           -1, 0 },
+    { "similarity",         BN_RULE_SIMILARITY,     -1, 0 },
+    { "similarity-kl",      BN_RULE_SIMILARITY_KL,  -1, 0 },
+    { "similarity-cos",     BN_RULE_SIMILARITY_COS, -1, 0 },
+    { "trimmed-mean b=1",   BN_RULE_TRIMMED_MEAN,    1, 0 },
+    { "trimmed-mean b=n/5", BN_RULE_TRIMMED_MEAN,   -2, 0 },
+    { "median",             BN_RULE_MEDIAN,         -1, 0 },
+    { "krum",               BN_RULE_KRUM,           -2, 0 },
+    { "multi-krum",         BN_RULE_MULTI_KRUM,     -2, 0 },
+    { "tv-norm",            BN_RULE_TV_NORM,        -1, 0 },
+    { "mozi (fake oracle)", BN_RULE_MOZI,           -2, 0 },
+    { "clipped-gossip",     BN_RULE_CLIPPED_GOSSIP, -1, 0 },
+    { "brsgd",              BN_RULE_BRSGD,          -1, 0 },
+    { "bygars (fake oracle)", BN_RULE_BYGARS,       -1, 0 },
+    { "bucketing2+median",  BN_RULE_MEDIAN,         -1, 2 },
+    { "bucketing2+krum",    BN_RULE_KRUM,           -2, 2 },
+};
+
+static float s_loss(void *ctx, const float *x)
+{
+    (void) ctx;
+    return x[0];
+}
+
+static void s_grad(void *ctx, const float *x, float *g)
+{
+    (void) ctx;
+    (void) x;
+    for (size_t c = 0; c < DIM; c++)
+        g[c] = 0.001f;
+}
+
+static int s_cmp(const void *a, const void *b)
+{
+    double x = *(const double *) a, y = *(const double *) b;
+    return (x > y) - (x < y);
+}
+
+/* Median seconds of fn over repetitions: at least 3, until 0.4 s or 25 runs. */
+#define TIME_IT(result, best, stmt)                                        \
+    do {                                                                   \
+        double ts_[25];                                                    \
+        int nr_ = 0;                                                       \
+        double start_ = bn_now();                                          \
+        stmt; /* warm-up */                                                \
+        while (nr_ < 25 && (nr_ < 3 || bn_now() - start_ < 0.4)) {         \
+            double t0_ = bn_now();                                         \
+            stmt;                                                          \
+            ts_[nr_++] = bn_now() - t0_;                                   \
+        }                                                                  \
+        qsort(ts_, (size_t) nr_, sizeof(double), s_cmp);                   \
+        (result) = ts_[nr_ / 2];                                           \
+        (best) = ts_[0];                                                   \
+    } while (0)
+
+static volatile float s_sink;
+
+static void s_floor(const float *const *v, uint32_t n, float *out)
+{
+    memcpy(out, v[0], DIM * sizeof *out);
+    for (uint32_t j = 1; j < n; j++) {
+        const float *restrict x = v[j];
+        for (size_t c = 0; c < DIM; c++)
+            out[c] += x[c];
+    }
+    s_sink = out[DIM / 2];
+}
+
+int main(int argc, char **argv)
+{
+    int ns[8] = { 50, 100, 200, 300 };
+    int nn = 4;
+    if (argc > 1) {
+        nn = 0;
+        for (int i = 1; i < argc && nn < 8; i++) {
+            int n = atoi(argv[i]);
+            if (n < 4 || n > 1000) {
+                fprintf(stderr, "bench_aggregate: n must be in [4, 1000], got '%s'\n", argv[i]);
+                return 2;
+            }
+            ns[nn++] = n;
+        }
+    }
+    uint32_t kmax = 0;
+    for (int i = 0; i < nn; i++) {
+        uint32_t k = (uint32_t) (0.6 * (ns[i] - 1));
+        kmax = k > kmax ? k : kmax;
+    }
+    /* model-like vectors: x_prev, a shared step, honest noise */
+    bn_rng_t r;
+    bn_rng_seed(&r, 1, 42);
+    float *prev = bn_alloc_floats(DIM), *self = bn_alloc_floats(DIM), *out = bn_alloc_floats(DIM);
+    float *all = bn_alloc_floats((size_t) kmax * DIM);
+    const float **ptr = calloc(kmax + 1, sizeof *ptr);
+    uint32_t *ids = calloc(kmax + 1, sizeof *ids);
+    float *w = calloc(kmax + 1, sizeof *w);
+    if (!prev || !self || !out || !all || !ptr || !ids || !w) {
+        fprintf(stderr, "bench_aggregate: out of memory\n");
+        return 1;
+    }
+    for (size_t c = 0; c < DIM; c++) {
+        prev[c] = 0.05f * (float) bn_rng_normal(&r);
+        self[c] = prev[c] + 0.001f * (float) bn_rng_normal(&r);
+    }
+    for (uint32_t j = 0; j < kmax; j++) {
+        for (size_t c = 0; c < DIM; c++)
+            all[(size_t) j * DIM + c] = self[c] + 0.001f * (float) bn_rng_normal(&r);
+        ptr[j] = all + (size_t) j * DIM;
+        ids[j] = j;
+    }
+    bn_oracle_t oracle = { NULL, s_loss, s_grad };
+
+    printf("# d = %d, single thread; ms = median per call; x floor = ms / floor ms;"
+           " min = fastest call\n", DIM);
+    printf("%-22s %5s %5s %10s %9s %10s\n", "rule", "n", "k", "ms", "x floor", "min ms");
+    for (int i = 0; i < nn; i++) {
+        uint32_t k = (uint32_t) (0.6 * (ns[i] - 1));
+        ptr[k] = self;
+        double floor_s, floor_min;
+        TIME_IT(floor_s, floor_min, s_floor(ptr, k + 1, out));
+        printf("%-22s %5d %5u %10.3f %9.2f %10.3f\n", "floor (sum k+1 vecs)", ns[i], k,
+               floor_s * 1e3, 1.0, floor_min * 1e3);
+        bn_agg_input_t in = { .dim = DIM, .x_prev = prev, .x_self = self, .k = k, .x_nb = ptr,
+                              .nb_id = ids, .oracle = &oracle };
+        for (size_t q = 0; q < sizeof s_rows / sizeof s_rows[0]; q++) {
+            const row_t *row = &s_rows[q];
+            bn_rule_opts_t o;
+            bn_rule_opts_default(&o, row->kind);
+            if (row->b >= 0)
+                o.b = (uint32_t) row->b;
+            else if (row->b == -2)
+                o.b = (uint32_t) (ns[i] / 5);
+            o.bucketing = row->bucketing;
+            bn_rule_t *rule = bn_rule_new(&o, DIM, k);
+            if (!rule) {
+                fprintf(stderr, "bench_aggregate: cannot create %s\n", row->label);
+                return 1;
+            }
+            double t, tmin;
+            int rc = BN_OK;
+            TIME_IT(t, tmin, rc |= bn_rule_aggregate(rule, &in, out, w));
+            if (rc != BN_OK)
+                fprintf(stderr, "bench_aggregate: %s failed: %s\n", row->label, bn_strerror(rc));
+            printf("%-22s %5d %5u %10.3f %9.2f %10.3f\n", row->label, ns[i], k, t * 1e3,
+                   t / floor_s, tmin * 1e3);
+            fflush(stdout);
+            bn_rule_destroy(&rule);
+        }
+    }
+    bn_free(prev);
+    bn_free(self);
+    bn_free(out);
+    bn_free(all);
+    free(ptr);
+    free(ids);
+    free(w);
+    return 0;
+}

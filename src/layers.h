@@ -1,0 +1,146 @@
+/*  layers.h -- stateless layer kernels (forward and backward) for model.c.
+ *
+ *  llm.c style: every kernel is a plain function of its buffers and shapes;
+ *  nothing is allocated and nothing is remembered between calls.  Shapes are
+ *  written as [dim][dim]... in row-major order.
+ *
+ *  Layout: image tensors are CHANNELS-LAST (NHWC: [B][H][W][C]) so that the
+ *  channel vector of one pixel is contiguous; that makes im2col a handful of
+ *  memcpy's, the convolution one large sgemm, and pooling / ReLU / bias plain
+ *  vector loops over channels.  Convolution weights passed to the kernels are
+ *  [OC][K][K][C] ("OHWI"); bn_conv_weight_to_ohwi()/_to_oihw() convert from
+ *  and to PyTorch's [OC][C][K][K] layout, which is what the flat parameter
+ *  vector stores.  Fully connected weights are PyTorch's [OUT][IN].
+ *
+ *  Gradient outputs (din, dweight, dbias) are OVERWRITTEN, never accumulated.
+ *  Convolutions are "valid" (no padding), stride 1, square K x K kernels.
+ *  Max-pooling is 2 x 2, stride 2, on even H and W; ties go to the first
+ *  maximum in row-major window order, as in PyTorch.
+ */
+#ifndef BN_LAYERS_H
+#define BN_LAYERS_H
+
+#include "common.h"
+
+/* The pooling and first-layer kernels have AVX-512 paths, chosen at run time
+ * when the CPU has AVX-512F (and channel counts are multiples of 16), and
+ * portable paths otherwise.  on = true forces the portable paths (for tests
+ * and comparisons); process-wide, not thread-safe, call before any kernel. */
+void bn_layers_force_portable(bool on);
+/* True when the AVX-512 paths are in use (CPU support and not forced off). */
+bool bn_layers_vectorised(void);
+
+/* ---- convolution ------------------------------------------------------ */
+
+/* Weight layout conversion: src [OC][C][K][K] -> dst [OC][K][K][C] and back.
+ * src and dst must not overlap. */
+void bn_conv_weight_to_ohwi(float *dst, const float *src, int OC, int C, int K);
+void bn_conv_weight_to_oihw(float *dst, const float *src, int OC, int C, int K);
+
+/* im2col for NHWC input: in [B][H][W][C] -> col [B*OH*OW][K*K*C], row
+ * (b, oh, ow), column (ki, kj, c); OH = H - K + 1, OW = W - K + 1. */
+void bn_im2col_nhwc(float *col, const float *in, int B, int H, int W, int C, int K);
+
+/* Adjoint of bn_im2col_nhwc: din [B][H][W][C] = sum of the patches in dcol
+ * [B*OH*OW][K*K*C] at their positions.  din is overwritten. */
+void bn_col2im_nhwc(float *din, const float *dcol, int B, int H, int W, int C, int K);
+
+/* out [B][OH][OW][OC] = conv(in [B][H][W][C], weight [OC][K][K][C]) + bias [OC]
+ * (bias may be NULL: no bias).  col is scratch of B*OH*OW*K*K*C floats; it
+ * is left holding im2col(in), which bn_conv2d_backward needs. */
+void bn_conv2d_forward(float *out, float *col, const float *in, const float *weight,
+                       const float *bias, int B, int H, int W, int C, int OC, int K);
+
+/* Backward of bn_conv2d_forward given dout [B][OH][OW][OC] and the col that
+ * forward left: dweight [OC][K][K][C] and dbias [OC] (NULL: skipped) are
+ * overwritten.  If din != NULL, din [B][H][W][C] is overwritten with the input
+ * gradient, using dcol (B*OH*OW*K*K*C floats) as scratch; dcol MAY be the
+ * same buffer as col (col is then destroyed).  With din == NULL (first layer)
+ * dcol is unused and may be NULL. */
+void bn_conv2d_backward(float *din, float *dcol, float *dweight, float *dbias,
+                        const float *dout, const float *col, const float *weight,
+                        int B, int H, int W, int C, int OC, int K);
+
+/* Direct (no im2col) convolution for NHWC input: out [B][OH][OW][OC] =
+ * conv(in [B][H][W][C], weight [K][K][C][OC] ("HWIO")), no bias.  AVX-512
+ * register-blocked when OC is 16 or 32 and OW % 8 == 0, portable loops
+ * otherwise.  Same values as bn_conv2d_forward up to float rounding. */
+void bn_conv2d_forward_direct(float *out, const float *in, const float *weight_hwio,
+                              int B, int H, int W, int C, int OC, int K);
+/* Backward of bn_conv2d_forward_direct, also without im2col: dweight
+ * [OC][K][K][C] ("OHWI") overwritten from dout [B][OH][OW][OC] and in; if
+ * din != NULL, din [B][H][W][C] overwritten using weight [OC][K][K][C].
+ * AVX-512 when C == 16, OC % 16 == 0 and OW % 8 == 0; portable otherwise. */
+void bn_conv2d_backward_direct(float *din, float *dweight_ohwi, const float *dout,
+                               const float *in, const float *weight_ohwi,
+                               int B, int H, int W, int C, int OC, int K);
+/* src [OC][C][K][K] (PyTorch) -> dst [K][K][C][OC]; no overlap. */
+void bn_conv_weight_to_hwio(float *dst, const float *src, int OC, int C, int K);
+
+/* ---- pointwise and pooling ---------------------------------------------- */
+
+/* out[i] = max(in[i], 0); out may equal in. */
+void bn_relu_forward(float *out, const float *in, size_t n);
+/* din[i] = out[i] > 0 ? dout[i] : 0, where out is the forward output; din may equal dout. */
+void bn_relu_backward(float *din, const float *dout, const float *out, size_t n);
+
+/* out [B][H/2][W/2][C] = 2x2 max of in [B][H][W][C]; argmax (same shape as
+ * out) records which of the 4 window cells (0..3, row-major) won. */
+void bn_maxpool2_forward(float *out, uint8_t *argmax, const float *in,
+                         int B, int H, int W, int C);
+/* din [B][H][W][C] (overwritten, zeros off the argmax) from dout [B][H/2][W/2][C]. */
+void bn_maxpool2_backward(float *din, const float *dout, const uint8_t *argmax,
+                          int B, int H, int W, int C);
+
+/* Fused conv epilogue: out = maxpool2(relu(in + bias)), computed as
+ * max(0, max4(in) + bias[c]) (equal, since bias is constant per channel and
+ * ReLU is monotone).  Shapes as bn_maxpool2_forward; bias [C]. */
+void bn_bias_relu_maxpool2_forward(float *out, uint8_t *argmax, const float *in,
+                                   const float *bias, int B, int H, int W, int C);
+/* Backward of the fused epilogue: din [B][H][W][C] (overwritten) and dbias [C]
+ * (overwritten) from dout [B][H/2][W/2][C], the forward out and argmax. */
+void bn_bias_relu_maxpool2_backward(float *din, float *dbias, const float *dout,
+                                    const float *out, const uint8_t *argmax,
+                                    int B, int H, int W, int C);
+
+/* Layout changes: NHWC [B][H][W][C] <-> NCHW [B][C][H][W] (PyTorch's flatten order). */
+void bn_nhwc_to_nchw(float *dst, const float *src, int B, int H, int W, int C);
+void bn_nchw_to_nhwc(float *dst, const float *src, int B, int H, int W, int C);
+
+/* ---- fused first layer (single input channel) ------------------------- */
+
+/* out [B][OH/2][OW/2][OC] = maxpool2(relu(conv(in, weight) + bias)) for a
+ * single-channel input in [B][H][W] and weight [OC][K][K] (PyTorch layout,
+ * C = 1); argmax as bn_maxpool2_forward.  Equal to bn_conv2d_forward followed
+ * by bn_bias_relu_maxpool2_forward, without im2col or the full-resolution
+ * output (vectorised when OC % 16 == 0 and OW % 8 == 0).  OH, OW even. */
+void bn_conv1ch_relu_pool_forward(float *out, uint8_t *argmax, const float *in,
+                                  const float *weight, const float *bias,
+                                  int B, int H, int W, int OC, int K);
+/* Its backward for the weights only (a first layer needs no input gradient):
+ * dweight [OC][K][K] and dbias [OC] overwritten from dout [B][OH/2][OW/2][OC],
+ * the forward out and argmax, and the input. */
+void bn_conv1ch_relu_pool_backward(float *dweight, float *dbias, const float *dout,
+                                   const float *out, const uint8_t *argmax, const float *in,
+                                   int B, int H, int W, int OC, int K);
+
+/* ---- fully connected ------------------------------------------------------ */
+
+/* out [B][OUT] = in [B][IN] * weight[OUT][IN]^T + bias [OUT]. */
+void bn_fc_forward(float *out, const float *in, const float *weight, const float *bias,
+                   int B, int IN, int OUT);
+/* dweight [OUT][IN], dbias [OUT] overwritten; din [B][IN] overwritten unless
+ * NULL.  din may be the same buffer as in (in is read first). */
+void bn_fc_backward(float *din, float *dweight, float *dbias, const float *dout,
+                    const float *in, const float *weight, int B, int IN, int OUT);
+
+/* ---- loss -------------------------------------------------------------- */
+
+/* Softmax cross-entropy of logits [B][NC] against labels [B] (each < NC),
+ * mean over the batch.  Returns the mean loss; if dlogits != NULL writes
+ * d(mean loss)/d(logits) [B][NC] (may equal logits); if correct != NULL adds
+ * the number of rows whose first maximal logit is the label. */
+float bn_softmax_xent(float *dlogits, const float *logits, const uint8_t *labels,
+                      int B, int NC, uint32_t *correct);
+
+#endif

@@ -1,0 +1,52 @@
+/*  metrics.h -- what a node reports each epoch, and consensus error (eq. 3).
+ *
+ *  A node fills one bn_report_t per epoch, writes it as a JSON line to its own
+ *  out directory (if any) and sends it to the monitor as a MessagePack map (the
+ *  middle frame of a REPORT message, docs/metrics.md).  The report's weight
+ *  array is the aggregation telemetry: the mean share of the update each node
+ *  got from this node over the epoch's rounds.  The node never knows who is
+ *  Byzantine; the monitor, which knows the roles, turns it into the share of
+ *  weight that went to Byzantine neighbours.
+ */
+#ifndef BN_METRICS_H
+#define BN_METRICS_H
+
+#include <stdio.h>
+#include <msgpack.h>
+
+#include "common.h"
+#include "wire.h"
+
+typedef struct {
+    uint32_t node, epoch, n_nodes;
+    bool     honest, final, resumed;
+    char     attack[24];
+    double   accuracy;          /* fraction; NAN when not evaluated this epoch */
+    double   test_loss, train_loss;
+    uint32_t eval_images;
+    uint64_t bytes_sent, bytes_received, msgs_sent, msgs_received, send_dropped;
+    uint64_t rounds, rounds_timed_out, missing;   /* missing = neighbour messages not there at aggregation */
+    uint64_t drops[BN_DROP_COUNT];
+    uint64_t rule_nonfinite;
+    double   t_compute, t_wait, t_aggregate, t_encode, t_eval, t_epoch;
+    uint64_t topology_fp;
+    uint32_t degree;
+    float   *weight;            /* n_nodes entries, owned by whoever filled the report */
+} bn_report_t;
+
+/* Packs r into pk as a MessagePack map. */
+void bn_report_pack(const bn_report_t *r, msgpack_packer *pk);
+
+/* Unpacks a report from buf[0..len).  r->weight is malloc'd (caller frees) when
+ * present.  BN_EFORMAT on anything unexpected; never reads past len. */
+int bn_report_unpack(const void *buf, size_t len, bn_report_t *r);
+
+/* One JSON object, no newline. */
+void bn_report_to_json(const bn_report_t *r, FILE *f);
+
+/* Consensus error of eq. (3) over m vectors of dim floats:
+ * (1/m) sum_i ||x_i - xbar||^2 / ||xbar||^2.  mean_scratch holds dim doubles.
+ * Returns 0 for m <= 1, INFINITY if xbar = 0 and the x_i differ. */
+double bn_consensus_error(const float *const *x, uint32_t m, size_t dim, double *mean_scratch);
+
+#endif

@@ -1,0 +1,46 @@
+/*  clipped_gossip.c -- self-centred clipping (He, Karimireddy & Jaggi,
+ *  "Byzantine-robust decentralized learning via self-centered clipping"),
+ *  in the node's own frame:
+ *      x_out = x_self + sum_{j in N_i} w_ij clip(x_j - x_self, tau),
+ *      clip(z, tau) = z * min(1, tau / ||z||),  w_ij = 1 / n  (uniform
+ *      gossip weights over N_i plus self; the self term is zero).
+ *  Each neighbour moves the model by at most tau / n in l2 norm.
+ *  Cost: two reads of each neighbour vector (norm, then accumulation).
+ *  Telemetry: w_j = min(1, tau / ||x_j - x_self||) / n, and self gets
+ *  1 - sum_j w_j, i.e. x_out = sum_j w_j x_j exactly.
+ */
+#include "rules.h"
+
+#include <float.h>
+#include <math.h>
+
+int bn_rules_clipped_gossip(bn_rule_t *self, const bn_set_t *set, float *restrict x_out, float *w)
+{
+    size_t dim = set->dim;
+    uint32_t n = set->n;
+    const float *restrict xs = set->x_self;
+    double tau = self->opts.clip_tau, inv_n = 1.0 / (double) n;
+    for (size_t c = 0; c < dim; c++)
+        x_out[c] = 0.0f;
+    double wsum = 0.0;
+    for (uint32_t j = 0; j + 1 < n; j++) {
+        const float *restrict x = set->v[j];
+        double dot, nrm;
+        bn_select_diff_stats(x, xs, NULL, dim, &dot, &nrm);
+        nrm = sqrt(nrm);
+        double a = inv_n * (nrm > tau ? tau / nrm : 1.0);
+        w[j] = (float) a;
+        wsum += a;
+        float af = (float) a;
+        if (nrm > 1e30)             /* x_j - x_self may overflow in float */
+            for (size_t c = 0; c < dim; c++)
+                x_out[c] += af * x[c] - af * xs[c];
+        else
+            for (size_t c = 0; c < dim; c++)
+                x_out[c] += af * (x[c] - xs[c]);
+    }
+    for (size_t c = 0; c < dim; c++)
+        x_out[c] += xs[c];
+    w[n - 1] = (float) (1.0 - wsum);
+    return BN_OK;
+}

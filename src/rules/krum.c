@@ -1,0 +1,100 @@
+/*  krum.c -- Krum and Multi-Krum (Blanchard et al.) over the n vectors of a
+ *  node's neighbourhood, self included.
+ *
+ *  score(i) = sum of the squared distances from x_i to its n - b - 2 nearest
+ *  other vectors (at least 1; fewer than b + 3 vectors counts as a
+ *  degenerate round).  krum returns the vector with the lowest score (ties:
+ *  lowest index in the set, self last); multi-krum the average of the m
+ *  lowest-scored vectors, m = opts.m or n - b when 0, clamped to [1, n].
+ *  Telemetry: 1/m on each selected vector, 0 elsewhere.
+ *
+ *  Cost: O(n^2 d / 2) for the pairwise distances (blocked over coordinates so
+ *  a block of all n vectors stays in cache; float partials per block summed
+ *  in double; an overflowing difference gives an infinite distance, which
+ *  only ranks that vector last), plus O(n^2 (n - b)) for the scores.
+ */
+#include "rules.h"
+
+#include <math.h>
+#include <string.h>
+
+#define S_CHUNK 512
+#define S_LANES 16
+
+__attribute__((noinline))
+static float s_sqdist(const float *restrict a, const float *restrict b, size_t len)
+{
+    float acc[S_LANES] = { 0 };
+    size_t c = 0;
+    for (; c + S_LANES <= len; c += S_LANES)
+        for (int l = 0; l < S_LANES; l++) {
+            float d = a[c + l] - b[c + l];
+            acc[l] += d * d;
+        }
+    for (; c < len; c++) {
+        float d = a[c] - b[c];
+        acc[0] += d * d;
+    }
+    float s = 0.0f;
+    for (int l = 0; l < S_LANES; l++)
+        s += acc[l];
+    return s;
+}
+
+int bn_rules_krum(bn_rule_t *self, const bn_set_t *set, float *restrict x_out, float *w)
+{
+    size_t dim = set->dim;
+    uint32_t n = set->n;
+    double *dist = self->dist, *score = self->s0, *row = self->s1;
+    uint32_t *idx = self->idx;
+    for (size_t i = 0; i < (size_t) n * n; i++)
+        dist[i] = 0.0;
+    for (size_t c0 = 0; c0 < dim; c0 += S_CHUNK) {
+        size_t len = BN_MIN((size_t) S_CHUNK, dim - c0);
+        for (uint32_t i = 0; i < n; i++)
+            for (uint32_t j = i + 1; j < n; j++)
+                dist[(size_t) i * n + j] += s_sqdist(set->v[i] + c0, set->v[j] + c0, len);
+    }
+    for (uint32_t i = 0; i < n; i++)
+        for (uint32_t j = i + 1; j < n; j++)
+            dist[(size_t) j * n + i] = dist[(size_t) i * n + j];
+
+    uint32_t b = self->opts.b;
+    uint32_t near = n > b + 2 ? n - b - 2 : 1;
+    if (n < b + 3 && n > 1)
+        self->stats.degenerate++;
+    if (near > n - 1)
+        near = n - 1;
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t t = 0;
+        for (uint32_t j = 0; j < n; j++)
+            if (j != i)
+                row[t++] = dist[(size_t) i * n + j];
+        uint32_t *sel = self->idx;
+        bn_select_smallest(row, t, near, sel);
+        double s = 0.0;
+        for (uint32_t q = 0; q < near; q++)
+            s += row[sel[q]];
+        score[i] = s;
+    }
+    uint32_t m = 1;
+    if (self->opts.kind == BN_RULE_MULTI_KRUM) {
+        m = self->opts.m ? self->opts.m : (n > b ? n - b : 1);
+        m = BN_MAX(1u, BN_MIN(m, n));
+    }
+    bn_select_smallest(score, n, m, idx);
+    for (uint32_t j = 0; j < n; j++)
+        w[j] = 0.0f;
+    float inv = 1.0f / (float) m;
+    const float *restrict x0 = set->v[idx[0]];
+    if (m == 1) {
+        memcpy(x_out, x0, dim * sizeof *x_out);
+    } else {
+        bn_select_scale(x_out, inv, x0, dim);
+        for (uint32_t q = 1; q < m; q++)
+            bn_select_axpy(x_out, inv, set->v[idx[q]], dim);
+    }
+    for (uint32_t q = 0; q < m; q++)
+        w[idx[q]] = inv;
+    return BN_OK;
+}

@@ -1,0 +1,273 @@
+/*  similarity.c -- the similarity-based reweighting of Xu & Huang (ICASSP
+ *  2022, Algorithm 1, eqs. 5-8) and its two Table-1 ablations.
+ *
+ *  For every j in N_i and i itself, the cross-update is
+ *      Delta_ji = x_j^{t+1} - x_i^t                                  (eq. 5)
+ *  p_j = fractions of (+, 0, -) entries of Delta_ji, q_i those of Delta_ii;
+ *      w1_j = softmax_j(-c KL(p_j || q_i))                           (eqs. 6-7)
+ *      w2_j = max(0, cos(Delta_ji, Delta_ii))                        (eq. 8)
+ *      w_j  = w1_j * w2_j   (similarity), w1_j (similarity-kl), w2_j (-cos)
+ *      x_out = x_i^t + sum_j w_j clip(Delta_ji) / sum_j w_j,
+ *      clip(D) = D * min(1, ||Delta_ii|| / ||D||).
+ *  The bins are the three fixed signs (never data-dependent edges), both
+ *  histograms are smoothed with eps = BN_SIM_EPS before the KL (so an empty
+ *  bin gives a large but finite divergence), every received vector is scored
+ *  (the rule knows nothing of who is Byzantine) and the weights are divided
+ *  by their sum.
+ *
+ *  Degenerate rounds (stats.degenerate, x_out = x_self, weight 1 on self):
+ *    - ||Delta_ii|| == 0: the clip radius is 0, so every clipped update is 0
+ *      and the formula gives x_i^t == x_self anyway; the cosine is undefined;
+ *    - the weights sum to zero or are not finite (cannot happen for finite
+ *      inputs with Delta_ii != 0, since the node's own weight is positive).
+ *  A neighbour with Delta_ji == 0 has cosine 0.
+ *
+ *  Cost: two reads of each vector.  Pass 1 (blocked over coordinates so
+ *  that x_i^t and x_self stay in L1) computes sign counts, the dot product
+ *  with Delta_ii and ||Delta_ji||^2 together in float lanes, re-doing a block
+ *  in double if the float partials overflow; that also detects NaN / inf,
+ *  which this rule flags itself (the generic pre-filter is skipped).  Pass 2
+ *  accumulates the weighted clipped updates block by block into x_out, four
+ *  neighbours per sweep so that x_prev and x_out are touched once per four.
+ *  Requires a finite x_prev (aggregate.c substitutes x_self otherwise).
+ */
+#include "rules.h"
+
+#include <float.h>
+#include <math.h>
+#include <string.h>
+
+#define S_LANES 64
+
+/* fmaf only where it is a single instruction; the libm fallback is slow. */
+#ifdef FP_FAST_FMAF
+#define S_FMA(a, b, c) fmaf((a), (b), (c))
+#else
+#define S_FMA(a, b, c) ((a) * (b) + (c))
+#endif
+#define S_CHUNK 4096
+
+double bn_rules_sign_kl(const double p[3], const double q[3])
+{
+    const double eps = BN_SIM_EPS, norm = 1.0 + 3.0 * eps;
+    double kl = 0.0;
+    for (int s = 0; s < 3; s++) {
+        double ps = (p[s] + eps) / norm, qs = (q[s] + eps) / norm;
+        kl += ps * log(ps / qs);
+    }
+    return kl > 0.0 ? kl : 0.0;
+}
+
+/* Float pass over one chunk; returns 0 if the partials overflowed or met a
+ * NaN (caller redoes the chunk in double). */
+static int s_chunk_float(const float *restrict x, const float *restrict xp,
+                         const float *restrict r, size_t len,
+                         double *dot, double *nrm, int64_t *pos, int64_t *neg)
+{
+    float fd[S_LANES] = { 0 }, fn[S_LANES] = { 0 };
+    int32_t ip[S_LANES] = { 0 }, in[S_LANES] = { 0 };
+    size_t c = 0;
+    for (; c + S_LANES <= len; c += S_LANES)
+        for (int l = 0; l < S_LANES; l++) {
+            float d = x[c + l] - xp[c + l];
+            fd[l] = S_FMA(d, r[c + l], fd[l]);
+            fn[l] = S_FMA(d, d, fn[l]);
+            ip[l] += d > 0.0f;
+            in[l] += d < 0.0f;
+        }
+    for (; c < len; c++) {
+        float d = x[c] - xp[c];
+        fd[0] = S_FMA(d, r[c], fd[0]);
+        fn[0] = S_FMA(d, d, fn[0]);
+        ip[0] += d > 0.0f;
+        in[0] += d < 0.0f;
+    }
+    float sd = 0.0f, sn = 0.0f;
+    int64_t sp = 0, sg = 0;
+    for (int l = 0; l < S_LANES; l++) {
+        sd += fd[l];
+        sn += fn[l];
+        sp += ip[l];
+        sg += in[l];
+    }
+    *pos += sp;
+    *neg += sg;
+    if (!isfinite(sd) || !isfinite(sn))
+        return 0;
+    *dot += sd;
+    *nrm += sn;
+    return 1;
+}
+
+/* Double pass over one chunk; returns 1 if some |Delta| exceeds FLT_MAX
+ * (the float difference would overflow), and leaves NaN in dot/nrm if the
+ * chunk holds NaN or infinity. */
+static int s_chunk_double(const float *x, const float *xp, const float *xs, size_t len,
+                          double *dot, double *nrm)
+{
+    double sd = 0.0, sn = 0.0;
+    int huge = 0;
+    for (size_t c = 0; c < len; c++) {
+        double d = (double) x[c] - (double) xp[c];
+        double r = (double) xs[c] - (double) xp[c];
+        sd += d * r;
+        sn += d * d;
+        huge |= fabs(d) > (double) FLT_MAX;
+    }
+    *dot += sd;
+    *nrm += sn;
+    return huge;
+}
+
+/* out += sum_{i<4} a_i (q_i - p) over len floats. */
+static void s_acc4(float *restrict out, const float *const *q, const float *a,
+                   const float *restrict p, size_t len)
+{
+    const float *restrict q0 = q[0], *restrict q1 = q[1], *restrict q2 = q[2], *restrict q3 = q[3];
+    float a0 = a[0], a1 = a[1], a2 = a[2], a3 = a[3];
+    for (size_t i = 0; i < len; i++) {
+        float pi = p[i];
+        float v = S_FMA(a0, q0[i] - pi, out[i]);
+        v = S_FMA(a1, q1[i] - pi, v);
+        v = S_FMA(a2, q2[i] - pi, v);
+        out[i] = S_FMA(a3, q3[i] - pi, v);
+    }
+}
+
+int bn_rules_similarity(bn_rule_t *self, const bn_set_t *set, float *restrict x_out, float *w)
+{
+    size_t dim = set->dim;
+    uint32_t n = set->n, me = n - 1;
+    const float *restrict xp = set->x_prev;
+    const float *restrict xs = set->x_self;
+    double *dot = self->s0, *nrm = self->s1, *kl = self->s2;
+    int64_t *pos = self->score;
+    /* neg counts are kept in idx (uint32 is enough for dim < 2^32) */
+    uint32_t *neg = self->idx;
+    uint8_t *huge = self->bad;          /* bit 1: huge; bit 0: non-finite */
+
+    for (uint32_t j = 0; j < n; j++) {
+        dot[j] = nrm[j] = 0.0;
+        pos[j] = 0;
+        neg[j] = 0;
+        huge[j] = 0;
+    }
+
+    /* ---- pass 1: sign counts, dot with Delta_ii, squared norms -------- */
+    float rbuf[S_CHUNK];            /* Delta_ii on the current chunk */
+    for (size_t c0 = 0; c0 < dim; c0 += S_CHUNK) {
+        size_t len = BN_MIN((size_t) S_CHUNK, dim - c0);
+        for (size_t c = 0; c < len; c++)
+            rbuf[c] = xs[c0 + c] - xp[c0 + c];
+        for (uint32_t j = 0; j < n; j++) {
+            if (huge[j] & 1)
+                continue;
+            const float *x = set->v[j] + c0;
+            int64_t p = 0, g = 0;
+            if (!s_chunk_float(x, xp + c0, rbuf, len, &dot[j], &nrm[j], &p, &g)) {
+                if (s_chunk_double(x, xp + c0, xs + c0, len, &dot[j], &nrm[j]))
+                    huge[j] |= 2;
+                if (!isfinite(dot[j]) || !isfinite(nrm[j]))
+                    huge[j] |= 1;
+            }
+            pos[j] += p;
+            neg[j] += (uint32_t) g;
+        }
+    }
+
+    /* ---- weights -------------------------------------------------------- */
+    double nself = sqrt(nrm[me]);
+    bn_rule_kind_t kind = self->opts.kind;
+    double q[3] = { (double) pos[me] / (double) dim,
+                    (double) (dim - (size_t) pos[me] - neg[me]) / (double) dim,
+                    (double) neg[me] / (double) dim };
+    double kl_min = INFINITY;
+    for (uint32_t j = 0; j < n; j++) {
+        if (huge[j] & 1)
+            continue;
+        double p[3] = { (double) pos[j] / (double) dim,
+                        (double) (dim - (size_t) pos[j] - neg[j]) / (double) dim,
+                        (double) neg[j] / (double) dim };
+        kl[j] = bn_rules_sign_kl(p, q);
+        kl_min = kl[j] < kl_min ? kl[j] : kl_min;
+    }
+    double c = self->opts.c, wsum = 0.0;
+    for (uint32_t j = 0; j < n; j++) {
+        if (huge[j] & 1) {
+            kl[j] = 0.0;            /* reused below as the coefficient */
+            w[j] = 0.0f;
+            continue;
+        }
+        double nj = sqrt(nrm[j]);
+        double w1 = exp(-c * (kl[j] - kl_min));   /* softmax numerator; the   */
+        double w2 = 0.0;                          /* denominator cancels below */
+        if (nj > 0.0 && nself > 0.0) {
+            w2 = dot[j] / (nj * nself);
+            w2 = w2 > 0.0 ? (w2 < 1.0 ? w2 : 1.0) : 0.0;
+        }
+        double wj = kind == BN_RULE_SIMILARITY_KL ? w1
+                  : kind == BN_RULE_SIMILARITY_COS ? w2 : w1 * w2;
+        double clip = nj > nself ? nself / nj : 1.0;
+        kl[j] = wj * clip;          /* unnormalised coefficient of Delta_ji */
+        dot[j] = wj;                /* unnormalised weight                   */
+        wsum += wj;
+    }
+    if (nself == 0.0 || !(wsum > 0.0) || !isfinite(wsum)) {
+        self->stats.degenerate++;
+        memcpy(x_out, xs, dim * sizeof *x_out);
+        for (uint32_t j = 0; j < n; j++)
+            w[j] = 0.0f;
+        w[me] = 1.0f;
+        return BN_OK;
+    }
+    uint32_t nz = 0;
+    for (uint32_t j = 0; j < n; j++) {
+        if (huge[j] & 1)
+            continue;
+        w[j] = (float) (dot[j] / wsum);
+        kl[j] /= wsum;
+        if (kl[j] != 0.0)
+            self->idx[nz++] = j;    /* neg counts are no longer needed */
+    }
+
+    /* ---- pass 2: x_out = x_prev + sum_j coef_j Delta_ji --------------- */
+    for (size_t c0 = 0; c0 < dim; c0 += S_CHUNK) {
+        size_t len = BN_MIN((size_t) S_CHUNK, dim - c0);
+        float *restrict out = x_out + c0;
+        const float *restrict p0 = xp + c0;
+        for (size_t i = 0; i < len; i++)
+            out[i] = 0.0f;
+        /* four ordinary neighbours per sweep: x_prev and x_out are loaded
+         * and stored once for four vectors */
+        const float *qv[4];
+        float a[4];
+        int nq = 0;
+        for (uint32_t t = 0; t < nz; t++) {
+            uint32_t j = self->idx[t];
+            const float *restrict x = set->v[j] + c0;
+            float aj = (float) kl[j];
+            if (huge[j] & 2) {
+                for (size_t i = 0; i < len; i++)
+                    out[i] += aj * x[i] - aj * p0[i];
+                continue;
+            }
+            qv[nq] = x;
+            a[nq++] = aj;
+            if (nq == 4) {
+                s_acc4(out, qv, a, p0, len);
+                nq = 0;
+            }
+        }
+        for (int i = nq; i < 4 && nq > 0; i++) {
+            qv[i] = qv[0];          /* pad with weight 0 */
+            a[i] = 0.0f;
+        }
+        if (nq > 0)
+            s_acc4(out, qv, a, p0, len);
+        for (size_t i = 0; i < len; i++)
+            out[i] += p0[i];
+    }
+    for (uint32_t j = 0; j < n; j++)
+        huge[j] &= 1;               /* leave only the non-finite flag */
+    return BN_OK;
+}

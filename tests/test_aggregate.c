@@ -1,0 +1,907 @@
+/*  test_aggregate.c -- every aggregation rule against hand-computed values,
+ *  the common NaN / infinity pre-filter, telemetry weights, that
+ *  bn_rule_aggregate does not allocate, and robustness under a large
+ *  "reverse" vector.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "aggregate.h"
+#include "rng.h"
+#include "rules/rules.h"
+
+/* ---- allocation counter (glibc; not under AddressSanitizer) ------------- */
+#if !defined(__SANITIZE_ADDRESS__) && defined(__GLIBC__)
+#define S_COUNT_ALLOCS 1
+extern void *__libc_malloc(size_t);
+extern void *__libc_calloc(size_t, size_t);
+extern void *__libc_realloc(void *, size_t);
+extern void *__libc_memalign(size_t, size_t);
+extern void  __libc_free(void *);
+static int  s_counting;
+static long s_allocs;
+void *malloc(size_t n)
+{
+    s_allocs += s_counting;
+    return __libc_malloc(n);
+}
+void *calloc(size_t a, size_t b)
+{
+    s_allocs += s_counting;
+    return __libc_calloc(a, b);
+}
+void *realloc(void *p, size_t n)
+{
+    s_allocs += s_counting;
+    return __libc_realloc(p, n);
+}
+int posix_memalign(void **p, size_t align, size_t n)
+{
+    s_allocs += s_counting;
+    *p = __libc_memalign(align, n);
+    return *p ? 0 : ENOMEM;
+}
+void *aligned_alloc(size_t align, size_t n)
+{
+    s_allocs += s_counting;
+    return __libc_memalign(align, n);
+}
+void free(void *p)
+{
+    __libc_free(p);
+}
+#endif
+
+#define TOL 1e-5
+
+/* Runs `opts` on k neighbour rows of `nb` (k x dim, row-major). */
+static int s_run(const bn_rule_opts_t *opts, size_t dim, const float *x_prev, const float *x_self,
+                 uint32_t k, const float *nb, float *x_out, float *weights, bn_rule_stats_t *st)
+{
+    bn_rule_t *r = bn_rule_new(opts, dim, k);
+    assert_non_null(r);
+    static const float *ptr[512];
+    static uint32_t ids[512];
+    assert_true(k <= 512);
+    for (uint32_t j = 0; j < k; j++) {
+        ptr[j] = nb + (size_t) j * dim;
+        ids[j] = 100 + j;
+    }
+    bn_agg_input_t in = { .dim = dim, .x_prev = x_prev, .x_self = x_self, .k = k,
+                          .x_nb = ptr, .nb_id = ids, .oracle = NULL };
+    int rc = bn_rule_aggregate(r, &in, x_out, weights);
+    if (st)
+        *st = *bn_rule_stats(r);
+    bn_rule_destroy(&r);
+    assert_null(r);
+    return rc;
+}
+
+static void s_opts(bn_rule_opts_t *o, bn_rule_kind_t kind)
+{
+    bn_rule_opts_default(o, kind);
+}
+
+/* ---- names ---------------------------------------------------------------- */
+static void test_names_round_trip(void **state)
+{
+    (void) state;
+    for (int k = 0; k < BN_RULE_COUNT; k++) {
+        bn_rule_kind_t back = BN_RULE_COUNT;
+        const char *name = bn_rule_name((bn_rule_kind_t) k);
+        assert_int_equal(bn_rule_parse(name, &back), BN_OK);
+        assert_int_equal(back, k);
+    }
+    bn_rule_kind_t kind;
+    assert_int_equal(bn_rule_parse("similarity", &kind), BN_OK);
+    assert_int_equal(kind, BN_RULE_SIMILARITY);
+    assert_int_equal(bn_rule_parse("trimmed_mean", &kind), BN_EARG);
+    assert_int_equal(bn_rule_parse("", &kind), BN_EARG);
+    assert_int_equal(bn_rule_parse(NULL, &kind), BN_EARG);
+    assert_string_equal(bn_rule_name(BN_RULE_COUNT), "unknown");
+}
+
+static void test_bad_options_and_args(void **state)
+{
+    (void) state;
+    bn_rule_opts_t o;
+    s_opts(&o, BN_RULE_SIMILARITY);
+    o.c = -1.0f;
+    assert_null(bn_rule_new(&o, 4, 2));
+    s_opts(&o, BN_RULE_MEAN);
+    o.bucketing = 2;                     /* bucketing only before TM/median/krum */
+    assert_null(bn_rule_new(&o, 4, 2));
+    s_opts(&o, BN_RULE_MEAN);
+    assert_null(bn_rule_new(&o, 0, 2));
+    bn_rule_t *r = bn_rule_new(&o, 4, 1);
+    assert_non_null(r);
+    float x[4] = { 0 }, out[4];
+    const float *ptr[2] = { x, x };
+    bn_agg_input_t in = { .dim = 4, .x_prev = x, .x_self = x, .k = 2, .x_nb = ptr };
+    assert_int_equal(bn_rule_aggregate(r, &in, out, NULL), BN_EARG);   /* k > max_k */
+    in.k = 1;
+    in.dim = 5;
+    assert_int_equal(bn_rule_aggregate(r, &in, out, NULL), BN_EARG);   /* dim differs */
+    bn_rule_destroy(&r);
+    bn_rule_destroy(&r);                 /* safe twice */
+}
+
+/* ---- mean, standalone ------------------------------------------------------ */
+static void test_mean_and_standalone(void **state)
+{
+    (void) state;
+    float prev[3] = { 0, 0, 0 }, self[3] = { 1, 2, 3 };
+    float nb[2 * 3] = { 3, 2, 1,   -1, 5, 2 };
+    float out[3], w[3];
+    bn_rule_opts_t o;
+    s_opts(&o, BN_RULE_MEAN);
+    assert_int_equal(s_run(&o, 3, prev, self, 2, nb, out, w, NULL), BN_OK);
+    assert_float_equal(out[0], 1.0, TOL);
+    assert_float_equal(out[1], 3.0, TOL);
+    assert_float_equal(out[2], 2.0, TOL);
+    for (int j = 0; j < 3; j++)
+        assert_float_equal(w[j], 1.0 / 3.0, TOL);
+
+    s_opts(&o, BN_RULE_STANDALONE);
+    assert_int_equal(s_run(&o, 3, prev, self, 2, nb, out, w, NULL), BN_OK);
+    assert_memory_equal(out, self, sizeof self);
+    assert_float_equal(w[0], 0.0, 0);
+    assert_float_equal(w[1], 0.0, 0);
+    assert_float_equal(w[2], 1.0, 0);
+}
+
+/* ---- trimmed mean -------------------------------------------------------- */
+static void test_trimmed_mean_odd(void **state)
+{
+    (void) state;
+    /* n = 5 (4 neighbours + self), b = 1; columns are hand-sorted below */
+    enum { D = 5 };
+    float prev[D] = { 0 };
+    float self[D] = { 1, 5, -1, 0, 1 };
+    float nb[4 * D] = {
+        2, 5, -1, 10, 1,
+        3, 5, -1, -10, 2,
+        4, 1, -1, 2, 3,
+        100, 9, -1, 4, 3,
+    };
+    float out[D], w[5];
+    bn_rule_opts_t o;
+    s_opts(&o, BN_RULE_TRIMMED_MEAN);
+    o.b = 1;
+    bn_rule_stats_t st;
+    assert_int_equal(s_run(&o, D, prev, self, 4, nb, out, w, &st), BN_OK);
+    assert_float_equal(out[0], 3.0, TOL);        /* {1,2,3,4,100}  -> (2+3+4)/3   */
+    assert_float_equal(out[1], 5.0, TOL);        /* {5,5,5,1,9}    -> ties at 5   */
+    assert_float_equal(out[2], -1.0, TOL);       /* all equal                     */
+    assert_float_equal(out[3], 2.0, TOL);        /* {0,10,-10,2,4} -> (0+2+4)/3   */
+    assert_float_equal(out[4], 2.0, TOL);        /* {1,1,2,3,3}    -> (1+2+3)/3   */
+    assert_int_equal(st.degenerate, 0);
+    double sw = 0;
+    for (int j = 0; j < 5; j++)
+        sw += w[j];
+    assert_float_equal(sw, 1.0, 1e-5);
+    /* the 100 in column 0 was trimmed: neighbour 3 kept fewer values than neighbour 1 */
+    assert_true(w[3] <= w[1]);
+}
+
+static void test_trimmed_mean_even_and_few(void **state)
+{
+    (void) state;
+    enum { D = 2 };
+    float prev[D] = { 0 };
+    float self[D] = { 1, 7 };
+    float nb[5 * D] = { 2, 7,  3, 7,  4, 1,  5, 9,  6, 7 };
+    float out[D];
+    bn_rule_opts_t o;
+    s_opts(&o, BN_RULE_TRIMMED_MEAN);
+    o.b = 2;
+    bn_rule_stats_t st;
+    /* n = 6, b = 2: {1..6} -> (3+4)/2; {7,7,7,1,9,7} -> 7 */
+    assert_int_equal(s_run(&o, D, prev, self, 5, nb, out, NULL, &st), BN_OK);
+    assert_float_equal(out[0], 3.5, TOL);
+    assert_float_equal(out[1], 7.0, TOL);
+    assert_int_equal(st.degenerate, 0);
+
+    /* n = 4 < 2b + 1 = 5: b drops to 1, i.e. the median {1,2,3,4} -> 2.5 */
+    float self2[D] = { 1, 20 };
+    float nb2[3 * D] = { 2, 10,  10, 1,  4, 2 };
+    assert_int_equal(s_run(&o, D, prev, self2, 3, nb2, out, NULL, &st), BN_OK);
+    assert_float_equal(out[0], 3.0, TOL);        /* {1,2,10,4} -> (2+4)/2 */
+    assert_float_equal(out[1], 6.0, TOL);        /* {20,10,1,2} -> (2+10)/2 */
+    assert_int_equal(st.degenerate, 1);
+
+    /* b = 3 and n = 5: b drops to 2, the median */
+    o.b = 3;
+    float nb3[4 * D] = { 2, 0,  3, 0,  40, 0,  -4, 0 };
+    assert_int_equal(s_run(&o, D, prev, self, 4, nb3, out, NULL, &st), BN_OK);
+    assert_float_equal(out[0], 2.0, TOL);        /* {1,2,3,40,-4} */
+    assert_int_equal(st.degenerate, 1);
+
+    /* alone (no neighbour): x_out = x_self */
+    assert_int_equal(s_run(&o, D, prev, self, 0, nb3, out, NULL, &st), BN_OK);
+    assert_float_equal(out[0], 1.0, 0);
+    assert_float_equal(out[1], 7.0, 0);
+}
+
+/* ---- median -------------------------------------------------------------- */
+static void test_median(void **state)
+{
+    (void) state;
+    enum { D = 3 };
+    float prev[D] = { 0 };
+    float self[D] = { 3, 4, -1 };
+    float nb[3 * D] = { 1, 1, -1,  2, 3, -1,  1e30f, 2, 5 };
+    float out[D], w[4];
+    bn_rule_opts_t o;
+    s_opts(&o, BN_RULE_MEDIAN);
+    /* n = 4 (even): {3,1,2,1e30} -> (2+3)/2; {4,1,3,2} -> 2.5; {-1,-1,-1,5} -> -1 */
+    assert_int_equal(s_run(&o, D, prev, self, 3, nb, out, w, NULL), BN_OK);
+    assert_float_equal(out[0], 2.5, TOL);
+    assert_float_equal(out[1], 2.5, TOL);
+    assert_float_equal(out[2], -1.0, TOL);
+    /* n = 3 (odd): {3,1,2} -> 2 */
+    assert_int_equal(s_run(&o, D, prev, self, 2, nb, out, w, NULL), BN_OK);
+    assert_float_equal(out[0], 2.0, TOL);
+    assert_float_equal(out[1], 3.0, TOL);
+
+    /* selection helper against a sort on random columns with ties */
+    bn_rng_t r;
+    bn_rng_seed(&r, 7, 99);
+    float a[101], s[101];
+    for (int trial = 0; trial < 200; trial++) {
+        uint32_t n = 1 + (uint32_t) bn_rng_below(&r, 100);
+        for (uint32_t i = 0; i < n; i++)
+            a[i] = s[i] = (float) bn_rng_below(&r, 10);
+        for (uint32_t i = 1; i < n; i++)     /* insertion sort as the reference */
+            for (uint32_t j = i; j > 0 && s[j - 1] > s[j]; j--) {
+                float t = s[j]; s[j] = s[j - 1]; s[j - 1] = t;
+            }
+        uint32_t kth = (uint32_t) bn_rng_below(&r, n);
+        assert_float_equal(bn_select_kth(a, n, kth), s[kth], 0);
+    }
+}
+
+/* trimmed mean and median on random columns (with ties, full SIMD groups and a
+ * tail) against a sort of each column */
+static int s_cmpf(const void *a, const void *b)
+{
+    float x = *(const float *) a, y = *(const float *) b;
+    return (x > y) - (x < y);
+}
+
+static void test_trimmed_median_vs_sort(void **state)
+{
+    (void) state;
+    enum { D = 203, KMAX = 300 };
+    static float nb[KMAX * D], self[D], prev[D], out[D], col[KMAX + 1];
+    bn_rng_t r;
+    bn_rng_seed(&r, 21, 5);
+    uint32_t ks[] = { 2, 5, 10, 29, 47, 60, 300 };   /* 301 > 256: quickselect median */
+    for (size_t t = 0; t < BN_ARRAY_LEN(ks); t++) {
+        uint32_t k = ks[t], n = k + 1;
+        for (int c = 0; c < D; c++) {
+            self[c] = (float) bn_rng_below(&r, 7) - 3.0f;     /* many ties */
+            for (uint32_t j = 0; j < k; j++)
+                nb[j * D + c] = c % 2 ? (float) bn_rng_normal(&r) : (float) bn_rng_below(&r, 7) - 3.0f;
+        }
+        for (int kind = 0; kind < 2; kind++) {
+            bn_rule_opts_t o;
+            s_opts(&o, kind ? BN_RULE_MEDIAN : BN_RULE_TRIMMED_MEAN);
+            o.b = (uint32_t) (n / 4);
+            assert_int_equal(s_run(&o, D, prev, self, k, nb, out, NULL, NULL), BN_OK);
+            for (int c = 0; c < D; c++) {
+                col[0] = self[c];
+                for (uint32_t j = 0; j < k; j++)
+                    col[j + 1] = nb[j * D + c];
+                qsort(col, n, sizeof(float), s_cmpf);
+                double ref = 0;
+                if (kind) {
+                    ref = n % 2 ? col[n / 2] : 0.5 * (col[n / 2 - 1] + col[n / 2]);
+                } else {
+                    uint32_t b = o.b;
+                    for (uint32_t i = b; i < n - b; i++)
+                        ref += col[i];
+                    ref /= (double) (n - 2 * b);
+                }
+                assert_float_equal(out[c], ref, 1e-5);
+            }
+        }
+    }
+}
+
+/* ---- similarity ------------------------------------------------------------ */
+/* x_prev = 0, Delta_ii = (1,1,-1,0): q = (1/2, 1/4, 1/4), ||Delta_ii|| = sqrt 3.
+ * A = 2 Delta_ii (same signs, cos 1, clipped by 1/2), B = -Delta_ii (cos -1),
+ * C = (1,0,0,0): p = (1/4, 3/4, 0), cos = 1/sqrt 3,
+ * KL(p_C||q) = 1/4 ln(1/2) + 3/4 ln 3, KL(p_B||q) = 1/4 ln(1/2) + 1/2 ln 2. */
+static const float s_sim_self[4] = { 1, 1, -1, 0 };
+static const float s_sim_nb[3 * 4] = { 2, 2, -2, 0,   -1, -1, 1, 0,   1, 0, 0, 0 };
+
+static void test_similarity_weights(void **state)
+{
+    (void) state;
+    float prev[4] = { 0 }, out[4], w[4];
+    bn_rule_opts_t o;
+    s_opts(&o, BN_RULE_SIMILARITY);
+    bn_rule_stats_t st;
+    assert_int_equal(s_run(&o, 4, prev, s_sim_self, 3, s_sim_nb, out, w, &st), BN_OK);
+    double klc = 0.25 * log(0.5) + 0.75 * log(3.0);
+    double wc = exp(-5.0 * klc) * (1.0 / sqrt(3.0));
+    double W = 1.0 + 1.0 + wc;                   /* self, A, C; B has cos < 0 */
+    assert_float_equal(w[0], 1.0 / W, 1e-4);
+    assert_float_equal(w[1], 0.0, 0);
+    assert_float_equal(w[2], wc / W, 1e-4);
+    assert_float_equal(w[3], 1.0 / W, 1e-4);
+    /* x = (Delta_ii + A/2 + wc * C) / W */
+    assert_float_equal(out[0], (2.0 + wc) / W, 1e-4);
+    assert_float_equal(out[1], 2.0 / W, 1e-4);
+    assert_float_equal(out[2], -2.0 / W, 1e-4);
+    assert_float_equal(out[3], 0.0, 1e-6);
+    assert_int_equal(st.degenerate, 0);
+
+    /* metric 1 only: B counts now (its norm equals ||Delta_ii||, no clip) */
+    s_opts(&o, BN_RULE_SIMILARITY_KL);
+    assert_int_equal(s_run(&o, 4, prev, s_sim_self, 3, s_sim_nb, out, w, &st), BN_OK);
+    double klb = 0.25 * log(0.5) + 0.5 * log(2.0);
+    double wb1 = exp(-5.0 * klb), wc1 = exp(-5.0 * klc);
+    double W1 = 2.0 + wb1 + wc1;
+    assert_float_equal(w[1], wb1 / W1, 1e-4);
+    assert_float_equal(w[2], wc1 / W1, 1e-4);
+    assert_float_equal(out[0], (2.0 - wb1 + wc1) / W1, 1e-4);
+    assert_float_equal(out[1], (2.0 - wb1) / W1, 1e-4);
+
+    /* metric 2 only: weights 1, 0, 1/sqrt3, 1 */
+    s_opts(&o, BN_RULE_SIMILARITY_COS);
+    assert_int_equal(s_run(&o, 4, prev, s_sim_self, 3, s_sim_nb, out, w, &st), BN_OK);
+    double c2 = 1.0 / sqrt(3.0), W2 = 2.0 + c2;
+    assert_float_equal(w[2], c2 / W2, 1e-4);
+    assert_float_equal(out[0], (2.0 + c2) / W2, 1e-4);
+    assert_float_equal(out[1], 2.0 / W2, 1e-4);
+}
+
+static void test_similarity_kl_single_sign(void **state)
+{
+    (void) state;
+    double p[3] = { 1, 0, 0 }, q[3] = { 0.5, 0, 0.5 };
+    assert_float_equal(bn_rules_sign_kl(p, q), log(2.0), 1e-4);
+    assert_float_equal(bn_rules_sign_kl(q, q), 0.0, 1e-12);
+    /* q has an empty bin where p has mass: large but finite (epsilon) */
+    double kl = bn_rules_sign_kl(q, p);
+    assert_true(isfinite(kl));
+    assert_float_equal(kl, 0.5 * log(0.5) + 0.5 * log(0.5 / BN_SIM_EPS), 1e-3);
+
+    /* through the rule: every update strictly positive, bins must not shift */
+    float prev[3] = { 0 }, self[3] = { 1, 2, 3 };
+    float nb[2 * 3] = { 3, 2, 1,   1, -1, 1 };
+    float out[3], w[3];
+    bn_rule_opts_t o;
+    s_opts(&o, BN_RULE_SIMILARITY_KL);
+    assert_int_equal(s_run(&o, 3, prev, self, 2, nb, out, w, NULL), BN_OK);
+    /* neighbour 0 has the same single-sign histogram: same weight as self */
+    assert_float_equal(w[0], w[2], 1e-6);
+    double kl1 = (2.0 / 3.0) * log((2.0 / 3.0) / 1.0) + (1.0 / 3.0) * log((1.0 / 3.0) / BN_SIM_EPS);
+    assert_true(w[1] > 0.0f);
+    assert_float_equal(log((double) w[1] / (double) w[2]), -5.0 * kl1, 1e-3);
+}
+
+static void test_similarity_degenerate(void **state)
+{
+    (void) state;
+    /* Delta_ii = 0: the node keeps x_self, weight 1 on self, counted */
+    float prev[4] = { 1, 2, 3, 4 };
+    float nb[2 * 4] = { 5, 5, 5, 5,   -3, 0, 1, 2 };
+    float out[4], w[3];
+    bn_rule_opts_t o;
+    bn_rule_stats_t st;
+    bn_rule_kind_t kinds[3] = { BN_RULE_SIMILARITY, BN_RULE_SIMILARITY_KL, BN_RULE_SIMILARITY_COS };
+    for (int i = 0; i < 3; i++) {
+        s_opts(&o, kinds[i]);
+        assert_int_equal(s_run(&o, 4, prev, prev, 2, nb, out, w, &st), BN_OK);
+        assert_memory_equal(out, prev, sizeof prev);
+        assert_int_equal(st.degenerate, 1);
+        assert_float_equal(w[0], 0.0, 0);
+        assert_float_equal(w[2], 1.0, 0);
+    }
+    /* a neighbour whose cross-update is exactly zero has cosine 0 */
+    float p0[2] = { 0, 0 }, s0[2] = { 1, 1 }, n0[2 * 2] = { 0, 0,  1, 1 };
+    float o0[2], w0[3];
+    s_opts(&o, BN_RULE_SIMILARITY);
+    assert_int_equal(s_run(&o, 2, p0, s0, 2, n0, o0, w0, &st), BN_OK);
+    assert_float_equal(w0[0], 0.0, 0);
+    assert_float_equal(w0[1], 0.5, 1e-6);
+    assert_float_equal(o0[0], 1.0, 1e-6);
+    assert_int_equal(st.degenerate, 0);
+}
+
+/* ---- krum, multi-krum ------------------------------------------------------ */
+static void test_krum(void **state)
+{
+    (void) state;
+    /* 1-D values {1, 2, 10, 11} and self 0; b = 1, so 2 nearest count.
+     * scores: 1 -> 1+1 = 2, 2 -> 1+4 = 5, 10 -> 1+64 = 65, 11 -> 1+81 = 82, 0 -> 1+4 = 5 */
+    float prev[1] = { 0 }, self[1] = { 0 }, nb[4] = { 1, 2, 10, 11 }, out[1], w[5];
+    bn_rule_opts_t o;
+    s_opts(&o, BN_RULE_KRUM);
+    o.b = 1;
+    assert_int_equal(s_run(&o, 1, prev, self, 4, nb, out, w, NULL), BN_OK);
+    assert_float_equal(out[0], 1.0, 0);
+    assert_float_equal(w[0], 1.0, 0);
+    assert_float_equal(w[4], 0.0, 0);
+    /* multi-krum, m = n - b = 4: average of 1, 2, 0, 10 */
+    s_opts(&o, BN_RULE_MULTI_KRUM);
+    o.b = 1;
+    assert_int_equal(s_run(&o, 1, prev, self, 4, nb, out, w, NULL), BN_OK);
+    assert_float_equal(out[0], 13.0 / 4.0, TOL);
+    assert_float_equal(w[3], 0.0, 0);
+    assert_float_equal(w[2], 0.25, TOL);
+    o.m = 3;                                     /* 1, 2, 0 */
+    assert_int_equal(s_run(&o, 1, prev, self, 4, nb, out, w, NULL), BN_OK);
+    assert_float_equal(out[0], 1.0, TOL);
+    assert_float_equal(w[2], 0.0, 0);
+    assert_float_equal(w[4], 1.0 / 3.0, TOL);
+}
+
+/* ---- tv-norm ---------------------------------------------------------------- */
+static void test_tv_norm(void **state)
+{
+    (void) state;
+    float prev[2] = { 0 }, self[2] = { 1, 1 };
+    float nb[3 * 2] = { 0, 2,   2, 2,   1, 0 };
+    float out[2], w[4];
+    bn_rule_opts_t o;
+    s_opts(&o, BN_RULE_TV_NORM);
+    o.lr = 0.1f;
+    o.lambda = 0.5f;
+    assert_int_equal(s_run(&o, 2, prev, self, 3, nb, out, w, NULL), BN_OK);
+    /* coord 0: signs +1, -1, 0 -> 0;  coord 1: -1, -1, +1 -> -1 */
+    assert_float_equal(out[0], 1.0, TOL);
+    assert_float_equal(out[1], 1.0 + 0.05, TOL);
+    assert_float_equal(w[0], 0.25, TOL);
+}
+
+/* ---- clipped gossip ----------------------------------------------------------- */
+static void test_clipped_gossip(void **state)
+{
+    (void) state;
+    float prev[2] = { 0 }, self[2] = { 0, 0 };
+    float nb[2 * 2] = { 3, 4,   0.3f, 0.4f };       /* norms 5 and 0.5 */
+    float out[2], w[3];
+    bn_rule_opts_t o;
+    s_opts(&o, BN_RULE_CLIPPED_GOSSIP);
+    o.clip_tau = 1.0f;
+    assert_int_equal(s_run(&o, 2, prev, self, 2, nb, out, w, NULL), BN_OK);
+    /* (1/3) * ((3,4)/5 + (0.3,0.4)) = (0.3, 0.4) */
+    assert_float_equal(out[0], 0.3, TOL);
+    assert_float_equal(out[1], 0.4, TOL);
+    assert_float_equal(w[0], 1.0 / 15.0, TOL);
+    assert_float_equal(w[1], 1.0 / 3.0, TOL);
+    assert_float_equal(w[2], 1.0 - 1.0 / 15.0 - 1.0 / 3.0, TOL);
+}
+
+/* ---- brsgd ---------------------------------------------------------------------- */
+static void test_brsgd_selection(void **state)
+{
+    (void) state;
+    /* per coordinate only the (10,10) vector is above the mean: it scores -2,
+     * the others 0.  Medians (1, 1.1); l1: 0.1, 0.9, 17.9, 0.1, self 0.1;
+     * threshold 2 * 0.1.  beta = 0.8 keeps 4 by score, (1.5,1.5) fails the l1 test. */
+    float prev[2] = { 0 }, self[2] = { 1, 1 };
+    float nb[4 * 2] = { 1, 1,   1.5f, 1.5f,   10, 10,   0.9f, 1.1f };
+    float out[2], w[5];
+    bn_rule_opts_t o;
+    s_opts(&o, BN_RULE_BRSGD);
+    o.beta = 0.8f;
+    assert_int_equal(s_run(&o, 2, prev, self, 4, nb, out, w, NULL), BN_OK);
+    assert_float_equal(out[0], (1.0 + 1.0 + 0.9) / 3.0, TOL);
+    assert_float_equal(out[1], (1.0 + 1.0 + 1.1) / 3.0, TOL);
+    assert_float_equal(w[1], 0.0, 0);
+    assert_float_equal(w[2], 0.0, 0);
+    assert_float_equal(w[0], 1.0 / 3.0, TOL);
+    assert_float_equal(w[3], 1.0 / 3.0, TOL);
+    assert_float_equal(w[4], 1.0 / 3.0, TOL);
+    /* beta = 0.4 keeps the 2 best scores, ties by smaller l1 then index */
+    o.beta = 0.4f;
+    assert_int_equal(s_run(&o, 2, prev, self, 4, nb, out, w, NULL), BN_OK);
+    assert_float_equal(w[2], 0.0, 0);
+    assert_float_equal(w[1], 0.0, 0);
+    assert_float_equal(w[0] + w[3] + w[4], 1.0, TOL);
+}
+
+/* ---- oracle-based rules ------------------------------------------------------------ */
+typedef struct {
+    int   loss_calls;
+    int   grad_calls;
+} s_oracle_ctx_t;
+
+/* loss = ||x - (1,1)||^2; gradient at any point = (-1, -1) (descent is +). */
+static float s_ctx_loss(void *ctx, const float *x)
+{
+    ((s_oracle_ctx_t *) ctx)->loss_calls++;
+    return (x[0] - 1) * (x[0] - 1) + (x[1] - 1) * (x[1] - 1);
+}
+
+static void s_ctx_grad(void *ctx, const float *x, float *g)
+{
+    (void) x;
+    ((s_oracle_ctx_t *) ctx)->grad_calls++;
+    g[0] = -1.0f;
+    g[1] = -1.0f;
+}
+
+static void test_mozi(void **state)
+{
+    (void) state;
+    s_oracle_ctx_t ctx = { 0, 0 };
+    bn_oracle_t oracle = { &ctx, s_ctx_loss, s_ctx_grad };
+    float prev[2] = { 0 }, self[2] = { 0, 0 };
+    float nb[3 * 2] = { 1, 1,   -1, -1,   100, 100 };
+    const float *ptr[3] = { nb, nb + 2, nb + 4 };
+    float out[2], w[4];
+    bn_rule_opts_t o;
+    s_opts(&o, BN_RULE_MOZI);
+    o.b = 1;                                 /* keep k - b = 2 nearest */
+    bn_rule_t *r = bn_rule_new(&o, 2, 3);
+    assert_non_null(r);
+    bn_agg_input_t in = { .dim = 2, .x_prev = prev, .x_self = self, .k = 3, .x_nb = ptr,
+                          .oracle = &oracle };
+    assert_int_equal(bn_rule_aggregate(r, &in, out, w), BN_OK);
+    /* (100,100) fails the distance test; (-1,-1) has loss 8 > 2 */
+    assert_float_equal(out[0], 0.5, TOL);
+    assert_float_equal(out[1], 0.5, TOL);
+    assert_float_equal(w[0], 0.5, TOL);
+    assert_float_equal(w[1], 0.0, 0);
+    assert_float_equal(w[2], 0.0, 0);
+    assert_float_equal(w[3], 0.5, TOL);
+    assert_int_equal(ctx.loss_calls, 3);     /* own + 2 pre-selected */
+    in.oracle = NULL;
+    assert_int_equal(bn_rule_aggregate(r, &in, out, w), BN_EARG);
+    bn_rule_destroy(&r);
+}
+
+static void test_bygars_reputation(void **state)
+{
+    (void) state;
+    s_oracle_ctx_t ctx = { 0, 0 };
+    bn_oracle_t oracle = { &ctx, s_ctx_loss, s_ctx_grad };
+    float prev[2] = { 0 }, self[2] = { 0.1f, 0.1f };
+    /* id 100 descends (+ direction), id 101 ascends, id 102 descends 100x too far */
+    float nb[3 * 2] = { 0.1f, 0.1f,   -0.1f, -0.1f,   10, 10 };
+    const float *ptr[3] = { nb, nb + 2, nb + 4 };
+    uint32_t ids[3] = { 100, 101, 102 };
+    float out[2], w[4];
+    bn_rule_opts_t o;
+    s_opts(&o, BN_RULE_BYGARS);
+    o.bygars_lr = 0.5f;
+    bn_rule_t *r = bn_rule_new(&o, 2, 3);
+    assert_non_null(r);
+    bn_agg_input_t in = { .dim = 2, .x_prev = prev, .x_self = self, .k = 3, .x_nb = ptr,
+                          .nb_id = ids, .oracle = &oracle };
+    assert_int_equal(bn_rule_aggregate(r, &in, out, w), BN_OK);
+    /* <-Delta, g> = 0.2 for the good one, -0.2 for the bad one; 102 is clipped
+     * to ||Delta_ii|| and scores like the good one */
+    assert_float_equal(bn_rules_reputation(r, 100), 0.5 * 0.2, 1e-6);
+    assert_float_equal(bn_rules_reputation(r, 101), -0.5 * 0.2, 1e-6);
+    assert_float_equal(bn_rules_reputation(r, 102), 0.5 * 0.2, 1e-5);
+    assert_float_equal(bn_rules_reputation(r, 999), 0.0, 0);
+    assert_float_equal(w[1], 0.0, 0);
+    assert_float_equal(w[0], 1.0 / 3.0, 1e-5);
+    assert_float_equal(out[0], 0.1, 1e-5);       /* all positive updates equal 0.1 after clip */
+    assert_int_equal(ctx.grad_calls, 1);
+    /* second round: q <- 0.5 q + 0.5 obs moves further in the same direction */
+    assert_int_equal(bn_rule_aggregate(r, &in, out, w), BN_OK);
+    assert_float_equal(bn_rules_reputation(r, 100), 0.5 * 0.1 + 0.5 * 0.2, 1e-6);
+    assert_float_equal(bn_rules_reputation(r, 101), -(0.5 * 0.1 + 0.5 * 0.2), 1e-6);
+    /* the neighbour set changes: ids, not positions, carry the reputation */
+    const float *ptr2[1] = { nb + 2 };
+    uint32_t ids2[1] = { 101 };
+    in.k = 1;
+    in.x_nb = ptr2;
+    in.nb_id = ids2;
+    assert_int_equal(bn_rule_aggregate(r, &in, out, w), BN_OK);
+    assert_true(bn_rules_reputation(r, 101) < -0.15);
+    assert_float_equal(w[0], 0.0, 0);
+    assert_float_equal(w[1], 1.0, 0);
+    bn_rule_destroy(&r);
+}
+
+/* ---- bucketing ------------------------------------------------------------------ */
+static void test_bucketing(void **state)
+{
+    (void) state;
+    enum { D = 3, K = 5 };
+    float prev[D] = { 0 }, self[D] = { 1, -2, 3 };
+    float nb[K * D] = { 2, 0, 1,   7, 1, 1,   -3, 4, 0,   5, 5, 5,   0.5f, 2, -1 };
+    float mean[D] = { 0 }, out[D], out2[D], w[K + 1];
+    for (int c = 0; c < D; c++) {
+        mean[c] = self[c];
+        for (int j = 0; j < K; j++)
+            mean[c] += nb[j * D + c];
+        mean[c] /= (float) (K + 1);
+    }
+    /* n = 6, s = 2: three buckets; a mean of the bucket means is the mean */
+    bn_rule_opts_t o;
+    s_opts(&o, BN_RULE_TRIMMED_MEAN);
+    o.b = 0;
+    o.bucketing = 2;
+    o.seed = 5;
+    assert_int_equal(s_run(&o, D, prev, self, K, nb, out, w, NULL), BN_OK);
+    for (int c = 0; c < D; c++)
+        assert_float_equal(out[c], mean[c], 1e-5);
+    for (int j = 0; j <= K; j++)
+        assert_float_equal(w[j], 1.0 / 6.0, 1e-6);
+    /* same seed, same buckets */
+    assert_int_equal(s_run(&o, D, prev, self, K, nb, out2, NULL, NULL), BN_OK);
+    assert_memory_equal(out, out2, sizeof out);
+    /* krum on 2 buckets of 3: the chosen bucket's three members get 1/3 each */
+    s_opts(&o, BN_RULE_KRUM);
+    o.bucketing = 3;
+    assert_int_equal(s_run(&o, D, prev, self, K, nb, out, w, NULL), BN_OK);
+    int third = 0;
+    for (int j = 0; j <= K; j++) {
+        third += fabsf(w[j] - 1.0f / 3.0f) < 1e-6f;
+        assert_true(w[j] == 0.0f || fabsf(w[j] - 1.0f / 3.0f) < 1e-6f);
+    }
+    assert_int_equal(third, 3);
+    /* the output is the mean of the three members with weight 1/3 */
+    for (int c = 0; c < D; c++) {
+        double m = 0;
+        for (int j = 0; j < K; j++)
+            m += w[j] * nb[j * D + c];
+        m += w[K] * self[c];
+        assert_float_equal(out[c], m, 1e-5);
+    }
+}
+
+/* ---- non-finite pre-filter ---------------------------------------------------- */
+static void test_nonfinite_excluded(void **state)
+{
+    (void) state;
+    enum { D = 40 };
+    float prev[D], self[D], nb[4 * D], out[D], w[5];
+    for (int c = 0; c < D; c++) {
+        prev[c] = 0.0f;
+        self[c] = 1.0f + 0.01f * (float) c;
+        nb[0 * D + c] = 1.1f + 0.01f * (float) c;
+        nb[1 * D + c] = 1.0f;
+        nb[2 * D + c] = 0.9f + 0.01f * (float) c;
+        nb[3 * D + c] = 1.0f;
+    }
+    nb[1 * D + 17] = NAN;
+    nb[3 * D + 39] = INFINITY;
+    for (int kind = 0; kind < BN_RULE_COUNT; kind++) {
+        if (kind == BN_RULE_MOZI || kind == BN_RULE_BYGARS)
+            continue;                    /* need an oracle: tested below */
+        bn_rule_opts_t o;
+        s_opts(&o, (bn_rule_kind_t) kind);
+        bn_rule_stats_t st;
+        assert_int_equal(s_run(&o, D, prev, self, 4, nb, out, w, &st), BN_OK);
+        assert_int_equal(st.nonfinite, 2);
+        assert_float_equal(w[1], 0.0, 0);
+        assert_float_equal(w[3], 0.0, 0);
+        for (int c = 0; c < D; c++)
+            assert_true(isfinite(out[c]));
+    }
+    /* mean of the three finite vectors */
+    bn_rule_opts_t o;
+    s_opts(&o, BN_RULE_MEAN);
+    assert_int_equal(s_run(&o, D, prev, self, 4, nb, out, w, NULL), BN_OK);
+    assert_float_equal(out[0], 1.0, 1e-6);
+    assert_float_equal(w[0], 1.0 / 3.0, 1e-6);
+
+    /* a diverged x_self is replaced by x_prev and counted as degenerate */
+    float bad_self[D];
+    memcpy(bad_self, self, sizeof self);
+    bad_self[3] = NAN;
+    bn_rule_stats_t st;
+    assert_int_equal(s_run(&o, D, prev, bad_self, 4, nb, out, w, &st), BN_OK);
+    assert_int_equal(st.degenerate, 1);
+    assert_float_equal(out[0], (0.0 + 1.1 + 0.9) / 3.0, 1e-6);
+    /* a non-finite x_prev: the cross-update rules keep x_self; nobody else is blamed */
+    float bad_prev[D];
+    memcpy(bad_prev, prev, sizeof prev);
+    bad_prev[5] = INFINITY;
+    s_opts(&o, BN_RULE_SIMILARITY);
+    assert_int_equal(s_run(&o, D, bad_prev, self, 4, nb, out, w, &st), BN_OK);
+    assert_int_equal(st.degenerate, 2);          /* substitution + Delta_ii = 0 */
+    assert_int_equal(st.nonfinite, 2);
+    assert_memory_equal(out, self, sizeof self);
+    /* both own vectors broken: an error, x_out untouched is allowed */
+    assert_int_equal(s_run(&o, D, bad_prev, bad_self, 4, nb, out, w, &st), BN_EARG);
+}
+
+/* finite but enormous values (x_j - x_prev overflows float) stay finite */
+static void test_huge_finite(void **state)
+{
+    (void) state;
+    enum { D = 40 };
+    float prev[D], self[D], nb[3 * D], out[D], w[4];
+    for (int c = 0; c < D; c++) {
+        prev[c] = -1e38f;
+        self[c] = -0.999e38f;
+        nb[0 * D + c] = -0.998e38f;
+        nb[1 * D + c] = 3e38f;                  /* 3e38 - (-1e38) > FLT_MAX */
+        nb[2 * D + c] = -0.9985e38f;
+    }
+    for (int kind = 0; kind < BN_RULE_COUNT; kind++) {
+        if (kind == BN_RULE_MOZI || kind == BN_RULE_BYGARS)
+            continue;
+        bn_rule_opts_t o;
+        s_opts(&o, (bn_rule_kind_t) kind);
+        bn_rule_stats_t st;
+        assert_int_equal(s_run(&o, D, prev, self, 3, nb, out, w, &st), BN_OK);
+        assert_int_equal(st.nonfinite, 0);
+        for (int c = 0; c < D; c++)
+            assert_true(isfinite(out[c]));
+        if (kind == BN_RULE_SIMILARITY) {
+            /* the huge vector points the same way as Delta_ii but is clipped:
+             * the result stays within ||Delta_ii|| of x_prev */
+            for (int c = 0; c < D; c++)
+                assert_true(out[c] <= -0.998e38f && out[c] >= -1e38f);
+        }
+    }
+}
+
+/* ---- no allocation in bn_rule_aggregate -------------------------------------- */
+#ifdef S_COUNT_ALLOCS
+static float s_fake_loss(void *ctx, const float *x)
+{
+    (void) ctx;
+    return x[0] * x[0];
+}
+
+/* ctx points at the dimension */
+static void s_fake_grad(void *ctx, const float *x, float *g)
+{
+    (void) x;
+    size_t dim = *(const size_t *) ctx;
+    for (size_t c = 0; c < dim; c++)
+        g[c] = -1.0f;
+}
+#endif
+
+static void test_no_allocation(void **state)
+{
+    (void) state;
+#ifdef S_COUNT_ALLOCS
+    enum { D = 600, K = 6 };
+    static float nb[K * D], prev[D], self[D], out[D], w[K + 1];
+    bn_rng_t r;
+    bn_rng_seed(&r, 3, 1);
+    for (int c = 0; c < D; c++) {
+        prev[c] = (float) bn_rng_normal(&r);
+        self[c] = prev[c] + 0.1f;
+        for (int j = 0; j < K; j++)
+            nb[j * D + c] = self[c] + 0.05f * (float) bn_rng_normal(&r);
+    }
+    const float *ptr[K];
+    uint32_t ids[K];
+    for (int j = 0; j < K; j++) {
+        ptr[j] = nb + j * D;
+        ids[j] = (uint32_t) j;
+    }
+    size_t dim = D;
+    bn_oracle_t oracle = { &dim, s_fake_loss, s_fake_grad };
+    bn_agg_input_t in = { .dim = D, .x_prev = prev, .x_self = self, .k = K, .x_nb = ptr,
+                          .nb_id = ids, .oracle = &oracle };
+    for (int kind = 0; kind < BN_RULE_COUNT; kind++) {
+        bn_rule_opts_t o;
+        s_opts(&o, (bn_rule_kind_t) kind);
+        if (kind == BN_RULE_TRIMMED_MEAN || kind == BN_RULE_KRUM)
+            o.bucketing = 2;
+        bn_rule_t *rule = bn_rule_new(&o, D, K);
+        assert_non_null(rule);
+        s_allocs = 0;
+        s_counting = 1;
+        int rc = bn_rule_aggregate(rule, &in, out, w);
+        rc |= bn_rule_aggregate(rule, &in, out, w);
+        s_counting = 0;
+        assert_int_equal(rc, BN_OK);
+        assert_int_equal(s_allocs, 0);
+        bn_rule_destroy(&rule);
+    }
+    /* the counter itself works */
+    s_counting = 1;
+    void *p = malloc(16);
+    s_counting = 0;
+    free(p);
+    assert_int_equal(s_allocs, 1);
+#else
+    skip();
+#endif
+}
+
+/* ---- robustness under a large reverse vector ----------------------------------- */
+static double s_rel_dist(const float *a, const float *b, size_t d)
+{
+    double num = 0, den = 0;
+    for (size_t c = 0; c < d; c++) {
+        num += ((double) a[c] - b[c]) * ((double) a[c] - b[c]);
+        den += (double) b[c] * b[c];
+    }
+    return sqrt(num / den);
+}
+
+static void test_reverse_attack(void **state)
+{
+    (void) state;
+    enum { D = 2000, H = 9, BYZ = 3, K = H + BYZ };
+    static float prev[D], self[D], nb[K * D], out[D], hmean[D], step[D];
+    bn_rng_t r;
+    bn_rng_seed(&r, 11, 2);
+    for (int c = 0; c < D; c++) {
+        prev[c] = (float) bn_rng_normal(&r);
+        step[c] = 0.05f * (float) bn_rng_normal(&r);       /* shared descent direction */
+        self[c] = prev[c] + step[c] + 0.01f * (float) bn_rng_normal(&r);
+        hmean[c] = self[c];
+    }
+    for (int j = 0; j < H; j++)
+        for (int c = 0; c < D; c++) {
+            nb[j * D + c] = prev[c] + step[c] + 0.01f * (float) bn_rng_normal(&r);
+            hmean[c] += nb[j * D + c];
+        }
+    for (int c = 0; c < D; c++)
+        hmean[c] /= (float) (H + 1);
+    for (int j = H; j < K; j++)                               /* reverse: -honest mean */
+        for (int c = 0; c < D; c++)
+            nb[j * D + c] = -10.0f * hmean[c];
+
+    bn_rule_opts_t o;
+    s_opts(&o, BN_RULE_MEAN);
+    assert_int_equal(s_run(&o, D, prev, self, K, nb, out, NULL, NULL), BN_OK);
+    assert_true(s_rel_dist(out, hmean, D) > 1.0);
+
+    bn_rule_kind_t robust[] = { BN_RULE_SIMILARITY, BN_RULE_TRIMMED_MEAN, BN_RULE_MEDIAN,
+                                BN_RULE_KRUM, BN_RULE_MULTI_KRUM, BN_RULE_SIMILARITY_COS,
+                                BN_RULE_CLIPPED_GOSSIP, BN_RULE_BRSGD };
+    for (size_t i = 0; i < BN_ARRAY_LEN(robust); i++) {
+        s_opts(&o, robust[i]);
+        o.b = BYZ;
+        o.clip_tau = 0.1f;
+        float w[K + 1];
+        assert_int_equal(s_run(&o, D, prev, self, K, nb, out, w, NULL), BN_OK);
+        double dist = s_rel_dist(out, hmean, D);
+        print_message("%-15s rel. distance to honest mean %.4f\n", bn_rule_name(robust[i]), dist);
+        assert_true(dist < 0.05);
+        for (int j = H; j < K; j++) {
+            if (robust[i] == BN_RULE_KRUM || robust[i] == BN_RULE_MULTI_KRUM
+                || robust[i] == BN_RULE_BRSGD)
+                assert_float_equal(w[j], 0.0, 0);
+            if (robust[i] == BN_RULE_SIMILARITY)
+                assert_true(w[j] < 0.05f);
+        }
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_names_round_trip),
+        cmocka_unit_test(test_bad_options_and_args),
+        cmocka_unit_test(test_mean_and_standalone),
+        cmocka_unit_test(test_trimmed_mean_odd),
+        cmocka_unit_test(test_trimmed_mean_even_and_few),
+        cmocka_unit_test(test_median),
+        cmocka_unit_test(test_trimmed_median_vs_sort),
+        cmocka_unit_test(test_similarity_weights),
+        cmocka_unit_test(test_similarity_kl_single_sign),
+        cmocka_unit_test(test_similarity_degenerate),
+        cmocka_unit_test(test_krum),
+        cmocka_unit_test(test_tv_norm),
+        cmocka_unit_test(test_clipped_gossip),
+        cmocka_unit_test(test_brsgd_selection),
+        cmocka_unit_test(test_mozi),
+        cmocka_unit_test(test_bygars_reputation),
+        cmocka_unit_test(test_bucketing),
+        cmocka_unit_test(test_nonfinite_excluded),
+        cmocka_unit_test(test_huge_finite),
+        cmocka_unit_test(test_no_allocation),
+        cmocka_unit_test(test_reverse_attack),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,387 @@
+/*  test_attack.c -- every attack vector of attack.c on small hand-computed inputs,
+ *  the ALIE z values and the accuracy of the normal quantile.
+ *
+ *  Reference quantiles are Phi^-1 values computed independently (Python's
+ *  statistics.NormalDist().inv_cdf, Wichura's AS241, and textbook tables).
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+#include <math.h>
+#include <string.h>
+
+#include "attack.h"
+
+/* Three honest models of dim 4 (ids 7, 2, 5) and the attacker's own.
+ *   coordinate 0: 1, 2, 3     mean 2    pop. sigma sqrt(2/3)
+ *   coordinate 1: 0, 0, 0     mean 0    sigma 0
+ *   coordinate 2: -3, 3, 6    mean 2    sigma sqrt((25 + 1 + 16) / 3) = sqrt(14)
+ *   coordinate 3: 10, 10, 16  mean 12   sigma sqrt((4 + 4 + 16) / 3) = sqrt(8)
+ */
+static const float s_h0[4] = { 1, 0, -3, 10 };
+static const float s_h1[4] = { 2, 0, 3, 10 };
+static const float s_h2[4] = { 3, 0, 6, 16 };
+static const float *const s_honest[3] = { s_h0, s_h1, s_h2 };
+static const uint32_t s_ids[3] = { 7, 2, 5 };
+static const float s_prev[4] = { 0.5f, -1.0f, 2.0f, 0.0f };
+static const float s_self[4] = { 1.0f, -1.5f, 2.0f, 4.0f };
+
+static bn_attack_input_t s_input(bn_rng_t *rng)
+{
+    bn_attack_input_t in = {
+        .dim = 4, .n_honest = 3, .honest = s_honest, .honest_id = s_ids,
+        .x_prev = s_prev, .x_self = s_self, .rng = rng,
+    };
+    return in;
+}
+
+static void s_assert_vec(const float *got, const double *want, size_t n, double tol)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (fabs((double) got[i] - want[i]) > tol) {
+            print_error("coordinate %zu: got %.9g want %.9g\n", i, (double) got[i], want[i]);
+            fail();
+        }
+    }
+}
+
+static void test_names_and_parse(void **state)
+{
+    (void) state;
+    const char *names[] = { "none", "dlie", "random", "reverse", "sign-flip", "gaussian",
+                            "label-flip", "ipm", "alie", "mimic", "constant", "crash", "nan" };
+    assert_int_equal(BN_ARRAY_LEN(names), BN_ATTACK_COUNT);
+    for (int k = 0; k < BN_ATTACK_COUNT; k++) {
+        bn_attack_kind_t got = BN_ATTACK_COUNT;
+        assert_string_equal(bn_attack_name((bn_attack_kind_t) k), names[k]);
+        assert_int_equal(bn_attack_parse(names[k], &got), BN_OK);
+        assert_int_equal(got, k);
+    }
+    bn_attack_kind_t got;
+    assert_int_equal(bn_attack_parse("sign_flip", &got), BN_OK);
+    assert_int_equal(got, BN_ATTACK_SIGN_FLIP);
+    assert_int_equal(bn_attack_parse("label_flip", &got), BN_OK);
+    assert_int_equal(got, BN_ATTACK_LABEL_FLIP);
+    assert_int_equal(bn_attack_parse("lie", &got), BN_EARG);
+    assert_int_equal(bn_attack_parse("dlie2", &got), BN_EARG);
+    assert_int_equal(bn_attack_parse("", &got), BN_EARG);
+    assert_int_equal(bn_attack_parse("signflip", &got), BN_EARG);
+    assert_int_equal(bn_attack_parse(NULL, &got), BN_EARG);
+    assert_string_equal(bn_attack_name(BN_ATTACK_COUNT), "unknown");
+}
+
+static void test_defaults_and_predicates(void **state)
+{
+    (void) state;
+    bn_attack_opts_t o;
+    bn_attack_opts_default(&o, BN_ATTACK_DLIE);
+    assert_int_equal(o.kind, BN_ATTACK_DLIE);
+    assert_true(o.z == 2.0f && o.epsilon == 0.1f && o.gaussian_std == 200.0f && o.value == 1.0f);
+    int trains = 0, needs = 0;
+    for (int k = 0; k < BN_ATTACK_COUNT; k++) {
+        trains += bn_attack_trains((bn_attack_kind_t) k);
+        needs += bn_attack_needs_honest((bn_attack_kind_t) k);
+    }
+    assert_int_equal(trains, 3);
+    assert_true(bn_attack_trains(BN_ATTACK_NONE) && bn_attack_trains(BN_ATTACK_SIGN_FLIP)
+                && bn_attack_trains(BN_ATTACK_LABEL_FLIP));
+    assert_int_equal(needs, 6);
+    assert_true(bn_attack_needs_honest(BN_ATTACK_DLIE) && bn_attack_needs_honest(BN_ATTACK_RANDOM)
+                && bn_attack_needs_honest(BN_ATTACK_REVERSE) && bn_attack_needs_honest(BN_ATTACK_IPM)
+                && bn_attack_needs_honest(BN_ATTACK_ALIE) && bn_attack_needs_honest(BN_ATTACK_MIMIC));
+}
+
+static void test_dlie(void **state)
+{
+    (void) state;
+    bn_attack_opts_t o;
+    bn_attack_opts_default(&o, BN_ATTACK_DLIE);
+    bn_attack_input_t in = s_input(NULL);
+    float out[4];
+    assert_int_equal(bn_attack_craft(&o, &in, out), BN_OK);
+    const double want[4] = { 2 + 2 * sqrt(2.0 / 3), 0, 2 + 2 * sqrt(14.0), 12 + 2 * sqrt(8.0) };
+    s_assert_vec(out, want, 4, 1e-5);
+    /* z = -1.5 */
+    o.z = -1.5f;
+    assert_int_equal(bn_attack_craft(&o, &in, out), BN_OK);
+    const double want2[4] = { 2 - 1.5 * sqrt(2.0 / 3), 0, 2 - 1.5 * sqrt(14.0), 12 - 1.5 * sqrt(8.0) };
+    s_assert_vec(out, want2, 4, 1e-5);
+    /* one honest model: sigma = 0, the model itself */
+    in.n_honest = 1;
+    assert_int_equal(bn_attack_craft(&o, &in, out), BN_OK);
+    const double want3[4] = { 1, 0, -3, 10 };
+    s_assert_vec(out, want3, 4, 0);
+}
+
+static void test_reverse_ipm_mimic_constant_nan(void **state)
+{
+    (void) state;
+    bn_attack_opts_t o;
+    bn_attack_input_t in = s_input(NULL);
+    float out[4];
+
+    bn_attack_opts_default(&o, BN_ATTACK_REVERSE);
+    assert_int_equal(bn_attack_craft(&o, &in, out), BN_OK);
+    const double rev[4] = { -2, 0, -2, -12 };
+    s_assert_vec(out, rev, 4, 1e-6);
+
+    bn_attack_opts_default(&o, BN_ATTACK_IPM);
+    assert_int_equal(bn_attack_craft(&o, &in, out), BN_OK);
+    const double ipm[4] = { -0.2, 0, -0.2, -1.2 };
+    s_assert_vec(out, ipm, 4, 1e-6);
+    o.epsilon = 2.0f;
+    assert_int_equal(bn_attack_craft(&o, &in, out), BN_OK);
+    const double ipm2[4] = { -4, 0, -4, -24 };
+    s_assert_vec(out, ipm2, 4, 1e-6);
+
+    bn_attack_opts_default(&o, BN_ATTACK_MIMIC);         /* lowest id is 2 -> s_h1 */
+    assert_int_equal(bn_attack_craft(&o, &in, out), BN_OK);
+    assert_memory_equal(out, s_h1, sizeof out);
+
+    bn_attack_opts_default(&o, BN_ATTACK_CONSTANT);
+    assert_int_equal(bn_attack_craft(&o, &in, out), BN_OK);
+    const double c1[4] = { 1, 1, 1, 1 };
+    s_assert_vec(out, c1, 4, 0);
+    o.value = -7.25f;
+    assert_int_equal(bn_attack_craft(&o, &in, out), BN_OK);
+    const double c2[4] = { -7.25, -7.25, -7.25, -7.25 };
+    s_assert_vec(out, c2, 4, 0);
+
+    bn_attack_opts_default(&o, BN_ATTACK_NAN);
+    assert_int_equal(bn_attack_craft(&o, &in, out), BN_OK);
+    for (int i = 0; i < 4; i++)
+        assert_true(isnan(out[i]));
+}
+
+static void test_sign_flip_label_flip_none_crash(void **state)
+{
+    (void) state;
+    bn_attack_opts_t o;
+    bn_attack_input_t in = s_input(NULL);
+    float out[4];
+
+    bn_attack_opts_default(&o, BN_ATTACK_SIGN_FLIP);     /* 2 prev - self */
+    assert_int_equal(bn_attack_craft(&o, &in, out), BN_OK);
+    const double sf[4] = { 0.0, -0.5, 2.0, -4.0 };
+    s_assert_vec(out, sf, 4, 0);
+
+    bn_attack_opts_default(&o, BN_ATTACK_LABEL_FLIP);
+    assert_int_equal(bn_attack_craft(&o, &in, out), BN_OK);
+    assert_memory_equal(out, s_self, sizeof out);
+
+    bn_attack_opts_default(&o, BN_ATTACK_NONE);
+    memset(out, 0, sizeof out);
+    assert_int_equal(bn_attack_craft(&o, &in, out), BN_OK);
+    assert_memory_equal(out, s_self, sizeof out);
+
+    bn_attack_opts_default(&o, BN_ATTACK_CRASH);         /* out untouched */
+    const float sentinel[4] = { 9, 9, 9, 9 };
+    memcpy(out, sentinel, sizeof out);
+    assert_int_equal(bn_attack_craft(&o, &in, out), BN_OK);
+    assert_memory_equal(out, sentinel, sizeof out);
+}
+
+static void test_random_has_mean_norm(void **state)
+{
+    (void) state;
+    bn_rng_t rng, rng2;
+    bn_rng_seed(&rng, 5, BN_STREAM_ATTACK);
+    bn_rng_seed(&rng2, 5, BN_STREAM_ATTACK);
+    bn_attack_opts_t o;
+    bn_attack_opts_default(&o, BN_ATTACK_RANDOM);
+    bn_attack_input_t in = s_input(&rng);
+    float out[4], out2[4];
+    assert_int_equal(bn_attack_craft(&o, &in, out), BN_OK);
+    /* ||(2, 0, 2, 12)|| = sqrt(152) */
+    double norm = 0;
+    for (int i = 0; i < 4; i++)
+        norm += (double) out[i] * out[i];
+    assert_true(fabs(sqrt(norm) - sqrt(152.0)) < 1e-4);
+    /* deterministic from the RNG, and the direction is not the mean's */
+    in.rng = &rng2;
+    assert_int_equal(bn_attack_craft(&o, &in, out2), BN_OK);
+    assert_memory_equal(out, out2, sizeof out);
+    assert_false(out[1] == 0.0f && out[3] > 11.0f);
+    /* next call: a new direction, same norm */
+    in.rng = &rng;
+    assert_int_equal(bn_attack_craft(&o, &in, out2), BN_OK);
+    assert_memory_not_equal(out, out2, sizeof out);
+}
+
+static void test_gaussian_moments(void **state)
+{
+    (void) state;
+    enum { D = 20000 };
+    static float out[D];
+    bn_rng_t rng;
+    bn_rng_seed(&rng, 11, BN_STREAM_ATTACK);
+    bn_attack_opts_t o;
+    bn_attack_opts_default(&o, BN_ATTACK_GAUSSIAN);
+    bn_attack_input_t in = { .dim = D, .rng = &rng };
+    assert_int_equal(bn_attack_craft(&o, &in, out), BN_OK);
+    double s = 0, s2 = 0;
+    for (int i = 0; i < D; i++) {
+        s += out[i];
+        s2 += (double) out[i] * out[i];
+    }
+    double mean = s / D, sd = sqrt(s2 / D - mean * mean);
+    /* standard error of the mean 200 / sqrt(20000) = 1.41; of the sd ~ 1.0 */
+    assert_true(fabs(mean) < 6.0);
+    assert_true(fabs(sd - 200.0) < 5.0);
+}
+
+static void test_alie_vector(void **state)
+{
+    (void) state;
+    bn_attack_opts_t o;
+    bn_attack_opts_default(&o, BN_ATTACK_ALIE);
+    o.n = 50;
+    o.b = 10;
+    bn_attack_input_t in = s_input(NULL);
+    float out[4];
+    assert_int_equal(bn_attack_craft(&o, &in, out), BN_OK);
+    const double z = 0.46769879911450835;       /* Phi^-1(0.68) */
+    const double want[4] = { 2 + z * sqrt(2.0 / 3), 0, 2 + z * sqrt(14.0), 12 + z * sqrt(8.0) };
+    s_assert_vec(out, want, 4, 1e-5);
+    o.n = 0;                                     /* not configured: refused */
+    assert_int_equal(bn_attack_craft(&o, &in, out), BN_EARG);
+    assert_memory_equal(out, s_self, sizeof out);
+}
+
+static void test_no_honest_models(void **state)
+{
+    (void) state;
+    const bn_attack_kind_t kinds[] = { BN_ATTACK_DLIE, BN_ATTACK_RANDOM, BN_ATTACK_REVERSE,
+                                       BN_ATTACK_IPM, BN_ATTACK_ALIE, BN_ATTACK_MIMIC };
+    bn_rng_t rng;
+    bn_rng_seed(&rng, 1, BN_STREAM_ATTACK);
+    for (size_t k = 0; k < BN_ARRAY_LEN(kinds); k++) {
+        bn_attack_opts_t o;
+        bn_attack_opts_default(&o, kinds[k]);
+        o.n = 50;
+        o.b = 10;
+        bn_attack_input_t in = s_input(&rng);
+        in.n_honest = 0;
+        float out[4] = { 0 };
+        assert_int_equal(bn_attack_craft(&o, &in, out), BN_EARG);
+        assert_memory_equal(out, s_self, sizeof out);   /* something plausible */
+    }
+    bn_attack_opts_t o;
+    bn_attack_opts_default(&o, BN_ATTACK_DLIE);
+    assert_int_equal(bn_attack_craft(&o, NULL, NULL), BN_EARG);
+    o.kind = BN_ATTACK_COUNT;
+    bn_attack_input_t in = s_input(NULL);
+    float out[4];
+    assert_int_equal(bn_attack_craft(&o, &in, out), BN_EARG);
+}
+
+/* Statistics over many models and a dim that is not a multiple of the block. */
+static void test_large_dim_statistics(void **state)
+{
+    (void) state;
+    enum { D = 1000, M = 5 };
+    static float h[M][D], out[D];
+    const float *ptr[M];
+    uint32_t ids[M];
+    for (int i = 0; i < M; i++) {
+        for (int j = 0; j < D; j++)
+            h[i][j] = (float) (j % 17) + (float) i;   /* mean (j%17) + 2, pop. sd sqrt(2) */
+        ptr[i] = h[i];
+        ids[i] = (uint32_t) (10 - i);
+    }
+    bn_attack_opts_t o;
+    bn_attack_opts_default(&o, BN_ATTACK_DLIE);
+    bn_attack_input_t in = { .dim = D, .n_honest = M, .honest = ptr, .honest_id = ids };
+    assert_int_equal(bn_attack_craft(&o, &in, out), BN_OK);
+    for (int j = 0; j < D; j++)
+        assert_true(fabs(out[j] - ((j % 17) + 2 + 2 * sqrt(2.0))) < 1e-5);
+    bn_attack_opts_default(&o, BN_ATTACK_MIMIC);           /* lowest id 6 is h[4] */
+    assert_int_equal(bn_attack_craft(&o, &in, out), BN_OK);
+    assert_memory_equal(out, h[4], sizeof out);
+}
+
+static void test_alie_z_values(void **state)
+{
+    (void) state;
+    /* s = floor(n/2 + 1) - b, z = Phi^-1((n - s) / n) */
+    struct { uint32_t n, b; double z; } cases[] = {
+        { 50, 10, 0.46769879911450835 },    /* s = 16, Phi^-1(0.68) */
+        { 10, 2, 0.2533471031357998 },      /* s = 4,  Phi^-1(0.60) */
+        { 100, 20, 0.49585034734745304 },   /* s = 31, Phi^-1(0.69) */
+        { 20, 5, 0.5244005127080407 },      /* s = 6,  Phi^-1(0.70) */
+        { 50, 0, -0.050153583464733656 },   /* s = 26, Phi^-1(0.48) */
+        { 50, 24, 1.7506860712521695 },     /* s = 2,  Phi^-1(0.96) */
+        { 50, 25, 2.0537489106318225 },     /* s = 1,  Phi^-1(0.98) */
+        { 50, 40, 2.0537489106318225 },     /* s = -14 clamped to 1 */
+        { 3, 3, 0.43072729929545733 },      /* s = -1 clamped to 1, Phi^-1(2/3) */
+    };
+    for (size_t i = 0; i < BN_ARRAY_LEN(cases); i++) {
+        double z = bn_attack_alie_z(cases[i].n, cases[i].b);
+        if (fabs(z - cases[i].z) > 1e-12) {
+            print_error("n=%u b=%u: z %.17g want %.17g\n", cases[i].n, cases[i].b, z, cases[i].z);
+            fail();
+        }
+    }
+    assert_true(bn_attack_alie_z(2, 0) == 0.0);                 /* s = 1: Phi^-1(0.5) */
+    assert_true(bn_attack_alie_z(0, 0) == 0.0);
+}
+
+static void test_norm_quantile_accuracy(void **state)
+{
+    (void) state;
+    struct { double p, x; } q[] = {
+        { 0.5, 0.0 },
+        { 0.975, 1.9599639845400536 },
+        { 0.9, 1.2815515655446008 },
+        { 0.99, 2.3263478740408408 },
+        { 0.999, 3.090232306167813 },
+        { 0.999999, 4.753424308817089 },
+        { 0.3, -0.5244005127080407 },
+        { 0.02425, -1.9729610513118845 },       /* the region boundary */
+        { 0.97575, 1.9729610513118847 },
+        { 0.02, -2.0537489106318225 },
+        { 1e-10, -6.361340902404056 },
+        { 1e-300, -37.0470962993612 },
+        { 0.8413447460685429, 1.0 },            /* Phi(1) */
+    };
+    for (size_t i = 0; i < BN_ARRAY_LEN(q); i++) {
+        double got = bn_attack_norm_quantile(q[i].p);
+        double tol = 1e-13 * BN_MAX(1.0, fabs(q[i].x));
+        if (fabs(got - q[i].x) > tol) {
+            print_error("p=%.17g got %.17g want %.17g\n", q[i].p, got, q[i].x);
+            fail();
+        }
+    }
+    /* symmetry and round trip through erfc over a grid */
+    for (int i = 1; i < 1000; i++) {
+        double p = i / 1000.0;
+        double x = bn_attack_norm_quantile(p);
+        assert_true(fabs(x + bn_attack_norm_quantile(1.0 - p)) < 1e-12);
+        assert_true(fabs(0.5 * erfc(-x / sqrt(2.0)) - p) < 1e-15);
+    }
+    assert_true(isinf(bn_attack_norm_quantile(0.0)) && bn_attack_norm_quantile(0.0) < 0);
+    assert_true(isinf(bn_attack_norm_quantile(1.0)) && bn_attack_norm_quantile(1.0) > 0);
+    assert_true(isnan(bn_attack_norm_quantile(-0.1)));
+    assert_true(isnan(bn_attack_norm_quantile(1.5)));
+    assert_true(isnan(bn_attack_norm_quantile(NAN)));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_names_and_parse),
+        cmocka_unit_test(test_defaults_and_predicates),
+        cmocka_unit_test(test_dlie),
+        cmocka_unit_test(test_reverse_ipm_mimic_constant_nan),
+        cmocka_unit_test(test_sign_flip_label_flip_none_crash),
+        cmocka_unit_test(test_random_has_mean_norm),
+        cmocka_unit_test(test_gaussian_moments),
+        cmocka_unit_test(test_alie_vector),
+        cmocka_unit_test(test_no_honest_models),
+        cmocka_unit_test(test_large_dim_statistics),
+        cmocka_unit_test(test_alie_z_values),
+        cmocka_unit_test(test_norm_quantile_accuracy),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
