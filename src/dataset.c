@@ -255,7 +255,7 @@ void bn_dataset_batch(const bn_dataset_t *ds, const uint32_t *idx, uint32_t batc
         const uint8_t *src = ds->images + (size_t) idx[b] * px;
         float *dst = x + (size_t) b * px;
         for (size_t k = 0; k < px; k++)
-            dst[k] = (float) src[k] / 255.0f;
+            dst[k] = ((float) src[k] * (1.0f / 255.0f) - BN_PIXEL_MEAN) * (1.0f / BN_PIXEL_STD);
         y[b] = ds->labels[idx[b]];
     }
 }

@@ -2,7 +2,9 @@
  *
  *  Images stay as uint8 (one byte per pixel) so that a node holds its shard
  *  and the test set in about 9 MB; bn_dataset_batch() converts a mini-batch
- *  to float32 in [0, 1] on the fly.  Everything read from a file is untrusted:
+ *  to normalised float32 on the fly: (pixel / 255 - BN_PIXEL_MEAN) / BN_PIXEL_STD,
+ *  the usual Fashion-MNIST statistics (the training set's mean and standard
+ *  deviation of pixel / 255), as torchvision's Normalize((0.2860,), (0.3530,)).  Everything read from a file is untrusted:
  *  a missing, truncated or malformed file (bad magic, wrong dimensions,
  *  image/label count mismatch, label > 9) gives BN_EFORMAT or BN_EIO and a
  *  one-line message naming the file and the fault; nothing is ever read
@@ -14,6 +16,8 @@
 #include "common.h"
 
 #define BN_NUM_CLASSES 10
+#define BN_PIXEL_MEAN  0.2860f
+#define BN_PIXEL_STD   0.3530f
 
 typedef struct {
     uint32_t n;          /* number of images                          */
@@ -42,8 +46,9 @@ int bn_dataset_load_dir(bn_dataset_t *ds, const char *dir, bool train,
 
 void bn_dataset_free(bn_dataset_t *ds);
 
-/* Converts images idx[0..batch) of ds into x (batch * rows * cols floats, pixel
- * / 255) and y (batch labels).  Indices must be < ds->n. */
+/* Converts images idx[0..batch) of ds into x (batch * rows * cols floats,
+ * (pixel / 255 - BN_PIXEL_MEAN) / BN_PIXEL_STD) and y (batch labels).
+ * Indices must be < ds->n. */
 void bn_dataset_batch(const bn_dataset_t *ds, const uint32_t *idx, uint32_t batch,
                       float *x, uint8_t *y);
 

@@ -148,10 +148,12 @@ static void test_batch_values(void **state)
     float x[12];
     uint8_t y[2];
     bn_dataset_batch(&ds, idx, 2, x, y);
-    assert_float_equal(x[0], 1.0f, 0.0f);           /* 255 / 255   */
-    assert_float_equal(x[1], 11.0f / 255.0f, 1e-7f);
-    assert_float_equal(x[6], 30.0f / 255.0f, 1e-7f);
-    assert_float_equal(x[11], 35.0f / 255.0f, 1e-7f);
+    /* (pixel / 255 - 0.2860) / 0.3530, computed by hand: */
+    assert_float_equal(x[0], (1.0f - 0.2860f) / 0.3530f, 1e-5f);      /* 255 -> 2.02266 */
+    assert_float_equal(x[0], 2.022663f, 1e-5f);
+    assert_float_equal(x[1], (11.0f / 255.0f - 0.2860f) / 0.3530f, 1e-5f);
+    assert_float_equal(x[6], (30.0f / 255.0f - 0.2860f) / 0.3530f, 1e-5f);
+    assert_float_equal(x[11], -0.421374f, 2e-6f);                      /* 35 */
     assert_int_equal(y[0], 9);
     assert_int_equal(y[1], 7);
     bn_dataset_free(&ds);
