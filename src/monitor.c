@@ -233,6 +233,20 @@ static void s_close_epoch(s_mon_t *m, uint32_t e)
     s_write_summary(m);
 }
 
+/* A diverged honest model (NaN) must not poison eq. (3) for the others. */
+static bool s_finite_payload(const void *data, size_t len)
+{
+    if (((uintptr_t) data & 3u) == 0)
+        return bn_all_finite(data, len / 4);
+    float v;
+    for (size_t i = 0; i < len; i += 4) {
+        memcpy(&v, (const char *) data + i, 4);
+        if (!isfinite(v))
+            return false;
+    }
+    return true;
+}
+
 static void s_accept(s_mon_t *m, bn_rx_t *rx)
 {
     bn_wire_header_t h;
@@ -290,7 +304,10 @@ static void s_accept(s_mon_t *m, bn_rx_t *rx)
         if (tot > 0)
             c->byz_share = byz / tot;
     }
-    if (plen && r.honest) {
+    if (plen && r.honest && !s_finite_payload(zmq_msg_data(&rx->frames[2]), plen)) {
+        BN_WARN("node %u's model of epoch %u is not finite: left out of the consensus error",
+                h.sender, h.epoch + 1);
+    } else if (plen && r.honest) {
         c->x = bn_alloc_floats(m->dim);
         if (c->x)
             memcpy(c->x, zmq_msg_data(&rx->frames[2]), plen);

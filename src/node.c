@@ -907,6 +907,12 @@ int bn_node_run(const bn_options_t *opt, volatile sig_atomic_t *stop)
     bn_transport_opts_t to;
     bn_transport_opts_default(&to);
     to.max_msg_size = (int64_t) nd->dim * 4 + 4096;
+    /* An honest node has at most future_rounds messages in flight per peer;
+     * a colluding attacker relays up to one model per honest node in a burst. */
+    to.sndhwm = (int) BN_MAX(8u, 2 * nd->W);
+    to.rcvhwm = to.sndhwm;
+    if (!nd->honest && opt->omniscient)
+        to.sndhwm = to.rcvhwm = (int) BN_MAX((uint32_t) to.sndhwm, 2 * nd->n);
     if (opt->key_path[0]) {
         rc = s_read_key(opt->key_path, key, err, sizeof err);
         if (rc != BN_OK)

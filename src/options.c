@@ -50,9 +50,9 @@ static const s_row_t s_table[] = {
     { "trim",             T_U32,   O(rule.b),             0, 1e6,    "trimmed-mean/krum: values trimmed per side" },
     { "krum-m",           T_U32,   O(rule.m),             0, 1e6,    "multi-krum: vectors averaged (0 = k+1-b)" },
     { "lambda",           T_F32,   O(rule.lambda),        0, 1e6,    "tv-norm penalty" },
-    { "clip-tau",         T_F32,   O(rule.clip_tau),      0, 1e9,    "clipped-gossip radius" },
-    { "beta",             T_F32,   O(rule.beta),          0, 1,      "brsgd: fraction kept" },
-    { "bygars-lr",        T_F32,   O(rule.bygars_lr),     0, 1e6,    "bygars: reputation step size" },
+    { "clip-tau",         T_F32,   O(rule.clip_tau),      1e-9, 1e9, "clipped-gossip radius" },
+    { "beta",             T_F32,   O(rule.beta),          1e-6, 1,   "brsgd: fraction kept" },
+    { "bygars-lr",        T_F32,   O(rule.bygars_lr),     0, 1,      "bygars: reputation step size" },
     { "mozi-keep",        T_U32,   O(rule.mozi_keep),     0, 1e6,    "mozi: distance pre-selection size (0 = k-b)" },
     { "bucketing",        T_U32,   O(rule.bucketing),     0, 1e6,    "s-resampling bucket size before trimmed-mean/median/krum" },
     { "byzantine",        T_U32,   O(byzantine),          0, 1e6,    "number of Byzantine nodes in the swarm (b)" },
@@ -230,6 +230,11 @@ int bn_options_finish(bn_options_t *o, uint32_t n_nodes, char *err, size_t errle
         return bn_fail(err, errlen, BN_EARG, "--id %u: the swarm file has nodes 0..%u", o->id, n_nodes - 1);
     if ((o->train_images[0] != 0) != (o->train_labels[0] != 0))
         return bn_fail(err, errlen, BN_EARG, "--train-images and --train-labels go together");
+    bn_rule_kind_t k = o->rule.kind;
+    if (o->rule.bucketing > 1 && k != BN_RULE_TRIMMED_MEAN && k != BN_RULE_MEDIAN && k != BN_RULE_KRUM
+        && k != BN_RULE_MULTI_KRUM)
+        return bn_fail(err, errlen, BN_EARG, "--bucketing %u: only trimmed-mean, median, krum and "
+                       "multi-krum take bucketing, not %s", o->rule.bucketing, bn_rule_name(k));
     o->rule.lr = o->lr;
     o->rule.seed = o->seed;
     o->attack.n = n_nodes;
