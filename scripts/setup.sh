@@ -21,13 +21,20 @@ while [ $# -gt 0 ]; do
     shift
 done
 
-packages=(build-essential meson ninja-build pkg-config python3
-          libzmq3-dev libopenblas-dev libigraph-dev libmsgpack-dev libcmocka-dev
-          nodejs npm gnuplot-nox iproute2)
+# What byznode needs, as "Debian package:check" pairs; a package is installed
+# only when its check fails (a command on PATH, or a pkg-config module), so
+# tools installed another way (say, Node.js from elsewhere) are left alone.
+needs=(build-essential:cmd:cc meson:cmd:meson ninja-build:cmd:ninja pkg-config:cmd:pkg-config
+       python3:cmd:python3 nodejs:cmd:node npm:cmd:npm gnuplot-nox:cmd:gnuplot iproute2:cmd:ip
+       libzmq3-dev:pc:libzmq libopenblas-dev:pc:openblas libigraph-dev:pc:igraph
+       libmsgpack-dev:pc:msgpack libcmocka-dev:pc:cmocka)
 missing=()
-for p in "${packages[@]}"; do
-    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
-        missing+=("$p")
+for entry in "${needs[@]}"; do
+    pkg="${entry%%:*}"; rest="${entry#*:}"; kind="${rest%%:*}"; what="${rest#*:}"
+    if [ "$kind" = cmd ]; then
+        command -v "$what" >/dev/null 2>&1 || missing+=("$pkg")
+    else
+        { command -v pkg-config >/dev/null 2>&1 && pkg-config --exists "$what"; } || missing+=("$pkg")
     fi
 done
 if [ ${#missing[@]} -gt 0 ]; then
