@@ -18,7 +18,7 @@ import json, re, sys
 passed = failed = 0
 for line in open(sys.argv[1]):
     t = json.loads(line)
-    out = t.get("stdout", "") or ""
+    out = (t.get("stdout", "") or "") + "\n" + (t.get("stderr", "") or "")
     p = re.findall(r"\[  PASSED  \] (\d+) test", out)
     f = re.findall(r"\[  FAILED  \] (\d+) test", out)
     ok = t.get("result") in ("OK", "EXPECTEDFAIL")
