@@ -20,7 +20,7 @@
 #
 # Output:   ROOT/cells/<rule>__<attack>[__tv]/  (swarm.sh run dir + command.txt,
 #           wall.txt), ROOT/table.md, ROOT/table.csv (one row per cell, with its
-#           command). A cell whose summary.json already has E epochs is skipped
+#           command). A cell that exited 0 with E epochs in summary.json is skipped
 #           (resume after an interruption). Cells run one at a time.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -118,7 +118,7 @@ for rule in $rules; do
         shown="${cmd[*]}"
         if [ "$table_only" = 1 ]; then continue; fi
         if [ "$dry" = 1 ]; then echo "$shown --out $dir"; continue; fi
-        if [ "$force" = 0 ] && [ -s "$dir/summary.json" ] && python3 - "$dir/summary.json" "$epochs" <<'EOF'
+        if [ "$force" = 0 ] && [ "$(cat "$dir/rc.txt" 2>/dev/null)" = 0 ] && [ -s "$dir/summary.json" ] && python3 - "$dir/summary.json" "$epochs" <<'EOF'
 import json, sys
 s = json.load(open(sys.argv[1]))
 sys.exit(0 if len(s.get("epochs", [])) >= int(sys.argv[2]) else 1)

@@ -125,7 +125,9 @@ pubkey() { [ "$curve" = 1 ] && awk '/^public-key/ {print $2}' "$out/keys/$1.key"
 mon_args=(monitor --swarm "$out/swarm.txt" --out "$out")
 [ "$curve" = 1 ] && mon_args+=(--key "$out/keys/monitor.key")
 [ "$quiet" = 1 ] && mon_args+=(--quiet)
-"$bin" "${mon_args[@]}" 2> "$out/monitor.log" | tee "$out/progress.log" &
+# Process substitution, not a pipe: $! must be the monitor itself (with a
+# pipe it is tee's pid, and TERM would never reach the monitor).
+"$bin" "${mon_args[@]}" 2> "$out/monitor.log" > >(tee "$out/progress.log") &
 monitor_pid=$!
 
 [ "$quiet" = 1 ] || echo "swarm: $nodes nodes (Byzantine: ${byz_ids:-none}${byz_ids:+, attack $attack}), rule $rule, $epochs epochs -> $out" >&2
@@ -161,7 +163,7 @@ while :; do
             echo "swarm: killed node $v after epoch $fail_at" >&2
         fi
     done
-    sleep 0.2
+    sleep 0.05
 done
 for i in "${!pids[@]}"; do
     if ! wait "${pids[$i]}" 2>/dev/null; then

@@ -33,6 +33,9 @@ static void s_install_signals(void)
     sa.sa_handler = s_on_signal;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    /* A closed stdout (say, `| head`) must not kill a monitor before it has
+     * written summary.json; writes then just fail. */
+    signal(SIGPIPE, SIG_IGN);
 }
 
 static void s_usage(FILE *f)

@@ -370,18 +370,9 @@ int bn_monitor_run(const bn_monitor_opts_t *opts, volatile sig_atomic_t *stop)
     bn_transport_opts_default(&to);
     to.rcvhwm = 1000;
     if (opts->key_path) {
-        FILE *kf = fopen(opts->key_path, "r");
-        char line[256];
-        bool ok = false;
-        while (kf && fgets(line, sizeof line, kf))
-            if (sscanf(line, "secret-key %40s", key) == 1 && strlen(key) == BN_KEY_Z85_LEN)
-                ok = true;
-        if (kf)
-            fclose(kf);
-        if (!ok) {
-            rc = bn_fail(err, sizeof err, BN_EFORMAT, "%s: no 'secret-key <Z85>' line", opts->key_path);
+        rc = bn_key_read(opts->key_path, key, err, sizeof err);
+        if (rc != BN_OK)
             goto fail;
-        }
         to.secret_key = key;
     }
     tr = bn_transport_new(&m.swarm, UINT32_MAX, m.swarm.monitor.endpoint, &to, err, sizeof err);

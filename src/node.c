@@ -766,25 +766,6 @@ static int s_load_data(s_node_t *nd, char *err, size_t errlen)
     return BN_OK;
 }
 
-static int s_read_key(const char *path, char *key, char *err, size_t errlen)
-{
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return bn_fail(err, errlen, BN_EIO, "%s: %s", path, strerror(errno));
-    char line[256];
-    int rc = bn_fail(err, errlen, BN_EFORMAT, "%s: no 'secret-key <Z85>' line", path);
-    while (fgets(line, sizeof line, f)) {
-        char k[64];
-        if (sscanf(line, "secret-key %63s", k) == 1 && strlen(k) == BN_KEY_Z85_LEN) {
-            memcpy(key, k, BN_KEY_Z85_LEN + 1);
-            rc = BN_OK;
-            break;
-        }
-    }
-    fclose(f);
-    return rc;
-}
-
 static void s_free(s_node_t *nd)
 {
     if (nd->slots)
@@ -914,7 +895,7 @@ int bn_node_run(const bn_options_t *opt, volatile sig_atomic_t *stop)
     if (!nd->honest && opt->omniscient)
         to.sndhwm = to.rcvhwm = (int) BN_MAX((uint32_t) to.sndhwm, 2 * nd->n);
     if (opt->key_path[0]) {
-        rc = s_read_key(opt->key_path, key, err, sizeof err);
+        rc = bn_key_read(opt->key_path, key, err, sizeof err);
         if (rc != BN_OK)
             goto fail;
         to.secret_key = key;

@@ -350,6 +350,25 @@ void bn_rx_close(bn_rx_t *rx)
     rx->n = 0;
 }
 
+int bn_key_read(const char *path, char *key, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return bn_fail(err, errlen, BN_EIO, "%s: %s", path, strerror(errno));
+    char line[256];
+    int rc = bn_fail(err, errlen, BN_EFORMAT, "%s: no 'secret-key <Z85>' line", path);
+    while (fgets(line, sizeof line, f)) {
+        char k[64];
+        if (sscanf(line, "secret-key %63s", k) == 1 && strlen(k) == BN_KEY_Z85_LEN) {
+            memcpy(key, k, BN_KEY_Z85_LEN + 1);
+            rc = BN_OK;
+            break;
+        }
+    }
+    fclose(f);
+    return rc;
+}
+
 const bn_transport_stats_t *bn_transport_stats(const bn_transport_t *t)
 {
     return &t->stats;

@@ -79,4 +79,9 @@ typedef struct {
 
 const bn_transport_stats_t *bn_transport_stats(const bn_transport_t *t);
 
+/* Reads the secret key from a key file written by `byznode keygen` (a line
+ * "secret-key <40 Z85 chars>") into key (41 bytes).  BN_EIO / BN_EFORMAT with
+ * a message naming the file. */
+int bn_key_read(const char *path, char *key, char *err, size_t errlen);
+
 #endif

@@ -1,0 +1,156 @@
+# lib.sh -- helpers shared by the swarm shell tests (source it, do not run it).
+#
+#   . "$(dirname "$0")/lib.sh"
+#   bn_init swarm_consensus            # work dir, traps, binary and data checks
+#   bn_swarm run1 --nodes 5 ...        # scripts/swarm.sh into $BN_TMP/run1
+#   bn_expect run1 "what" "PY-VALUE" "PY-CONDITION on v"
+#   bn_finish                          # no byznode left; exit 0, or 1 on any failure
+#
+# Conventions: exit 77 means "skipped" (meson), never 0 for a test that did
+# not run.  Every process a test starts has $BN_TMP in its command line (the
+# swarm file lives there), so the leftover check and the cleanup find exactly
+# our processes and nobody else's on this shared machine.  The work dir is
+# removed on success and kept (path printed) on failure; BN_KEEP=1 keeps it.
+set -euo pipefail
+
+BN_SRC="${BN_SOURCE_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}"
+BN_BUILD="${BN_BUILD_ROOT:-$BN_SRC/build}"
+BN_BIN="$BN_BUILD/src/byznode"
+export OPENBLAS_NUM_THREADS=1
+BN_TMP=""
+BN_FAILURES=0
+BN_NAME=""
+
+bn_log() { echo "[$BN_NAME] $*" >&2; }
+bn_skip() { bn_log "SKIP: $*"; exit 77; }
+bn_die() { bn_log "FAIL: $*"; exit 1; }
+
+# Our processes: those whose command line names our work dir.
+bn_our_pids() { [ -n "$BN_TMP" ] && pgrep -f -- "$BN_TMP/" || true; }
+
+# Stop whatever we left running (TERM, then KILL), by pid.
+bn_kill_ours() {
+    local pids
+    pids="$(bn_our_pids)"
+    [ -z "$pids" ] && return 0
+    for p in $pids; do kill -TERM "$p" 2>/dev/null || true; done
+    for _ in $(seq 1 30); do
+        pids="$(bn_our_pids)"
+        [ -z "$pids" ] && return 0
+        sleep 0.1
+    done
+    for p in $pids; do kill -KILL "$p" 2>/dev/null || true; done
+}
+
+# A test may define bn_cleanup_hook (e.g. to delete network namespaces);
+# it runs after our processes are stopped.
+bn_cleanup() {
+    local rc=$?
+    trap - EXIT INT TERM
+    bn_kill_ours
+    if declare -F bn_cleanup_hook >/dev/null; then bn_cleanup_hook || true; fi
+    if [ -n "$BN_TMP" ] && [ -d "$BN_TMP" ]; then
+        if [ "$rc" = 0 ] || [ "$rc" = 77 ]; then
+            [ "${BN_KEEP:-0}" = 1 ] && bn_log "kept $BN_TMP" || rm -rf "$BN_TMP"
+        else
+            bn_log "work dir kept for inspection: $BN_TMP"
+        fi
+    fi
+    exit "$rc"
+}
+
+bn_init() {
+    BN_NAME="$1"
+    command -v python3 >/dev/null || bn_skip "python3 is needed to read summary.json"
+    [ -x "$BN_BIN" ] || bn_die "no byznode binary at $BN_BIN (set BN_BUILD_ROOT)"
+    [ -s "$BN_SRC/data/fashion-mnist/train-images-idx3-ubyte" ] \
+        || bn_skip "no data set in $BN_SRC/data/fashion-mnist (scripts/fetch_data.sh)"
+    BN_TMP="$(mktemp -d "${TMPDIR:-/tmp}/bn-$BN_NAME.XXXXXX")"
+    trap bn_cleanup EXIT
+    trap 'bn_log "interrupted"; exit 130' INT TERM
+}
+
+# bn_swarm RUN [swarm.sh options]: a local swarm into $BN_TMP/RUN, bounded
+# by BN_SWARM_TIMEOUT seconds (default 90; swarm.sh stops its processes on
+# TERM).  Fails the test when swarm.sh fails.
+bn_swarm() {
+    local run="$1"; shift
+    local t0=$SECONDS rc=0
+    timeout "${BN_SWARM_TIMEOUT:-90}" "$BN_SRC/scripts/swarm.sh" --build "$BN_BUILD" --no-plot --quiet \
+        --out "$BN_TMP/$run" "$@" > "$BN_TMP/$run.out" 2>&1 || rc=$?
+    if [ "$rc" != 0 ]; then
+        tail -n 20 "$BN_TMP/$run.out" >&2 || true
+        bn_die "swarm.sh $* exited with $rc"
+    fi
+    [ -s "$BN_TMP/$run/summary.json" ] || bn_die "$run: no summary.json"
+    bn_log "$run: swarm of $((SECONDS - t0)) s: $*"
+}
+
+# Python prelude of bn_py / bn_expect (argv: run dir, expression, ...).
+BN_PY_PRELUDE='import json, os, sys
+run, expr = sys.argv[1], sys.argv[2]
+s = json.load(open(os.path.join(run, "summary.json")))
+last = s["epochs"][-1] if s["epochs"] else {}
+nodes = s["nodes"]
+honest = [n for n in nodes if n["role"] == "honest"]
+def jl(k):
+    with open(os.path.join(run, "nodes", "node-%d.jsonl" % k)) as f:
+        return [json.loads(line) for line in f if line.strip()]'
+
+# bn_py RUN EXPR: evaluate a Python expression over the run's results and
+# print it.  Names: s (summary.json), last (last closed epoch), nodes
+# (summary nodes), honest (honest summary nodes), jl(k) (node k's jsonl as a
+# list of dicts), run (the run dir).
+bn_py() {
+    python3 -c "$BN_PY_PRELUDE
+v = eval(expr)
+print(v if isinstance(v, str) else json.dumps(v))" "$BN_TMP/$1" "$2"
+}
+
+# bn_expect RUN WHAT VALUE CONDITION: VALUE is evaluated as by bn_py, then
+# CONDITION (Python, on v) decides.  Prints one ok/FAIL line; counts failures.
+bn_expect() {
+    local run="$1" what="$2" value="$3" cond="$4" out
+    if ! out="$(python3 -c "$BN_PY_PRELUDE
+cond = sys.argv[3]
+try:
+    v = eval(expr)
+    ok = bool(eval(cond, {'v': v}))
+except Exception as e:
+    v, ok = 'error: %s' % e, False
+print(('ok  ' if ok else 'FAIL') + ' %s = %s   (%s)' % (expr, json.dumps(v), cond))
+sys.exit(0 if ok else 1)" "$BN_TMP/$run" "$value" "$cond")"; then
+        BN_FAILURES=$((BN_FAILURES + 1))
+    fi
+    bn_log "$run: $what: $out"
+}
+
+# bn_expect_true WHAT SHELL-CONDITION...: a plain shell check.
+bn_expect_true() {
+    local what="$1"; shift
+    if "$@"; then bn_log "ok   $what"
+    else bn_log "FAIL $what"; BN_FAILURES=$((BN_FAILURES + 1)); fi
+}
+
+# bn_no_leftovers: no process of ours may outlive its swarm.
+bn_no_leftovers() {
+    local left
+    left="$(bn_our_pids)"
+    if [ -n "$left" ]; then
+        bn_log "FAIL processes left behind:"
+        ps -o pid,cmd -p $left >&2 || true
+        BN_FAILURES=$((BN_FAILURES + 1))
+    else
+        bn_log "ok   no byznode process left"
+    fi
+}
+
+bn_finish() {
+    bn_no_leftovers
+    if [ "$BN_FAILURES" != 0 ]; then
+        bn_log "$BN_FAILURES check(s) failed"
+        exit 1
+    fi
+    bn_log "all checks passed"
+    exit 0
+}
