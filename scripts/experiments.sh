@@ -147,4 +147,5 @@ EOF
 done
 [ "$dry" = 1 ] && exit 0
 python3 "$here/scripts/experiments_table.py" "$out"
-echo "experiments: $ncells cells, $nrun run, $nskip skipped, $nfail failed -> $out/table.md" >&2
+[ "$table_only" = 1 ] || echo "experiments: $ncells cells, $nrun run, $nskip skipped, $nfail failed -> $out/table.md" >&2
+[ "$nfail" = 0 ]

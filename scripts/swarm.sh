@@ -59,6 +59,12 @@ done
 [[ "$byz" =~ ^[0-9]+$ && "$byz" -lt "$nodes" ]] || { echo "swarm.sh: --byzantine must be below --nodes" >&2; exit 2; }
 [[ "$fail_nodes" =~ ^[0-9]+$ && "$fail_nodes" -le $((nodes - byz)) ]] || { echo "swarm.sh: --fail-nodes must be <= the honest nodes" >&2; exit 2; }
 
+# A killed node costs its neighbours two round timeouts before they stop
+# waiting for it; with --fail-nodes a shorter default keeps that to seconds.
+if [ "$fail_nodes" -gt 0 ] && [[ " ${extra[*]:-} " != *" round-timeout "* ]]; then
+    extra+=(round-timeout 5000)
+fi
+
 # Build and data, if not there yet.
 if [ ! -x "$build/src/byznode" ]; then
     "$here/scripts/setup.sh" --build "$build" >&2
@@ -176,7 +182,7 @@ for i in "${!pids[@]}"; do
 done
 pids=()
 # The monitor closes the last epochs when it has every report; tell it to finish otherwise.
-for _ in $(seq 1 30); do kill -0 "$monitor_pid" 2>/dev/null || break; sleep 0.2; done
+for _ in $(seq 1 10); do kill -0 "$monitor_pid" 2>/dev/null || break; sleep 0.2; done
 kill -TERM "$monitor_pid" 2>/dev/null || true
 wait "$monitor_pid" 2>/dev/null || true
 monitor_pid=""

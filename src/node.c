@@ -86,6 +86,8 @@ typedef struct {
     s_slot_t      *cslots;       /* W * n, COLLUDE by origin (attackers) */
     uint8_t       *misses;       /* consecutive rounds missed per peer */
     uint32_t      *logged;       /* bitmask of drop reasons logged per peer (n + 1: unknown) */
+    bool           rejoining;    /* resumed from a checkpoint, not yet aggregated a neighbour */
+    uint64_t       catch_up;     /* lowest round a neighbour was seen at beyond the window, or UINT64_MAX */
 
     /* per-epoch accounting */
     bn_report_t    rep;
@@ -97,6 +99,7 @@ typedef struct {
     uint64_t       train_steps;
     uint64_t       drops_total[BN_DROP_COUNT];
     bn_transport_stats_t tr_at_epoch;
+    bn_fault_stats_t fault_at_epoch;
     FILE          *jsonl;
 } s_node_t;
 
@@ -264,7 +267,12 @@ static void s_handle(s_node_t *nd, bn_rx_t *rx)
         s_drop(nd, from, BN_DROP_STALE);
         return;
     }
-    if (h.round >= nd->round + nd->W) {
+    /* A node restarted from a checkpoint is behind: its neighbours' messages
+     * are too far ahead.  While it is rejoining, such a message that passes
+     * every other check still counts as 'future', but also tells it where
+     * the swarm is (the lowest such round wins; see s_rejoin_skip). */
+    bool far = h.round >= nd->round + nd->W;
+    if (far && (!nd->rejoining || collude || h.epoch >= nd->opt.epochs)) {
         s_drop(nd, from, BN_DROP_FUTURE);
         return;
     }
@@ -283,6 +291,12 @@ static void s_handle(s_node_t *nd, bn_rx_t *rx)
         key = h.origin;
     } else if (!bn_topology_has_edge(g, nd->id, from)) {
         s_drop(nd, from, BN_DROP_NOT_NEIGHBOR);
+        return;
+    }
+    if (far) {
+        if (h.round < nd->catch_up)
+            nd->catch_up = h.round;
+        s_drop(nd, from, BN_DROP_FUTURE);
         return;
     }
     s_slot_t *s = s_slot(collude ? nd->cslots : nd->slots, nd, h.round, key);
@@ -350,6 +364,8 @@ static bool s_collect(s_node_t *nd, uint64_t round, double deadline, s_done_fn d
             return true;
         if (nd->stop && *nd->stop)
             return false;
+        if (nd->catch_up != UINT64_MAX)
+            return false;       /* rejoining: the neighbours are far ahead */
         double now = bn_now();
         if (now >= deadline)
             return false;
@@ -534,6 +550,10 @@ static void s_round_honest(s_node_t *nd, s_oracle_ctx_t *oc)
             nd->weight_acc[nd->nb_id[i]] += nd->round_w[i];
         nd->weight_acc[nd->id] += nd->round_w[k];
     }
+    if (k > 0 && nd->rejoining) {
+        nd->rejoining = false;
+        BN_INFO("rejoined the swarm in round %llu", (unsigned long long) nd->round);
+    }
     nd->rep.t_aggregate += bn_now() - t0;
 }
 
@@ -615,6 +635,7 @@ static void s_epoch_begin(s_node_t *nd)
     nd->train_loss_sum = 0;
     nd->train_steps = 0;
     nd->tr_at_epoch = *bn_transport_stats(nd->tr);
+    nd->fault_at_epoch = *bn_fault_stats(nd->fault);
     nd->rep.t_epoch = bn_now();
     if (nd->epoch == 0 || nd->opt.time_varying || nd->opt.verbose >= 2)
         BN_INFO("epoch %u: %u neighbours, graph %016llx", nd->epoch + 1, nd->deg,
@@ -649,6 +670,9 @@ static void s_epoch_end(s_node_t *nd)
     r->msgs_sent = ts->msgs_sent - nd->tr_at_epoch.msgs_sent;
     r->msgs_received = ts->msgs_received - nd->tr_at_epoch.msgs_received;
     r->send_dropped = ts->send_dropped - nd->tr_at_epoch.send_dropped;
+    const bn_fault_stats_t *fs = bn_fault_stats(nd->fault);
+    r->fault_dropped = fs->dropped - nd->fault_at_epoch.dropped;
+    r->fault_delayed = fs->delayed - nd->fault_at_epoch.delayed;
     r->rule_nonfinite = nd->rule ? bn_rule_stats(nd->rule)->nonfinite : 0;
     r->topology_fp = nd->g ? nd->g->fingerprint : 0;
     r->degree = nd->deg;
@@ -837,6 +861,7 @@ int bn_node_run(const bn_options_t *opt, volatile sig_atomic_t *stop)
     nd->nb_ptr = calloc(nd->n, sizeof *nd->nb_ptr);
     nd->nb_id = calloc(nd->n, sizeof *nd->nb_id);
     nd->W = opt->future_rounds;
+    nd->catch_up = UINT64_MAX;
     nd->slots = calloc((size_t) nd->W * nd->n, sizeof *nd->slots);
     nd->cslots = calloc((size_t) nd->W * nd->n, sizeof *nd->cslots);
     if (!nd->is_byz || !nd->misses || !nd->logged || !nd->weight_acc || !nd->round_w
@@ -925,6 +950,7 @@ int bn_node_run(const bn_options_t *opt, volatile sig_atomic_t *stop)
             nd->attack_rng = ck.attack_rng;
             nd->order_pos = ck.order_pos;
             nd->rep.resumed = true;
+            nd->rejoining = true;
             BN_INFO("resumed from checkpoint: epoch %u, round %llu", first_epoch + 1,
                     (unsigned long long) nd->round);
         } else if (crc != BN_EIO) {
@@ -952,6 +978,17 @@ int bn_node_run(const bn_options_t *opt, volatile sig_atomic_t *stop)
                 BN_WARN("stopping at epoch %u round %u on request", nd->epoch + 1, r);
                 rc = BN_OK;
                 goto done;
+            }
+            if (nd->catch_up != UINT64_MAX) {
+                /* Rejoining: skip (no training, no messages) to one round past
+                 * where the neighbours were seen, so that they hear us again. */
+                if (nd->round <= nd->catch_up) {
+                    if (r == 0 || nd->round + 1 == nd->catch_up)
+                        BN_DEBUG("rejoining: skipping round %llu", (unsigned long long) nd->round);
+                    continue;
+                }
+                BN_INFO("rejoining: skipped ahead to round %llu", (unsigned long long) nd->round);
+                nd->catch_up = UINT64_MAX;
             }
             if (nd->honest)
                 s_round_honest(nd, &oc);
