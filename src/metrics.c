@@ -18,7 +18,7 @@ static void s_key(msgpack_packer *pk, const char *k)
 
 void bn_report_pack(const bn_report_t *r, msgpack_packer *pk)
 {
-    msgpack_pack_map(pk, 33);
+    msgpack_pack_map(pk, 34);
     U("node", r->node);
     U("epoch", r->epoch);
     U("n_nodes", r->n_nodes);
@@ -40,6 +40,7 @@ void bn_report_pack(const bn_report_t *r, msgpack_packer *pk)
     U("rounds", r->rounds);
     U("rounds_timed_out", r->rounds_timed_out);
     U("missing", r->missing);
+    U("max_rss_kb", r->max_rss_kb);
     U("fault_dropped", r->fault_dropped);
     U("fault_delayed", r->fault_delayed);
     U("rule_nonfinite", r->rule_nonfinite);
@@ -147,6 +148,7 @@ int bn_report_unpack(const void *buf, size_t len, bn_report_t *r)
             N("bytes_received", bytes_received); N("msgs_sent", msgs_sent);
             N("msgs_received", msgs_received); N("send_dropped", send_dropped);
             N("rounds", rounds); N("rounds_timed_out", rounds_timed_out); N("missing", missing);
+            N("max_rss_kb", max_rss_kb);
             N("fault_dropped", fault_dropped); N("fault_delayed", fault_delayed);
             N("rule_nonfinite", rule_nonfinite);
             F("t_compute", t_compute); F("t_wait", t_wait); F("t_aggregate", t_aggregate);
@@ -184,13 +186,13 @@ void bn_report_to_json(const bn_report_t *r, FILE *f)
     fprintf(f, ", \"eval_images\": %u, \"bytes_sent\": %llu, \"bytes_received\": %llu, "
                "\"msgs_sent\": %llu, \"msgs_received\": %llu, \"send_dropped\": %llu, "
                "\"rounds\": %llu, \"rounds_timed_out\": %llu, \"missing\": %llu, "
-               "\"fault_dropped\": %llu, \"fault_delayed\": %llu",
+               "\"fault_dropped\": %llu, \"fault_delayed\": %llu, \"max_rss_kb\": %llu",
             r->eval_images, (unsigned long long) r->bytes_sent,
             (unsigned long long) r->bytes_received, (unsigned long long) r->msgs_sent,
             (unsigned long long) r->msgs_received, (unsigned long long) r->send_dropped,
             (unsigned long long) r->rounds, (unsigned long long) r->rounds_timed_out,
             (unsigned long long) r->missing, (unsigned long long) r->fault_dropped,
-            (unsigned long long) r->fault_delayed);
+            (unsigned long long) r->fault_delayed, (unsigned long long) r->max_rss_kb);
     fprintf(f, ", \"dropped\": {");
     bool first = true;
     for (int i = 1; i < BN_DROP_COUNT; i++)

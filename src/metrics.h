@@ -26,6 +26,7 @@ typedef struct {
     uint32_t eval_images;
     uint64_t bytes_sent, bytes_received, msgs_sent, msgs_received, send_dropped;
     uint64_t rounds, rounds_timed_out, missing;   /* missing = neighbour messages not there at aggregation */
+    uint64_t max_rss_kb;                          /* peak resident memory of the process so far */
     uint64_t fault_dropped, fault_delayed;       /* injected on outgoing messages (fault.h) */
     uint64_t drops[BN_DROP_COUNT];
     uint64_t rule_nonfinite;

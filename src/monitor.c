@@ -27,6 +27,7 @@ typedef struct {
     double   byz_share;     /* share of this node's weight given to Byzantine nodes, NAN if n/a */
     double   sec_per_round;
     double   t_compute, t_wait, t_aggregate, t_encode;
+    uint64_t max_rss_kb;
     char    *json;          /* the report as JSON, owned */
     float   *x;             /* honest model while the epoch is open, owned */
 } s_cell_t;
@@ -38,6 +39,7 @@ typedef struct {
     double   mean_acc, min_acc, max_acc, consensus, byz_share, sec_per_round;
     double   t_compute, t_wait, t_aggregate, t_encode;
     uint32_t honest_reported;
+    uint64_t max_rss_kb;    /* largest peak RSS of any node that reported */
 } s_epoch_t;
 
 typedef struct {
@@ -101,9 +103,11 @@ static void s_write_summary(s_mon_t *m)
             fprintf(f, "%.6g", ep->byz_share);
         else
             fprintf(f, "null");
-        fprintf(f, ", \"honest_reported\": %u, \"seconds_per_round\": %.4f, \"round_split\": "
+        fprintf(f, ", \"honest_reported\": %u, \"max_node_rss_mb\": %.1f", ep->honest_reported,
+                ep->max_rss_kb / 1024.0);
+        fprintf(f, ", \"seconds_per_round\": %.4f, \"round_split\": "
                    "{\"compute\": %.4f, \"wait\": %.4f, \"aggregate\": %.4f, \"encode\": %.4f}}",
-                ep->honest_reported, ep->sec_per_round, ep->t_compute, ep->t_wait,
+                ep->sec_per_round, ep->t_compute, ep->t_wait,
                 ep->t_aggregate, ep->t_encode);
     }
     fprintf(f, "\n ],\n \"nodes\": [");
@@ -182,6 +186,8 @@ static void s_close_epoch(s_mon_t *m, uint32_t e)
     ep->max_acc = -INFINITY;
     for (uint32_t i = 0; i < m->n; i++) {
         s_cell_t *c = s_cell(m, e, i);
+        if (c->have && c->max_rss_kb > ep->max_rss_kb)
+            ep->max_rss_kb = c->max_rss_kb;
         if (!c->have || !s_is_honest(m, i))
             continue;
         ep->honest_reported++;
@@ -291,6 +297,7 @@ static void s_accept(s_mon_t *m, bn_rx_t *rx)
     c->t_wait = r.rounds ? r.t_wait / r.rounds : 0;
     c->t_aggregate = r.rounds ? r.t_aggregate / r.rounds : 0;
     c->t_encode = r.rounds ? r.t_encode / r.rounds : 0;
+    c->max_rss_kb = r.max_rss_kb;
     c->byz_share = NAN;
     if (r.honest && r.weight && r.n_nodes == m->n) {
         double tot = 0, byz = 0;

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -673,6 +674,9 @@ static void s_epoch_end(s_node_t *nd)
     const bn_fault_stats_t *fs = bn_fault_stats(nd->fault);
     r->fault_dropped = fs->dropped - nd->fault_at_epoch.dropped;
     r->fault_delayed = fs->delayed - nd->fault_at_epoch.delayed;
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) == 0)
+        r->max_rss_kb = (uint64_t) ru.ru_maxrss;
     r->rule_nonfinite = nd->rule ? bn_rule_stats(nd->rule)->nonfinite : 0;
     r->topology_fp = nd->g ? nd->g->fingerprint : 0;
     r->degree = nd->deg;
