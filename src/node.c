@@ -564,6 +564,10 @@ static void s_round_attacker(s_node_t *nd)
     bn_attack_kind_t kind = nd->opt.attack.kind;
     if (bn_attack_trains(kind))
         s_local_steps(nd);
+    /* In a stand-alone swarm nobody talks, so there is nobody to attack and
+     * nothing to listen to. */
+    if (nd->opt.rule.kind == BN_RULE_STANDALONE)
+        return;
     double t0 = bn_now();
     /* Listen to the honest neighbours first: the attack uses their models. */
     bool done = s_collect(nd, nd->round, s_deadline(nd, t0), s_done_attacker_local);
