@@ -47,7 +47,7 @@ static const s_row_t s_table[] = {
     { "topology",         T_PATH,  O(topology_file),      0, 0,      "edge-list file instead of Erdos-Renyi" },
     { "rule",             T_RULE,  O(rule.kind),          0, 0,      "aggregation rule (see docs/rules.md)" },
     { "c",                T_F32,   O(rule.c),             1e-6, 1e6, "similarity: softmax scale on -KL" },
-    { "trim",             T_U32,   O(rule.b),             0, 1e6,    "trimmed-mean/krum: values trimmed per side" },
+    { "trim",             T_U32,   O(rule.b),             0, 1e6,    "b of trimmed-mean/krum/multi-krum/mozi (default: --byzantine, else 1)" },
     { "krum-m",           T_U32,   O(rule.m),             0, 1e6,    "multi-krum: vectors averaged (0 = k+1-b)" },
     { "lambda",           T_F32,   O(rule.lambda),        0, 1e6,    "tv-norm penalty" },
     { "clip-tau",         T_F32,   O(rule.clip_tau),      1e-9, 1e9, "clipped-gossip radius" },
@@ -108,6 +108,8 @@ int bn_options_set(bn_options_t *o, const char *name, const char *value, char *e
     const s_row_t *r = s_find(name);
     if (!r)
         return bn_fail(err, errlen, BN_EARG, "unknown option --%s", name);
+    if (r->offset == O(rule.b))
+        o->trim_set = true;
     char *at = (char *) o + r->offset;
     char *end = NULL;
     errno = 0;
@@ -230,6 +232,10 @@ int bn_options_finish(bn_options_t *o, uint32_t n_nodes, char *err, size_t errle
         return bn_fail(err, errlen, BN_EARG, "--id %u: the swarm file has nodes 0..%u", o->id, n_nodes - 1);
     if ((o->train_images[0] != 0) != (o->train_labels[0] != 0))
         return bn_fail(err, errlen, BN_EARG, "--train-images and --train-labels go together");
+    /* BRIDGE and Krum are defined for a known bound b on Byzantine
+     * neighbours; without --trim they assume the swarm's --byzantine. */
+    if (!o->trim_set && o->byzantine > 0)
+        o->rule.b = o->byzantine;
     bn_rule_kind_t k = o->rule.kind;
     if (o->rule.bucketing > 1 && k != BN_RULE_TRIMMED_MEAN && k != BN_RULE_MEDIAN && k != BN_RULE_KRUM
         && k != BN_RULE_MULTI_KRUM)

@@ -45,6 +45,7 @@ typedef struct {
     char     topology_file[BN_PATH_MAX];
     /* aggregation */
     bn_rule_opts_t rule;
+    bool     trim_set;                  /* --trim given: else b of the rules = --byzantine */
     /* adversary */
     uint32_t byzantine;                 /* b: how many nodes of the swarm attack      */
     bn_attack_opts_t attack;
