@@ -20,6 +20,10 @@
 # Output: DIR/summary.json, DIR/epochs.csv, DIR/*.png, DIR/swarm.txt,
 # DIR/nodes/node-K.jsonl, DIR/logs/node-K.log, DIR/monitor.log.
 set -euo pipefail
+# The whole script is one function, called on the last line, so that bash has
+# read all of it before it runs any of it: editing the file during a run
+# cannot change the running script.
+main() {
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 nodes=10; byz=0; attack=dlie; rule=mean; epochs=3; p=0.6; seed=1; out=""
@@ -192,3 +196,5 @@ if [ "$plot" = 1 ] && command -v gnuplot >/dev/null && [ -s "$out/epochs.csv" ];
 fi
 [ "$quiet" = 1 ] || echo "swarm: done: $out/summary.json" >&2
 [ $failed = 0 ]
+}
+main "$@"
