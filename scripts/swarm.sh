@@ -10,6 +10,8 @@
 #           --time-varying  --topology EDGES  --seed S (1)
 # Learning: --model cnn|mlp|logreg  --batch B  --lr LR  --local-steps T
 #           --partition iid|shards|dirichlet  --alpha A  --momentum M
+# Rules:    --trim B (default: --byzantine)  --c C  --bucketing S  --lambda L  --clip-tau T
+#           --beta F  --krum-m M  --z Z (dlie)   (docs/rules.md, docs/attacks.md)
 # Metrics:  --eval-subset N  --eval-every K   (last epoch: full test set)
 # Faults:   --fail-nodes K --fail-at-epoch E  (kill K honest nodes after epoch E)
 #           --fault-drop P  --fault-delay MS  --round-timeout MS
@@ -74,7 +76,11 @@ if [ ! -x "$build/src/byznode" ]; then
     "$here/scripts/setup.sh" --build "$build" >&2
 fi
 bin="$build/src/byznode"
-"$here/scripts/fetch_data.sh" >/dev/null
+if [ "$quiet" = 1 ]; then
+    "$here/scripts/fetch_data.sh" >/dev/null 2>&1 || "$here/scripts/fetch_data.sh" >/dev/null
+else
+    "$here/scripts/fetch_data.sh" >/dev/null
+fi
 
 [ -n "$out" ] || out="$here/runs/$(date +%Y%m%d-%H%M%S)-n${nodes}-${rule}"
 mkdir -p "$out/nodes" "$out/logs"
