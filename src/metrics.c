@@ -108,6 +108,11 @@ int bn_report_unpack(const void *buf, size_t len, bn_report_t *r)
                 goto done;
             memcpy(r->attack, v->via.str.ptr, v->via.str.size);
             r->attack[v->via.str.size] = 0;
+            /* An attack name is [a-z0-9-]; anything else could break the JSON
+             * the monitor writes, so the whole report is refused. */
+            for (const char *c = r->attack; *c; c++)
+                if (!((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '-'))
+                    goto done;
         } else if (!strcmp(key, "honest") || !strcmp(key, "final") || !strcmp(key, "resumed")) {
             if (v->type != MSGPACK_OBJECT_BOOLEAN)
                 goto done;
@@ -166,6 +171,20 @@ done:
         r->weight = NULL;
     }
     return rc;
+}
+
+void bn_json_string(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (const unsigned char *c = (const unsigned char *) s; *c; c++) {
+        if (*c == '"' || *c == '\\')
+            fprintf(f, "\\%c", *c);
+        else if (*c < 0x20)
+            fprintf(f, "\\u%04x", *c);
+        else
+            fputc(*c, f);
+    }
+    fputc('"', f);
 }
 
 static void s_jnum(FILE *f, const char *k, double v)

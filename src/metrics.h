@@ -43,6 +43,10 @@ void bn_report_pack(const bn_report_t *r, msgpack_packer *pk);
  * present.  BN_EFORMAT on anything unexpected; never reads past len. */
 int bn_report_unpack(const void *buf, size_t len, bn_report_t *r);
 
+/* Writes s as a JSON string literal (quotes, backslashes and control
+ * characters escaped). */
+void bn_json_string(FILE *f, const char *s);
+
 /* One JSON object, no newline. */
 void bn_report_to_json(const bn_report_t *r, FILE *f);
 

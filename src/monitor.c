@@ -83,7 +83,9 @@ static void s_write_summary(s_mon_t *m)
     fprintf(f, "{\"config\": ");
     bn_options_to_json(&m->opt, f);
     fseek(f, -1, SEEK_CUR);   /* reopen the config object to add the swarm's facts */
-    fprintf(f, ", \"nodes\": %u, \"swarm\": \"%s\"},\n \"epochs\": [", m->n, m->swarm.name);
+    fprintf(f, ", \"nodes\": %u, \"swarm\": ", m->n);
+    bn_json_string(f, m->swarm.name);
+    fprintf(f, "},\n \"epochs\": [");
     bool first = true;
     uint32_t last_closed = UINT32_MAX;
     for (uint32_t e = 0; e < m->E; e++) {

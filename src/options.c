@@ -1,5 +1,6 @@
 /*  options.c -- the option table; see options.h. */
 #include "options.h"
+#include "metrics.h"
 
 #include <errno.h>
 #include <math.h>
@@ -268,13 +269,16 @@ void bn_options_to_json(const bn_options_t *o, void *file)
     fprintf(f, "{\"model\": \"%s\", \"epochs\": %u, \"batch\": %u, \"local_steps\": %u, "
                "\"lr\": %g, \"weight_decay\": %g, \"momentum\": %g, \"seed\": %llu, "
                "\"partition\": \"%s\", \"p\": %g, \"min_degree\": %u, \"time_varying\": %s, "
-               "\"topology\": \"%s\", \"rule\": \"%s\", \"c\": %g, \"trim\": %u, \"bucketing\": %u, "
+               "\"rule\": \"%s\", \"c\": %g, \"trim\": %u, \"bucketing\": %u, "
                "\"byzantine\": %u, \"z\": %g, \"omniscient\": %s, \"round_timeout_ms\": %u, "
-               "\"eval_every\": %u, \"eval_subset\": %u, \"fault_drop\": %g, \"fault_delay_ms\": %u}",
+               "\"eval_every\": %u, \"eval_subset\": %u, \"fault_drop\": %g, \"fault_delay_ms\": %u",
             bn_model_name(o->model), o->epochs, o->batch, o->local_steps, o->lr, o->weight_decay,
             o->momentum, (unsigned long long) o->seed, bn_partition_name(o->partition), o->p,
-            o->min_degree, o->time_varying ? "true" : "false", o->topology_file,
+            o->min_degree, o->time_varying ? "true" : "false",
             bn_rule_name(o->rule.kind), o->rule.c, o->rule.b, o->rule.bucketing, o->byzantine,
             o->attack.z, o->omniscient ? "true" : "false", o->round_timeout_ms, o->eval_every,
             o->eval_subset, o->fault_drop, o->fault_delay_ms);
+    fprintf(f, ", \"topology\": ");
+    bn_json_string(f, o->topology_file);
+    fputc('}', f);
 }

@@ -108,7 +108,27 @@ static void test_report_rejects_wrong_types(void **state)
     msgpack_pack_nil(&pk);
     msgpack_pack_nil(&pk);
     assert_int_equal(bn_report_unpack(sb.data, sb.size, &t), BN_EFORMAT);
+    /* An attack name that would break the monitor's JSON is refused. */
+    msgpack_sbuffer_clear(&sb);
+    msgpack_pack_map(&pk, 1);
+    msgpack_pack_str(&pk, 6);
+    msgpack_pack_str_body(&pk, "attack", 6);
+    msgpack_pack_str(&pk, 5);
+    msgpack_pack_str_body(&pk, "a\",\"b", 5);
+    assert_int_equal(bn_report_unpack(sb.data, sb.size, &t), BN_EFORMAT);
     msgpack_sbuffer_destroy(&sb);
+}
+
+static void test_json_string_escapes(void **state)
+{
+    (void) state;
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    bn_json_string(f, "a\"b\\c\n");
+    fclose(f);
+    assert_string_equal(buf, "\"a\\\"b\\\\c\\u000a\"");
+    free(buf);
 }
 
 int main(void)
@@ -117,6 +137,7 @@ int main(void)
         cmocka_unit_test(test_consensus_error_by_hand),
         cmocka_unit_test(test_report_round_trip),
         cmocka_unit_test(test_report_rejects_wrong_types),
+        cmocka_unit_test(test_json_string_escapes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
