@@ -75,6 +75,12 @@ bool bn_attack_trains(bn_attack_kind_t kind)
     return kind == BN_ATTACK_NONE || kind == BN_ATTACK_SIGN_FLIP || kind == BN_ATTACK_LABEL_FLIP;
 }
 
+bool bn_attack_per_victim(bn_attack_kind_t kind)
+{
+    (void) kind;
+    return false;   /* no built-in attack is per-victim yet */
+}
+
 bool bn_attack_needs_honest(bn_attack_kind_t kind)
 {
     switch (kind) {

@@ -49,6 +49,11 @@ bool bn_attack_trains(bn_attack_kind_t kind);
 /* Does it need the honest models of the round (dlie, random, reverse, ipm, alie, mimic)? */
 bool bn_attack_needs_honest(bn_attack_kind_t kind);
 
+/* Does it craft one vector per honest neighbour (victim) instead of one for
+ * all?  The node then calls bn_attack_craft once per victim, with
+ * in->victim and in->victim_x set, and sends each vector to its victim only. */
+bool bn_attack_per_victim(bn_attack_kind_t kind);
+
 /* z of "a little is enough" for n nodes of which b Byzantine:
  * s = floor(n / 2 + 1) - b, z = Phi^-1((n - s) / n). */
 double bn_attack_alie_z(uint32_t n, uint32_t b);
@@ -67,6 +72,11 @@ typedef struct {
     const uint32_t *honest_id;     /* their ids                                 */
     const float *x_prev, *x_self;  /* the attacker's own model before / after its local step */
     bn_rng_t *rng;                 /* attack noise                              */
+    /* Per-victim attacks (bn_attack_per_victim): the honest neighbour this
+     * vector is crafted for, and the model it sent this round (borrowed;
+     * NULL when unknown).  UINT32_MAX / NULL for a broadcast craft. */
+    uint32_t victim;
+    const float *victim_x;
 } bn_attack_input_t;
 
 /* Writes the vector to send into out (dim floats).  Returns BN_OK, or BN_EARG

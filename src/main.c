@@ -15,6 +15,7 @@
 #include "cmd.h"
 #include "monitor.h"
 #include "node.h"
+#include "roles.h"
 #include "options.h"
 #include "swarmfile.h"
 

@@ -1,5 +1,6 @@
 /*  metrics.c -- report encoding and eq. (3); see metrics.h. */
 #include "metrics.h"
+#include "json.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -171,20 +172,6 @@ done:
         r->weight = NULL;
     }
     return rc;
-}
-
-void bn_json_string(FILE *f, const char *s)
-{
-    fputc('"', f);
-    for (const unsigned char *c = (const unsigned char *) s; *c; c++) {
-        if (*c == '"' || *c == '\\')
-            fprintf(f, "\\%c", *c);
-        else if (*c < 0x20)
-            fprintf(f, "\\u%04x", *c);
-        else
-            fputc(*c, f);
-    }
-    fputc('"', f);
 }
 
 static void s_jnum(FILE *f, const char *k, double v)

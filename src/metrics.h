@@ -32,7 +32,11 @@ typedef struct {
     uint64_t rule_nonfinite;
     double   t_compute, t_wait, t_aggregate, t_encode, t_eval, t_epoch;
     uint64_t topology_fp;
+    uint64_t config_fp;         /* bn_options_fingerprint of the sender's swarm-wide options */
     uint32_t degree;
+    /* liveness (docs/protocol.md): rounds skipped to catch up with the swarm,
+     * neighbours given up on (not waited for) and taken back this epoch */
+    uint64_t rounds_skipped, peers_given_up, peers_restored;
     float   *weight;            /* n_nodes entries, owned by whoever filled the report */
 } bn_report_t;
 
@@ -42,10 +46,6 @@ void bn_report_pack(const bn_report_t *r, msgpack_packer *pk);
 /* Unpacks a report from buf[0..len).  r->weight is malloc'd (caller frees) when
  * present.  BN_EFORMAT on anything unexpected; never reads past len. */
 int bn_report_unpack(const void *buf, size_t len, bn_report_t *r);
-
-/* Writes s as a JSON string literal (quotes, backslashes and control
- * characters escaped). */
-void bn_json_string(FILE *f, const char *s);
 
 /* One JSON object, no newline. */
 void bn_report_to_json(const bn_report_t *r, FILE *f);

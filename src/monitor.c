@@ -14,7 +14,8 @@
 #include <sys/stat.h>
 
 #include "metrics.h"
-#include "node.h"
+#include "json.h"
+#include "roles.h"
 #include "options.h"
 #include "swarmfile.h"
 #include "transport.h"

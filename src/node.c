@@ -30,6 +30,7 @@
 #include "model.h"
 #include "partition.h"
 #include "rng.h"
+#include "roles.h"
 #include "sgd.h"
 #include "swarmfile.h"
 #include "topology.h"
@@ -103,22 +104,6 @@ typedef struct {
     bn_fault_stats_t fault_at_epoch;
     FILE          *jsonl;
 } s_node_t;
-
-void bn_roles_byzantine(uint64_t seed, uint32_t n, uint32_t b, bool *is_byz)
-{
-    uint32_t *perm = malloc(n * sizeof *perm);
-    memset(is_byz, 0, n * sizeof *is_byz);
-    if (!perm)
-        return;
-    for (uint32_t i = 0; i < n; i++)
-        perm[i] = i;
-    bn_rng_t r;
-    bn_rng_seed(&r, seed, BN_STREAM_BYZANTINE);
-    bn_rng_shuffle_u32(&r, perm, n);
-    for (uint32_t i = 0; i < b && i < n; i++)
-        is_byz[perm[i]] = true;
-    free(perm);
-}
 
 /* ---- drops ------------------------------------------------------------- */
 
@@ -425,6 +410,23 @@ static void s_send_model(s_node_t *nd, const float *vec, bool to_honest_only)
     nd->rep.t_encode += bn_now() - t0;
 }
 
+/* Sends vec as this round's MODEL to neighbour j only (per-victim attacks). */
+static void s_send_model_to(s_node_t *nd, const float *vec, uint32_t j)
+{
+    double t0 = bn_now();
+    bn_wire_header_t h;
+    s_header(nd, &h, BN_MSG_MODEL, nd->id);
+    uint8_t hb[BN_WIRE_HEADER_MAX];
+    size_t hlen = 0;
+    bn_wire_encode(&h, hb, sizeof hb, &hlen);
+    zmq_msg_t payload;
+    zmq_msg_init_size(&payload, nd->dim * sizeof(float));
+    memcpy(zmq_msg_data(&payload), vec, nd->dim * sizeof(float));
+    bn_fault_send(nd->fault, nd->tr, j, hb, hlen, &payload);
+    zmq_msg_close(&payload);
+    nd->rep.t_encode += bn_now() - t0;
+}
+
 /* ---- learning ---------------------------------------------------------- */
 
 static void s_next_batch(s_node_t *nd, uint32_t *idx, uint32_t batch)
@@ -605,12 +607,28 @@ static void s_round_attacker(s_node_t *nd)
         nd->nb_id[k++] = j;
     }
     t0 = bn_now();
-    bn_attack_input_t in = { nd->dim, k, nd->nb_ptr, nd->nb_id, nd->x_prev, nd->x, &nd->attack_rng };
-    int rc = bn_attack_craft(&nd->opt.attack, &in, nd->craft);
-    nd->rep.t_aggregate += bn_now() - t0;
-    if (kind != BN_ATTACK_CRASH)
+    bn_attack_input_t in = { nd->dim, k, nd->nb_ptr, nd->nb_id, nd->x_prev, nd->x, &nd->attack_rng,
+                             UINT32_MAX, NULL };
+    if (kind == BN_ATTACK_CRASH) {
+        /* sends nothing */
+    } else if (bn_attack_per_victim(kind)) {
+        for (uint32_t i = 0; i < nd->deg; i++) {
+            uint32_t j = nd->nbr[i];
+            if (nd->is_byz[j])
+                continue;
+            in.victim = j;
+            in.victim_x = s_have(nd, nd->slots, nd->round, j)
+                              ? s_slot_data(s_slot(nd->slots, nd, nd->round, j)) : NULL;
+            double tc = bn_now();
+            (void) bn_attack_craft(&nd->opt.attack, &in, nd->craft);
+            nd->rep.t_aggregate += bn_now() - tc;
+            s_send_model_to(nd, nd->craft, j);
+        }
+    } else {
+        (void) bn_attack_craft(&nd->opt.attack, &in, nd->craft);
+        nd->rep.t_aggregate += bn_now() - t0;
         s_send_model(nd, nd->craft, true);
-    (void) rc;
+    }
     /* The attacker's own model follows the honest models it knows, so that
      * its next update (sign-flip, label-flip) starts from a plausible point. */
     if (k > 0) {
@@ -879,7 +897,10 @@ int bn_node_run(const bn_options_t *opt, volatile sig_atomic_t *stop)
     }
     if (!nd->honest) {
         /* Attackers collude: they know who their fellows are. */
-        bn_roles_byzantine(opt->seed, nd->n, opt->byzantine, nd->is_byz);
+        if (bn_roles_byzantine(opt->seed, nd->n, opt->byzantine, nd->is_byz) != BN_OK) {
+            rc = BN_ENOMEM;
+            goto fail;
+        }
         nd->is_byz[nd->id] = true;
     }
     bn_rng_seed(&nd->batch_rng, opt->seed, BN_STREAM_BATCH + ((uint64_t) nd->id << 8));

@@ -24,8 +24,4 @@
  * BN_OK, or an error code after printing a one-line reason. */
 int bn_node_run(const bn_options_t *opt, volatile sig_atomic_t *stop);
 
-/* The Byzantine set of a run: is_byz[0..n) gets true for the b nodes drawn
- * from (seed, BN_STREAM_BYZANTINE).  Every host computes the same set. */
-void bn_roles_byzantine(uint64_t seed, uint32_t n, uint32_t b, bool *is_byz);
-
 #endif

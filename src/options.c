@@ -1,6 +1,6 @@
 /*  options.c -- the option table; see options.h. */
 #include "options.h"
-#include "metrics.h"
+#include "json.h"
 
 #include <errno.h>
 #include <math.h>
@@ -281,4 +281,27 @@ void bn_options_to_json(const bn_options_t *o, void *file)
     fprintf(f, ", \"topology\": ");
     bn_json_string(f, o->topology_file);
     fputc('}', f);
+}
+
+/* FNV-1a over a canonical text of the swarm-wide fields. */
+uint64_t bn_options_fingerprint(const bn_options_t *o)
+{
+    char buf[1024];
+    int len = snprintf(buf, sizeof buf,
+        "model=%s epochs=%u batch=%u local_steps=%u lr=%.9g wd=%.9g momentum=%.9g seed=%llu "
+        "partition=%s alpha=%.17g shards=%u p=%.17g min_degree=%u tv=%d topology=%s "
+        "rule=%s c=%.9g b=%u m=%u lambda=%.9g clip=%.9g beta=%.9g bygars_lr=%.9g mozi=%u "
+        "bucketing=%u byzantine=%u omniscient=%d future=%u",
+        bn_model_name(o->model), o->epochs, o->batch, o->local_steps, o->lr, o->weight_decay,
+        o->momentum, (unsigned long long) o->seed, bn_partition_name(o->partition), o->alpha,
+        o->shards_per_node, o->p, o->min_degree, o->time_varying, o->topology_file,
+        bn_rule_name(o->rule.kind), o->rule.c, o->rule.b, o->rule.m, o->rule.lambda,
+        o->rule.clip_tau, o->rule.beta, o->rule.bygars_lr, o->rule.mozi_keep, o->rule.bucketing,
+        o->byzantine, o->omniscient, o->future_rounds);
+    uint64_t h = 1469598103934665603ull;
+    for (int i = 0; i < len && i < (int) sizeof buf; i++) {
+        h ^= (unsigned char) buf[i];
+        h *= 1099511628211ull;
+    }
+    return h;
 }

@@ -76,6 +76,12 @@ int bn_options_finish(bn_options_t *o, uint32_t n_nodes, char *err, size_t errle
 /* Prints the table (name, default, range, help) for --help. */
 void bn_options_print_help(void *file);
 
+/* The configuration fingerprint: a 64-bit hash of every swarm-wide option
+ * (those that must agree on every host: docs/deployment.md lists them), so
+ * that a message or checkpoint from a differently configured node is
+ * recognised.  Node-local options (id, key, out, verbose, ...) do not enter. */
+uint64_t bn_options_fingerprint(const bn_options_t *o);
+
 /* Writes the options as a JSON object (for summary.json's "config"). */
 void bn_options_to_json(const bn_options_t *o, void *file);
 

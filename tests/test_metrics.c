@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "metrics.h"
+#include "json.h"
 
 static void test_consensus_error_by_hand(void **state)
 {
