@@ -40,6 +40,7 @@ static const s_row_t s_table[] = {
     { "partition",        T_PART,  O(partition),          0, 0,      "iid | shards | dirichlet" },
     { "alpha",            T_F64,   O(alpha),              1e-6, 1e6, "Dirichlet concentration" },
     { "shards-per-node",  T_U32,   O(shards_per_node),    1, 1000,   "label-sorted shards per node" },
+    { "train-size",       T_U32,   O(train_size),         1, 1e9,    "training images in the whole swarm (sets rounds per epoch)" },
     { "eval-every",       T_U32,   O(eval_every),         1, 1e5,    "evaluate every k epochs (the last always)" },
     { "eval-subset",      T_U32,   O(eval_subset),        0, 1e7,    "test images per evaluation, 0 = all (last epoch: all)" },
     { "p",                T_F64,   O(p),                  0, 1,      "Erdos-Renyi edge probability" },
@@ -87,6 +88,7 @@ void bn_options_default(bn_options_t *o)
     o->partition = BN_PART_IID;
     o->alpha = 0.5;
     o->shards_per_node = 2;
+    o->train_size = 60000;
     o->eval_every = 1;
     o->p = 0.6;
     bn_rule_opts_default(&o->rule, BN_RULE_MEAN);
@@ -289,12 +291,12 @@ uint64_t bn_options_fingerprint(const bn_options_t *o)
     char buf[1024];
     int len = snprintf(buf, sizeof buf,
         "model=%s epochs=%u batch=%u local_steps=%u lr=%.9g wd=%.9g momentum=%.9g seed=%llu "
-        "partition=%s alpha=%.17g shards=%u p=%.17g min_degree=%u tv=%d topology=%s "
+        "partition=%s alpha=%.17g shards=%u train_size=%u p=%.17g min_degree=%u tv=%d topology=%s "
         "rule=%s c=%.9g b=%u m=%u lambda=%.9g clip=%.9g beta=%.9g bygars_lr=%.9g mozi=%u "
         "bucketing=%u byzantine=%u omniscient=%d future=%u",
         bn_model_name(o->model), o->epochs, o->batch, o->local_steps, o->lr, o->weight_decay,
         o->momentum, (unsigned long long) o->seed, bn_partition_name(o->partition), o->alpha,
-        o->shards_per_node, o->p, o->min_degree, o->time_varying, o->topology_file,
+        o->shards_per_node, o->train_size, o->p, o->min_degree, o->time_varying, o->topology_file,
         bn_rule_name(o->rule.kind), o->rule.c, o->rule.b, o->rule.m, o->rule.lambda,
         o->rule.clip_tau, o->rule.beta, o->rule.bygars_lr, o->rule.mozi_keep, o->rule.bucketing,
         o->byzantine, o->omniscient, o->future_rounds);

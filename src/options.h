@@ -36,6 +36,7 @@ typedef struct {
     bn_partition_kind_t partition;
     double   alpha;
     uint32_t shards_per_node;
+    uint32_t train_size;                /* swarm-wide training-set size: sets rounds per epoch */
     uint32_t eval_every;                /* evaluate every k epochs (last always)      */
     uint32_t eval_subset;               /* images of the test set, 0 = all            */
     /* topology */
