@@ -25,6 +25,24 @@ const char *bn_strerror(int code)
     }
 }
 
+long bn_read_line(void *file, char *buf, size_t cap)
+{
+    FILE *f = file;
+    size_t len = 0;
+    int c;
+    while ((c = getc(f)) != EOF) {
+        if (c == '\0')
+            return -2;
+        if (len + 1 >= cap)
+            return -1;
+        buf[len++] = (char) c;
+        if (c == '\n')
+            break;
+    }
+    buf[len] = '\0';
+    return (long) len;
+}
+
 void bn_log_set(bn_log_level_t level, const char *tag)
 {
     s_level = level;

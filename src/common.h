@@ -43,6 +43,14 @@ void bn_log(bn_log_level_t level, const char *fmt, ...)
 int bn_fail(char *err, size_t errlen, int code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
+/* Reads one text line (with its '\n', if any) from `file` (a FILE *) into
+ * buf of cap bytes, NUL-terminated.  The bound holds before anything is
+ * stored, so an endless line (/dev/zero, a binary file) costs cap bytes and
+ * stops at once.  Returns the length, 0 at end of file (or on a read error:
+ * check ferror), -1 when the line does not fit (cap - 1 bytes without its
+ * end), -2 on a NUL byte. */
+long bn_read_line(void *file, char *buf, size_t cap);
+
 /* Monotonic clock in seconds. */
 double bn_now(void);
 

@@ -15,6 +15,8 @@
 #include "swarmfile.h"
 #include "rng.h"
 
+#include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,10 +30,14 @@
 static const char s_z85[] =
     "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#";
 
+/* Longest canonical socket key: "tcp://" + host + ":" + port. */
+#define S_KEY_MAX (BN_ENDPOINT_MAX + 16)
+
 typedef struct {
     uint32_t id;
     uint32_t line;
     bn_swarm_peer_t peer;
+    char key[S_KEY_MAX];      /* the socket the endpoint names (s_socket_key) */
 } s_node_t;
 
 static bool s_is_key(const char *tok)
@@ -99,10 +105,79 @@ static bool s_option_name_ok(const char *name)
     return true;
 }
 
+/* The socket an endpoint (already checked by s_endpoint_ok) names, as a
+ * canonical text, so that two spellings of one socket compare equal:
+ * tcp hosts are lower-cased, "localhost" is 127.0.0.1, numeric IPv4 and IPv6
+ * addresses are written as inet_ntop writes them, ports lose leading zeros.
+ * Other host names are compared as written (no DNS at load time); ipc paths
+ * as written. */
+static void s_socket_key(const char *ep, char *key, size_t cap)
+{
+    if (strncmp(ep, "tcp://", 6) != 0) {
+        snprintf(key, cap, "%s", ep);
+        return;
+    }
+    const char *host = ep + 6, *colon = strrchr(host, ':');
+    char h[BN_ENDPOINT_MAX];
+    size_t hl = (size_t) (colon - host);
+    if (hl >= sizeof h)
+        hl = sizeof h - 1;
+    for (size_t i = 0; i < hl; i++)
+        h[i] = (char) tolower((unsigned char) host[i]);
+    h[hl] = '\0';
+    if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']') {   /* [v6] */
+        memmove(h, h + 1, hl - 2);
+        h[hl - 2] = '\0';
+    }
+    if (strcmp(h, "localhost") == 0 || strcmp(h, "localhost.") == 0)
+        snprintf(h, sizeof h, "127.0.0.1");
+    unsigned char addr[16];
+    char canon[INET6_ADDRSTRLEN];
+    if (inet_pton(AF_INET, h, addr) == 1 && inet_ntop(AF_INET, addr, canon, sizeof canon))
+        snprintf(h, sizeof h, "%s", canon);
+    else if (inet_pton(AF_INET6, h, addr) == 1 && inet_ntop(AF_INET6, addr, canon, sizeof canon))
+        snprintf(h, sizeof h, "[%s]", canon);
+    long port = strtol(colon + 1, NULL, 10);    /* digits only: s_endpoint_ok */
+    snprintf(key, cap, "tcp://%s:%ld", h, port);
+}
+
+/* Valid UTF-8 (RFC 3629: no overlongs, no surrogates, <= U+10FFFF) without
+ * control characters. */
+static bool s_printable_utf8(const char *s)
+{
+    const unsigned char *p = (const unsigned char *) s;
+    while (*p) {
+        unsigned c = *p;
+        size_t n;
+        uint32_t cp;
+        if (c < 0x20 || c == 0x7f)
+            return false;
+        if (c < 0x80) {
+            p++;
+            continue;
+        }
+        if (c >= 0xc2 && c <= 0xdf) { n = 1; cp = c & 0x1f; }
+        else if (c >= 0xe0 && c <= 0xef) { n = 2; cp = c & 0x0f; }
+        else if (c >= 0xf0 && c <= 0xf4) { n = 3; cp = c & 0x07; }
+        else
+            return false;
+        for (size_t i = 1; i <= n; i++) {
+            if ((p[i] & 0xc0) != 0x80)
+                return false;
+            cp = (cp << 6) | (p[i] & 0x3f);
+        }
+        if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10ffff
+            || (cp >= 0xd800 && cp <= 0xdfff))
+            return false;
+        p += n + 1;
+    }
+    return true;
+}
+
 static int s_endpoint_cmp(const void *a, const void *b)
 {
     const s_node_t *x = *(const s_node_t *const *) a, *y = *(const s_node_t *const *) b;
-    int c = strcmp(x->peer.endpoint, y->peer.endpoint);
+    int c = strcmp(x->key, y->key);
     if (c)
         return c;
     return x->line < y->line ? -1 : x->line > y->line;
@@ -176,31 +251,31 @@ int bn_swarm_load(bn_swarm_t *s, const char *path, char *err, size_t errlen)
     if (!f)
         return bn_fail(err, errlen, BN_EIO, "%s: cannot open: %s", path, strerror(errno));
 
-    char *line = NULL;
-    size_t cap = 0, nn = 0, ncap = 0;
+    char *line = malloc(S_MAX_LINE + 1);
+    size_t nn = 0, ncap = 0;
     s_node_t *nodes = NULL;
     uint32_t *seen = NULL;
     s_node_t **by_ep = NULL;
     uint32_t lineno = 0, swarm_line = 0, monitor_line = 0, max_id = 0;
     int rc = BN_OK;
-    ssize_t len;
+    long len;
     char *tok[S_MAX_TOKENS];
     const char *why = "";
 
     s->option_names = calloc(S_MAX_OPTIONS, sizeof *s->option_names);
     s->option_values = calloc(S_MAX_OPTIONS, sizeof *s->option_values);
-    if (!s->option_names || !s->option_values) {
+    if (!s->option_names || !s->option_values || !line) {
         rc = bn_fail(err, errlen, BN_ENOMEM, "%s: out of memory", path);
         goto fail;
     }
 
-    while ((len = getline(&line, &cap, f)) >= 0) {
+    while ((len = bn_read_line(f, line, S_MAX_LINE + 1)) != 0) {
         lineno++;
-        if ((size_t) len != strlen(line)) {
+        if (len == -2) {
             rc = bn_fail(err, errlen, BN_EFORMAT, "%s:%u: NUL byte in line", path, lineno);
             goto fail;
         }
-        if (len > S_MAX_LINE) {
+        if (len < 0) {
             rc = bn_fail(err, errlen, BN_EFORMAT, "%s:%u: line longer than %d characters",
                          path, lineno, S_MAX_LINE);
             goto fail;
@@ -227,6 +302,11 @@ int bn_swarm_load(bn_swarm_t *s, const char *path, char *err, size_t errlen)
             if (strlen(tok[1]) >= sizeof s->name) {
                 rc = bn_fail(err, errlen, BN_EFORMAT, "%s:%u: swarm name '%.40s...' longer than %zu characters",
                              path, lineno, tok[1], sizeof s->name - 1);
+                goto fail;
+            }
+            if (!s_printable_utf8(tok[1])) {
+                rc = bn_fail(err, errlen, BN_EFORMAT, "%s:%u: swarm name is not printable UTF-8",
+                             path, lineno);
                 goto fail;
             }
             strcpy(s->name, tok[1]);
@@ -324,6 +404,7 @@ int bn_swarm_load(bn_swarm_t *s, const char *path, char *err, size_t errlen)
             nodes[nn].id = id;
             nodes[nn].line = lineno;
             strcpy(nodes[nn].peer.endpoint, tok[2]);
+            s_socket_key(tok[2], nodes[nn].key, sizeof nodes[nn].key);
             if (nt == 4)
                 strcpy(nodes[nn].peer.public_key, tok[3]);
             nn++;
@@ -400,10 +481,27 @@ int bn_swarm_load(bn_swarm_t *s, const char *path, char *err, size_t errlen)
         by_ep[i] = &nodes[i];
     qsort(by_ep, nn, sizeof *by_ep, s_endpoint_cmp);
     for (size_t i = 1; i < nn; i++) {
-        if (strcmp(by_ep[i]->peer.endpoint, by_ep[i - 1]->peer.endpoint) == 0) {
-            rc = bn_fail(err, errlen, BN_EFORMAT, "%s:%u: endpoint '%s' already used on line %u",
-                         path, by_ep[i]->line, by_ep[i]->peer.endpoint, by_ep[i - 1]->line);
+        if (strcmp(by_ep[i]->key, by_ep[i - 1]->key) == 0) {
+            if (strcmp(by_ep[i]->peer.endpoint, by_ep[i - 1]->peer.endpoint) == 0)
+                rc = bn_fail(err, errlen, BN_EFORMAT, "%s:%u: endpoint '%s' already used on line %u",
+                             path, by_ep[i]->line, by_ep[i]->peer.endpoint, by_ep[i - 1]->line);
+            else
+                rc = bn_fail(err, errlen, BN_EFORMAT, "%s:%u: endpoint '%s' is the socket of '%s' "
+                             "on line %u", path, by_ep[i]->line, by_ep[i]->peer.endpoint,
+                             by_ep[i - 1]->peer.endpoint, by_ep[i - 1]->line);
             goto fail;
+        }
+    }
+    if (monitor_line) {
+        char mkey[S_KEY_MAX];
+        s_socket_key(s->monitor.endpoint, mkey, sizeof mkey);
+        for (size_t i = 0; i < nn; i++) {
+            if (strcmp(nodes[i].key, mkey) == 0) {
+                rc = bn_fail(err, errlen, BN_EFORMAT, "%s:%u: endpoint '%s' is the socket of the "
+                             "monitor '%s' on line %u", path, nodes[i].line, nodes[i].peer.endpoint,
+                             s->monitor.endpoint, monitor_line);
+                goto fail;
+            }
         }
     }
     s->curve = first_key;

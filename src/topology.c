@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #define S_MAX_NODES      1000000u      /* bound on n from files and arguments */
+#define S_MAX_LINE       4096          /* bound on an edge-list line, '\n' included */
 #define S_MAX_ER_EDGES   50000000.0    /* bound on the expected size of a draw */
 #define S_FP_SALT        0x746f706f6c6f6779ULL   /* "topology" */
 
@@ -261,16 +262,25 @@ int bn_topology_load(bn_topology_t *t, const char *path, uint32_t n, char *err, 
     FILE *f = fopen(path, "r");
     if (!f)
         return bn_fail(err, errlen, BN_EIO, "%s: cannot open: %s", path, strerror(errno));
-    char *line = NULL;
-    size_t cap = 0, m = 0, ecap = 0;
+    char *line = malloc(S_MAX_LINE + 1);
+    size_t m = 0, ecap = 0;
     s_edge_t *e = NULL;
     uint32_t lineno = 0, max_id = 0, header_n = 0;
     int rc = BN_OK;
-    ssize_t len;
-    while ((len = getline(&line, &cap, f)) >= 0) {
+    long len;
+    if (!line) {
+        rc = bn_fail(err, errlen, BN_ENOMEM, "%s: out of memory", path);
+        goto fail;
+    }
+    while ((len = bn_read_line(f, line, S_MAX_LINE + 1)) != 0) {
         lineno++;
-        if ((size_t) len != strlen(line)) {
+        if (len == -2) {
             rc = bn_fail(err, errlen, BN_EFORMAT, "%s:%u: NUL byte in line", path, lineno);
+            goto fail;
+        }
+        if (len < 0) {
+            rc = bn_fail(err, errlen, BN_EFORMAT, "%s:%u: line longer than %d characters",
+                         path, lineno, S_MAX_LINE);
             goto fail;
         }
         char *hash = strchr(line, '#');
@@ -347,10 +357,12 @@ int bn_topology_load(bn_topology_t *t, const char *path, uint32_t n, char *err, 
             }
             n = header_n;
         }
-        if (n == 0) {
-            rc = bn_fail(err, errlen, BN_EFORMAT, "%s: no edges and no \"# nodes: N\" header", path);
-            goto fail;
-        }
+    }
+    /* A graph without edges leaves every node alone: refused, whatever n. */
+    if (m == 0) {
+        rc = bn_fail(err, errlen, BN_EFORMAT, "%s: no edges (an edge list needs at least one \"u v\" line)",
+                     path);
+        goto fail;
     }
     qsort(e, m, sizeof *e, s_edge_cmp);
     for (size_t i = 1; i < m; i++) {

@@ -34,7 +34,10 @@ int bn_topology_er(bn_topology_t *t, uint32_t n, double p, uint32_t min_degree,
 
 /* Reads an edge-list file: '#' comments, then one "u v" pair per line
  * (0-based ids < n; self-loops and duplicate edges are rejected with the line
- * number).  n == 0: n = 1 + the largest id seen. */
+ * number).  n == 0: n = 1 + the largest id seen (or the "# nodes: N" header).
+ * A file without edges is refused (BN_EFORMAT) whatever n: it would leave
+ * every node alone.  Lines are at most 4096 bytes, checked before they are
+ * stored, so /dev/zero or a binary file fails at once. */
 int bn_topology_load(bn_topology_t *t, const char *path, uint32_t n, char *err, size_t errlen);
 
 /* Writes t as an edge list with a comment header (n, edges, fingerprint). */

@@ -163,6 +163,19 @@ static void test_malformed(void **state)
     s_bad(HDR "node 0 tcp://a:8x\n", 2, "'tcp://a:8x'");
     s_bad(HDR "node 0 ipc://\n", 2, "'ipc://'");
     s_bad(HDR "node 0 tcp://a:1\nnode 1 tcp://a:1\n", 3, "endpoint 'tcp://a:1' already used on line 2");
+    /* two spellings of one socket */
+    s_bad(HDR "node 0 tcp://127.0.0.1:7\nnode 1 tcp://localhost:7\n", 3,
+          "'tcp://localhost:7' is the socket of 'tcp://127.0.0.1:7' on line 2");
+    s_bad(HDR "node 0 tcp://LocalHost:7\nnode 1 tcp://127.0.0.1:07\n", 3, "is the socket of");
+    s_bad(HDR "node 0 tcp://Host-A:7\nnode 1 tcp://host-a:7\n", 3, "is the socket of");
+    s_bad(HDR "node 0 tcp://[::1]:7\nnode 1 tcp://[0:0:0:0:0:0:0:1]:7\n", 3, "is the socket of");
+    s_bad(HDR "monitor tcp://localhost:9\nnode 0 tcp://127.0.0.1:9\n", 3,
+          "'tcp://127.0.0.1:9' is the socket of the monitor 'tcp://localhost:9' on line 2");
+    s_bad(HDR "monitor ipc:///tmp/m\nnode 0 tcp://a:1\nnode 1 ipc:///tmp/m\n", 4, "socket of the monitor");
+    /* a swarm name that is not UTF-8 (it goes into summary.json) */
+    s_bad("swarm caf\xe9\nnode 0 tcp://a:1\n", 1, "not printable UTF-8");
+    s_bad("swarm a\xc0\xaf" "b\nnode 0 tcp://a:1\n", 1, "not printable UTF-8");   /* overlong '/' */
+    s_bad("swarm a\x01" "b\nnode 0 tcp://a:1\n", 1, "not printable UTF-8");
     /* keys */
     s_bad(HDR "node 0 tcp://a:1 " KEY_A "E\n", 2, "40 Z85");
     s_bad(HDR "node 0 tcp://a:1 0123456789abcdefghijklmnopqrstuvwxyzABC~\n", 2,
@@ -204,12 +217,52 @@ static void test_binary_garbage(void **state)
     assert_non_null(strstr(err, ":2: line longer"));
 }
 
+/* Different sockets stay accepted: same host other port, other host same
+ * port, a valid UTF-8 name. */
+static void test_distinct_sockets(void **state)
+{
+    (void) state;
+    s_write("swarm caf\xc3\xa9-\xe2\x82\xac\n"
+            "monitor tcp://127.0.0.1:9\n"
+            "node 0 tcp://127.0.0.1:7\n"
+            "node 1 tcp://localhost:8\n"
+            "node 2 tcp://127.0.0.2:7\n"
+            "node 3 tcp://[::1]:7\n");
+    bn_swarm_t s;
+    char err[256] = "";
+    assert_int_equal(bn_swarm_load(&s, s_path, err, sizeof err), BN_OK);
+    assert_int_equal(s.n, 4);
+    assert_string_equal(s.nodes[1].endpoint, "tcp://localhost:8");   /* kept as written */
+    bn_swarm_free(&s);
+}
+
+/* Reading the swarm file from /dev/zero (or any endless line) fails at the
+ * first line, with bounded memory, instead of growing a line buffer. */
+static void test_dev_zero(void **state)
+{
+    (void) state;
+    bn_swarm_t s;
+    char err[256] = "";
+    assert_int_equal(bn_swarm_load(&s, "/dev/zero", err, sizeof err), BN_EFORMAT);
+    assert_non_null(strstr(err, "/dev/zero:1: NUL"));
+    FILE *f = fopen(s_path, "w");
+    assert_non_null(f);
+    fputs("swarm t\n# ", f);
+    for (int i = 0; i < 100000; i++)
+        fputc('x', f);
+    fclose(f);
+    assert_int_equal(bn_swarm_load(&s, s_path, err, sizeof err), BN_EFORMAT);
+    assert_non_null(strstr(err, ":2: line longer than 4096"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_valid),
         cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_binary_garbage),
+        cmocka_unit_test(test_distinct_sockets),
+        cmocka_unit_test(test_dev_zero),
     };
     return cmocka_run_group_tests(tests, s_setup, s_teardown);
 }

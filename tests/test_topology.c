@@ -313,12 +313,41 @@ static void test_malformed_files(void **state)
     s_expect_bad("0 4000000000\n", 0, 1, "out of range");
     s_expect_bad("# nodes: 3\n0 5\n", 0, 0, "nodes: 3");
     s_expect_bad("# nothing\n\n", 0, 0, "no edges");
+    /* An empty file is refused also when the caller knows n (a node does):
+     * before, it built a graph of isolated nodes (and passed NULL to qsort). */
+    s_expect_bad("", 4, 0, "no edges");
+    s_expect_bad("# nodes: 4\n", 4, 0, "no edges");
+    s_expect_bad("# nodes: 4\n", 0, 0, "no edges");
     char err[256] = "";
     bn_topology_t t;
     char p[600];
     snprintf(p, sizeof p, "%s/missing.edges", s_dir);
     assert_int_equal(bn_topology_load(&t, p, 0, err, sizeof err), BN_EIO);
     assert_non_null(strstr(err, "missing.edges"));
+}
+
+/* Line length is bounded before allocation: /dev/zero (endless NUL bytes)
+ * and an endless line fail at once instead of growing without bound. */
+static void test_bounded_lines(void **state)
+{
+    (void) state;
+    char err[256] = "";
+    bn_topology_t t;
+    assert_int_equal(bn_topology_load(&t, "/dev/zero", 4, err, sizeof err), BN_EFORMAT);
+    assert_non_null(strstr(err, ":1: NUL"));
+    char p[600];
+    snprintf(p, sizeof p, "%s/long.edges", s_dir);
+    FILE *f = fopen(p, "w");
+    assert_non_null(f);
+    fputs("0 1\n# ", f);
+    for (int i = 0; i < 5000; i++)
+        fputc('x', f);
+    fputs("\n1 2\n", f);
+    fclose(f);
+    assert_int_equal(bn_topology_load(&t, p, 0, err, sizeof err), BN_EFORMAT);
+    assert_non_null(strstr(err, ":2: line longer than 4096"));
+    assert_null(t.adj);
+    unlink(p);
 }
 
 /* The shipped ER files are what bn_topology_er draws today. */
@@ -377,6 +406,7 @@ int main(void)
         cmocka_unit_test(test_file_round_trip_and_stats),
         cmocka_unit_test(test_fingerprint),
         cmocka_unit_test(test_malformed_files),
+        cmocka_unit_test(test_bounded_lines),
         cmocka_unit_test(test_shipped_topologies),
     };
     return cmocka_run_group_tests(tests, s_setup, s_teardown);
