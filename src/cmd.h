@@ -15,4 +15,26 @@
  * and with --out writes the edge list.  Uses getopt_long (resets optind). */
 int bn_cmd_topology(int argc, char **argv);
 
+/* byznode swarm-file --hosts HOSTFILE --nodes N --out SWARMFILE [--curve KEYDIR]
+ *                    [--port-base P] [--name NAME] [--option "NAME VALUE"]...
+ * Writes the swarm file (and with --curve one key pair per node and for the
+ * monitor, KEYDIR/<host>/, 0600) for N nodes over the hostfile's hosts
+ * (src/hostfile.h); refuses what cannot run with a one-line error, before
+ * writing anything (src/cmd_swarmfile.c). */
+int bn_cmd_swarmfile(int argc, char **argv);
+
+/* byznode node --swarm FILE (--ids LIST | --ids-from-env) [--key-dir DIR]
+ *              [--log-dir DIR] [--byzantine-attack NAME] [node options]
+ * Runs one process per id (fork + exec of this binary, `self` is argv[0] as
+ * a fallback for /proc/self/exe), forwards SIGINT/SIGTERM/SIGHUP as SIGTERM,
+ * reaps them; non-zero when any failed (src/cmd_nodes.c). */
+int bn_cmd_nodes(const char *self, int argc, char **argv);
+
+/* byznode keygen [--out FILE]: a CURVE key pair, to FILE (0600, an existing
+ * file is never overwritten) or stdout.
+ * byznode version: "byznode V", "protocol P", "igraph V", "zmq V curve yes|no",
+ * "kernels K", one per line: what hosts of one swarm must agree on. */
+int bn_cmd_keygen(int argc, char **argv);
+int bn_cmd_version(int argc, char **argv);
+
 #endif

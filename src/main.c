@@ -3,14 +3,16 @@
  *    byznode node     --swarm FILE --id K [options]   run one node
  *    byznode monitor  --swarm FILE --out DIR          collect a swarm's metrics
  *    byznode topology ...                             print or write a topology
- *    byznode keygen   [--out FILE]                    make a CURVE key pair
+ *    byznode node     --swarm FILE --ids 0-29 [...]   run many nodes, one process each
+ *    byznode swarm-file --hosts H --nodes N --out F    write a multi-host swarm file (and keys)
+ *    byznode keygen   [--out FILE]                    make a CURVE key pair (0600, no overwrite)
+ *    byznode version                                  what hosts of one swarm must agree on
  *    byznode roles    --nodes N --byzantine B --seed S   the Byzantine set
  */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zmq.h>
 
 #include "cmd.h"
 #include "monitor.h"
@@ -46,7 +48,12 @@ static void s_usage(FILE *f)
         "  node     --swarm FILE --id K [options]   run one node of a swarm\n"
         "  monitor  --swarm FILE --out DIR [--key FILE] [--grace SECONDS]\n"
         "  topology --nodes N --p P [--min-degree D] [--seed S] [--epoch E] [--out FILE] [--json]\n"
-        "  keygen   [--out FILE]                    make a CURVE key pair\n"
+        "  node     --swarm FILE --ids LIST|--ids-from-env [--key-dir DIR] [--log-dir DIR]\n"
+        "           [--byzantine-attack NAME] [options]   many nodes, one process each\n"
+        "  swarm-file --hosts HOSTFILE --nodes N --out FILE [--curve KEYDIR] [--port-base P]\n"
+        "           [--option \"NAME VALUE\"]...    a multi-host swarm file (swarm-file --help)\n"
+        "  keygen   [--out FILE]                    make a CURVE key pair (0600, never overwrites)\n"
+        "  version                                  version, protocol, igraph, kernels\n"
         "  roles    --nodes N --byzantine B [--seed S]   print the Byzantine node ids\n"
         "node options (also accepted as 'option NAME VALUE' lines in the swarm file):\n");
     bn_options_print_help(f);
@@ -66,6 +73,9 @@ static const char *s_find_arg(int argc, char **argv, const char *name)
 
 static int s_cmd_node(int argc, char **argv)
 {
+    for (int i = 2; i < argc; i++)
+        if (!strcmp(argv[i], "--ids-from-env") || !strcmp(argv[i], "--ids") || !strncmp(argv[i], "--ids=", 6))
+            return bn_cmd_nodes(argv[0], argc - 1, argv + 1);
     bn_options_t o;
     bn_options_default(&o);
     char err[512];
@@ -119,29 +129,6 @@ static int s_cmd_monitor(int argc, char **argv)
     return bn_monitor_run(&mo, &s_stop) == BN_OK ? 0 : 1;
 }
 
-static int s_cmd_keygen(int argc, char **argv)
-{
-    char pub[41], sec[41];
-    if (zmq_curve_keypair(pub, sec) != 0) {
-        fprintf(stderr, "byznode keygen: libzmq was built without CURVE support\n");
-        return 1;
-    }
-    const char *out = s_find_arg(argc, argv, "--out");
-    FILE *f = stdout;
-    if (out) {
-        f = fopen(out, "w");
-        if (!f) {
-            perror(out);
-            return 1;
-        }
-    }
-    fprintf(f, "# byznode CURVE key pair: keep secret-key private; put public-key in the swarm file\n"
-               "public-key %s\nsecret-key %s\n", pub, sec);
-    if (out)
-        fclose(f);
-    return 0;
-}
-
 static int s_cmd_roles(int argc, char **argv)
 {
     const char *n_s = s_find_arg(argc, argv, "--nodes"), *b_s = s_find_arg(argc, argv, "--byzantine");
@@ -181,7 +168,8 @@ int main(int argc, char **argv)
         return 0;
     }
     for (int i = 2; i < argc; i++)
-        if (!strcmp(argv[i], "--help") && strcmp(argv[1], "topology") != 0) {
+        if (!strcmp(argv[i], "--help") && strcmp(argv[1], "topology") != 0
+            && strcmp(argv[1], "swarm-file") != 0) {
             s_usage(stdout);
             return 0;
         }
@@ -192,7 +180,11 @@ int main(int argc, char **argv)
     if (!strcmp(argv[1], "topology"))
         return bn_cmd_topology(argc - 1, argv + 1);
     if (!strcmp(argv[1], "keygen"))
-        return s_cmd_keygen(argc, argv);
+        return bn_cmd_keygen(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "version"))
+        return bn_cmd_version(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "swarm-file"))
+        return bn_cmd_swarmfile(argc - 1, argv + 1);
     if (!strcmp(argv[1], "roles"))
         return s_cmd_roles(argc, argv);
     fprintf(stderr, "byznode: unknown command '%s'\n", argv[1]);
