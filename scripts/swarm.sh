@@ -76,10 +76,9 @@ if [ ! -x "$build/src/byznode" ]; then
     "$here/scripts/setup.sh" --build "$build" >&2
 fi
 bin="$build/src/byznode"
-if [ "$quiet" = 1 ]; then
-    "$here/scripts/fetch_data.sh" >/dev/null 2>&1 || "$here/scripts/fetch_data.sh" >/dev/null
-else
-    "$here/scripts/fetch_data.sh" >/dev/null
+# The official data set's checksums (unless --data names another copy).
+if [[ " ${extra[*]:-} " != *" data "* ]]; then
+    "$here/scripts/fetch_data.sh" 2>/dev/null || "$here/scripts/fetch_data.sh"
 fi
 
 [ -n "$out" ] || out="$here/runs/$(date +%Y%m%d-%H%M%S)-n${nodes}-${rule}"
@@ -133,7 +132,7 @@ pubkey() { [ "$curve" = 1 ] && awk '/^public-key/ {print $2}' "$out/keys/$1.key"
     echo "option p $p"
     echo "option rule $rule"
     echo "option byzantine $byz"
-    echo "option data $here/data/fashion-mnist"
+    [[ " ${extra[*]:-} " == *" data "* ]] || echo "option data ${BN_DATA_DIR:-/usr/share/datasets/fashion-mnist}"
     for ((k = 0; k < ${#extra[@]}; k += 2)); do echo "option ${extra[k]} ${extra[k+1]}"; done
     for i in $(seq 0 $((nodes - 1))); do echo "node $i $(endpoint "$i") $(pubkey "$i")"; done
 } > "$out/swarm.txt"

@@ -1,10 +1,14 @@
-/*  dataset.c -- IDX reader (images 0x00000803, labels 0x00000801); see dataset.h.
+/*  dataset.c -- IDX reader (images 0x00000803, labels 0x00000801), plain or
+ *  gzip; see dataset.h.
  *
- *  Every read is a pread() at an offset checked against the header and the
- *  file's size, so a malformed or truncated file can never make us read past
- *  its end or allocate more than the file could hold.  A subset load reads
- *  only the requested images (one pread each), so memory and I/O are
- *  proportional to the subset, not to the file.
+ *  A plain file is read with pread() at offsets checked against the header
+ *  and the file's size, so a malformed or truncated file can never make us
+ *  read past its end or allocate more than the file could hold; a subset
+ *  load reads only the requested images.  A gzip file (detected by its magic
+ *  bytes 1f 8b, whatever its name) is inflated by zlib as one forward stream:
+ *  a subset load visits the wanted images in file order, skips the others
+ *  through a fixed scratch buffer, and always reads to the end of the stream
+ *  so that truncation, trailing bytes and zlib's CRC-32 check are seen.
  */
 #include "dataset.h"
 
@@ -16,18 +20,22 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #define S_MAGIC_LABELS 0x00000801u
 #define S_MAGIC_IMAGES 0x00000803u
-#define S_MAX_SIDE     1024u   /* sanity bound on rows and cols */
+#define S_GZ_RATIO     1032u          /* deflate's largest expansion ratio */
+#define S_SCRATCH      (64u * 1024u)  /* skip buffer for gzip streams      */
 
 /* An open IDX file with its validated header. */
 typedef struct {
-    int fd;               /* -1 when closed                          */
-    const char *path;     /* borrowed, for messages                  */
-    uint32_t dims[3];     /* n, then rows and cols for images        */
-    uint64_t data_off;    /* byte offset of the first item           */
-    uint64_t item_bytes;  /* bytes per item (1 or rows * cols)       */
+    int fd;               /* -1 when closed                                */
+    gzFile gz;            /* non-NULL for a gzip file (owns fd then)       */
+    const char *path;     /* borrowed, for messages                        */
+    uint32_t dims[3];     /* n, then rows and cols for images              */
+    uint64_t data_off;    /* byte offset of the first item (uncompressed)  */
+    uint64_t item_bytes;  /* bytes per item (1 or rows * cols)             */
+    uint64_t pos;         /* gzip: uncompressed bytes consumed so far      */
 } s_idx_t;
 
 static uint32_t s_be32(const uint8_t *p)
@@ -35,7 +43,7 @@ static uint32_t s_be32(const uint8_t *p)
     return (uint32_t) p[0] << 24 | (uint32_t) p[1] << 16 | (uint32_t) p[2] << 8 | p[3];
 }
 
-/* Reads exactly len bytes at off; BN_EIO on error or short file. */
+/* Plain file: reads exactly len bytes at off; BN_EIO on error or short file. */
 static int s_pread_all(int fd, void *buf, size_t len, uint64_t off)
 {
     uint8_t *p = buf;
@@ -55,12 +63,97 @@ static int s_pread_all(int fd, void *buf, size_t len, uint64_t off)
     return BN_OK;
 }
 
-/* Opens path and validates its header for `magic` (ndims 1 or 3) and its size. */
+/* gzip: reads up to len bytes (buf NULL: into scratch, discarding them);
+ * *got is what was read, short only at the end of the stream.  A corrupt
+ * stream or a failed CRC gives BN_EFORMAT with zlib's message. */
+static int s_gz_read(s_idx_t *f, void *buf, uint64_t len, uint64_t *got,
+                     char *err, size_t errlen)
+{
+    static _Thread_local uint8_t scratch[S_SCRATCH];
+    *got = 0;
+    while (len > 0) {
+        uint64_t cap = buf ? (1u << 30) : S_SCRATCH;
+        unsigned want = (unsigned) (len < cap ? len : cap);
+        uint8_t *dst = buf ? (uint8_t *) buf + *got : scratch;
+        int r = gzread(f->gz, dst, want);
+        if (r < 0) {
+            int zerr = 0;
+            const char *msg = gzerror(f->gz, &zerr);
+            return bn_fail(err, errlen, zerr == Z_ERRNO ? BN_EIO : BN_EFORMAT,
+                           "%s: gzip stream broken after %llu bytes: %s", f->path,
+                           (unsigned long long) f->pos, zerr == Z_ERRNO ? strerror(errno) : msg);
+        }
+        if (r == 0) {
+            /* zlib reports a stream cut short only here, as Z_BUF_ERROR. */
+            int zerr = 0;
+            gzerror(f->gz, &zerr);
+            if (zerr == Z_BUF_ERROR)
+                return bn_fail(err, errlen, BN_EFORMAT,
+                               "%s: gzip stream truncated after %llu bytes", f->path,
+                               (unsigned long long) f->pos);
+            break;
+        }
+        *got += (uint64_t) r;
+        f->pos += (uint64_t) r;
+        len -= (uint64_t) r;
+    }
+    return BN_OK;
+}
+
+/* Reads len bytes at uncompressed offset off (gzip: off >= f->pos, the bytes
+ * in between are skipped); buf NULL skips.  Short data is BN_EFORMAT. */
+static int s_read_at(s_idx_t *f, void *buf, uint64_t len, uint64_t off,
+                     char *err, size_t errlen)
+{
+    if (!f->gz) {
+        if (!buf)
+            return BN_OK;
+        if (s_pread_all(f->fd, buf, (size_t) len, off) != BN_OK)
+            return bn_fail(err, errlen, BN_EIO, "%s: read of %llu bytes at %llu failed", f->path,
+                           (unsigned long long) len, (unsigned long long) off);
+        return BN_OK;
+    }
+    assert(off >= f->pos);
+    uint64_t got = 0;
+    int rc = s_gz_read(f, NULL, off - f->pos, &got, err, errlen);
+    if (rc == BN_OK && f->pos == off)
+        rc = s_gz_read(f, buf, len, &got, err, errlen);
+    if (rc == BN_OK && (f->pos != off + len))
+        rc = bn_fail(err, errlen, BN_EFORMAT,
+                     "%s: truncated (stream ends after %llu bytes, header says %u items need %llu)",
+                     f->path, (unsigned long long) f->pos, f->dims[0],
+                     (unsigned long long) (f->data_off + (uint64_t) f->dims[0] * f->item_bytes));
+    return rc;
+}
+
+/* gzip: reads the rest of the stream, which must end exactly after the last
+ * item (this is also where zlib checks the CRC).  Plain: nothing to do, the
+ * size was checked at open. */
+static int s_finish(s_idx_t *f, char *err, size_t errlen)
+{
+    if (!f->gz)
+        return BN_OK;
+    uint64_t need = f->data_off + (uint64_t) f->dims[0] * f->item_bytes;
+    int rc = s_read_at(f, NULL, 0, need, err, errlen);
+    if (rc != BN_OK)
+        return rc;
+    uint8_t extra[1];
+    uint64_t got = 0;
+    rc = s_gz_read(f, extra, 1, &got, err, errlen);
+    if (rc == BN_OK && got > 0)
+        rc = bn_fail(err, errlen, BN_EFORMAT, "%s: trailing bytes after %u items", f->path,
+                     f->dims[0]);
+    return rc;
+}
+
+/* Opens path and validates its header for `magic` (ndims 1 or 3) and, for a
+ * plain file, its size; a gzip file's uncompressed size is bounded by
+ * S_GZ_RATIO times its size before anything is allocated. */
 static int s_idx_open(s_idx_t *f, const char *path, uint32_t magic, char *err, size_t errlen)
 {
     const char *what = magic == S_MAGIC_IMAGES ? "images" : "labels";
     unsigned ndims = magic & 0xffu;
-    f->fd = -1;
+    memset(f, 0, sizeof *f);
     f->path = path;
     f->fd = open(path, O_RDONLY | O_CLOEXEC);
     if (f->fd < 0)
@@ -71,36 +164,60 @@ static int s_idx_open(s_idx_t *f, const char *path, uint32_t magic, char *err, s
     if (!S_ISREG(st.st_mode))
         return bn_fail(err, errlen, BN_EIO, "%s: not a regular file", path);
     uint64_t size = (uint64_t) st.st_size;
+    uint8_t gzmagic[2] = { 0, 0 };
+    bool gzip = size >= 2 && s_pread_all(f->fd, gzmagic, 2, 0) == BN_OK
+                && gzmagic[0] == 0x1f && gzmagic[1] == 0x8b;
+    uint64_t limit = size;
+    if (gzip) {
+        f->gz = gzdopen(f->fd, "rb");
+        if (!f->gz)
+            return bn_fail(err, errlen, BN_ENOMEM, "%s: cannot start gzip reader", path);
+        f->fd = -1;     /* owned by gz now */
+        gzbuffer(f->gz, 128u * 1024u);
+        limit = size * S_GZ_RATIO + 64;
+    }
     uint64_t hdr_len = 4 + 4 * (uint64_t) ndims;
-    if (size < hdr_len)
-        return bn_fail(err, errlen, BN_EFORMAT,
-                       "%s: truncated header (%llu bytes, need %llu)", path,
-                       (unsigned long long) size, (unsigned long long) hdr_len);
     uint8_t hdr[16];
-    if (s_pread_all(f->fd, hdr, (size_t) hdr_len, 0) != BN_OK)
-        return bn_fail(err, errlen, BN_EIO, "%s: cannot read header", path);
+    if (gzip) {
+        uint64_t got = 0;
+        int rc = s_gz_read(f, hdr, hdr_len, &got, err, errlen);
+        if (rc != BN_OK)
+            return rc;
+        if (got < hdr_len)
+            return bn_fail(err, errlen, BN_EFORMAT, "%s: truncated header (%llu bytes, need %llu)",
+                           path, (unsigned long long) got, (unsigned long long) hdr_len);
+    } else {
+        if (size < hdr_len)
+            return bn_fail(err, errlen, BN_EFORMAT,
+                           "%s: truncated header (%llu bytes, need %llu)", path,
+                           (unsigned long long) size, (unsigned long long) hdr_len);
+        if (s_pread_all(f->fd, hdr, (size_t) hdr_len, 0) != BN_OK)
+            return bn_fail(err, errlen, BN_EIO, "%s: cannot read header", path);
+    }
     uint32_t got = s_be32(hdr);
     if (got != magic)
         return bn_fail(err, errlen, BN_EFORMAT,
                        "%s: bad magic 0x%08x (expected 0x%08x for %s)", path, got, magic, what);
     f->item_bytes = 1;
-    for (unsigned d = 0; d < ndims; d++) {
+    for (unsigned d = 0; d < ndims; d++)
         f->dims[d] = s_be32(hdr + 4 + 4 * d);
-        if (d > 0) {
-            if (f->dims[d] == 0 || f->dims[d] > S_MAX_SIDE)
-                return bn_fail(err, errlen, BN_EFORMAT,
-                               "%s: wrong dims %u x %u (each must be 1..%u)", path,
-                               f->dims[1], s_be32(hdr + 12), S_MAX_SIDE);
-            f->item_bytes *= f->dims[d];
-        }
+    if (ndims == 3) {
+        if (f->dims[1] != BN_IMAGE_ROWS || f->dims[2] != BN_IMAGE_COLS)
+            return bn_fail(err, errlen, BN_EFORMAT,
+                           "%s: wrong dims: images are %u x %u, byznode's models take %u x %u",
+                           path, f->dims[1], f->dims[2], BN_IMAGE_ROWS, BN_IMAGE_COLS);
+        f->item_bytes = (uint64_t) f->dims[1] * f->dims[2];
     }
+    if (f->dims[0] == 0)
+        return bn_fail(err, errlen, BN_EFORMAT, "%s: holds 0 %s", path, what);
     f->data_off = hdr_len;
     uint64_t need = hdr_len + (uint64_t) f->dims[0] * f->item_bytes;
-    if (size < need)
+    if (limit < need)
         return bn_fail(err, errlen, BN_EFORMAT,
-                       "%s: truncated (%llu bytes, header says %u %s need %llu)", path,
-                       (unsigned long long) size, f->dims[0], what, (unsigned long long) need);
-    if (size > need)
+                       "%s: truncated (%llu bytes%s, header says %u %s need %llu)", path,
+                       (unsigned long long) size, gzip ? " of gzip, too few for" : ",",
+                       f->dims[0], what, (unsigned long long) need);
+    if (!gzip && size > need)
         return bn_fail(err, errlen, BN_EFORMAT,
                        "%s: %llu trailing bytes after %u %s", path,
                        (unsigned long long) (size - need), f->dims[0], what);
@@ -109,8 +226,11 @@ static int s_idx_open(s_idx_t *f, const char *path, uint32_t magic, char *err, s
 
 static void s_idx_close(s_idx_t *f)
 {
-    if (f->fd >= 0)
+    if (f->gz)
+        gzclose_r(f->gz);
+    else if (f->fd >= 0)
         close(f->fd);
+    f->gz = NULL;
     f->fd = -1;
 }
 
@@ -118,20 +238,19 @@ static void s_idx_close(s_idx_t *f)
 static int s_read_labels(s_idx_t *f, uint8_t **labels, char *err, size_t errlen)
 {
     uint32_t n = f->dims[0];
-    uint8_t *lab = malloc(n > 0 ? n : 1);
+    uint8_t *lab = malloc(n);
     if (!lab)
         return bn_fail(err, errlen, BN_ENOMEM, "%s: out of memory for %u labels", f->path, n);
-    if (s_pread_all(f->fd, lab, n, f->data_off) != BN_OK) {
+    int rc = s_read_at(f, lab, n, f->data_off, err, errlen);
+    if (rc == BN_OK)
+        rc = s_finish(f, err, errlen);
+    for (uint32_t i = 0; rc == BN_OK && i < n; i++)
+        if (lab[i] >= BN_NUM_CLASSES)
+            rc = bn_fail(err, errlen, BN_EFORMAT, "%s: label %u at index %u is > %d",
+                         f->path, lab[i], i, BN_NUM_CLASSES - 1);
+    if (rc != BN_OK) {
         free(lab);
-        return bn_fail(err, errlen, BN_EIO, "%s: read failed", f->path);
-    }
-    for (uint32_t i = 0; i < n; i++) {
-        if (lab[i] >= BN_NUM_CLASSES) {
-            int rc = bn_fail(err, errlen, BN_EFORMAT, "%s: label %u at index %u is > %d",
-                             f->path, lab[i], i, BN_NUM_CLASSES - 1);
-            free(lab);
-            return rc;
-        }
+        return rc;
     }
     *labels = lab;
     return BN_OK;
@@ -150,6 +269,38 @@ int bn_idx_read_labels(const char *path, uint8_t **labels, uint32_t *n,
     return rc;
 }
 
+static int s_cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *) a, y = *(const uint64_t *) b;
+    return x < y ? -1 : x > y;
+}
+
+/* Reads images subset[0..m) of an open image file into out, visiting them in
+ * file order (each (index, position) pair packed in one u64 and sorted), so
+ * that a gzip stream is read once, forwards. */
+static int s_read_subset(s_idx_t *f, const uint32_t *subset, uint32_t m, uint8_t *out,
+                         char *err, size_t errlen)
+{
+    size_t px = (size_t) f->item_bytes;
+    uint64_t *order = malloc((size_t) m * sizeof *order);
+    if (!order)
+        return bn_fail(err, errlen, BN_ENOMEM, "%s: out of memory for a subset of %u", f->path, m);
+    for (uint32_t k = 0; k < m; k++)
+        order[k] = (uint64_t) subset[k] << 32 | k;
+    qsort(order, m, sizeof *order, s_cmp_u64);
+    int rc = BN_OK;
+    for (uint32_t j = 0; rc == BN_OK && j < m; j++) {
+        uint32_t idx = (uint32_t) (order[j] >> 32), pos = (uint32_t) order[j];
+        uint8_t *dst = out + (size_t) pos * px;
+        if (j > 0 && (uint32_t) (order[j - 1] >> 32) == idx)
+            memcpy(dst, out + (size_t) (uint32_t) order[j - 1] * px, px);
+        else
+            rc = s_read_at(f, dst, px, f->data_off + (uint64_t) idx * px, err, errlen);
+    }
+    free(order);
+    return rc;
+}
+
 int bn_dataset_load(bn_dataset_t *ds, const char *images_path, const char *labels_path,
                     const uint32_t *subset, uint32_t subset_n, char *err, size_t errlen)
 {
@@ -157,10 +308,13 @@ int bn_dataset_load(bn_dataset_t *ds, const char *images_path, const char *label
     uint8_t *all_labels = NULL;
     memset(ds, 0, sizeof *ds);
 
-    int rc = s_idx_open(&fi, images_path, S_MAGIC_IMAGES, err, errlen);
+    int rc = s_idx_open(&fl, labels_path, S_MAGIC_LABELS, err, errlen);
+    if (rc == BN_OK)
+        rc = s_read_labels(&fl, &all_labels, err, errlen);
+    s_idx_close(&fl);
     if (rc != BN_OK)
         goto fail;
-    rc = s_idx_open(&fl, labels_path, S_MAGIC_LABELS, err, errlen);
+    rc = s_idx_open(&fi, images_path, S_MAGIC_IMAGES, err, errlen);
     if (rc != BN_OK)
         goto fail;
     if (fi.dims[0] != fl.dims[0]) {
@@ -168,13 +322,14 @@ int bn_dataset_load(bn_dataset_t *ds, const char *images_path, const char *label
                      images_path, fi.dims[0], labels_path, fl.dims[0]);
         goto fail;
     }
-    rc = s_read_labels(&fl, &all_labels, err, errlen);
-    if (rc != BN_OK)
-        goto fail;
 
     uint32_t count = fi.dims[0];
     size_t px = (size_t) fi.item_bytes;
     if (subset) {
+        if (subset_n == 0) {
+            rc = bn_fail(err, errlen, BN_EARG, "%s: empty subset", images_path);
+            goto fail;
+        }
         for (uint32_t k = 0; k < subset_n; k++) {
             if (subset[k] >= count) {
                 rc = bn_fail(err, errlen, BN_EARG, "%s: subset index %u at position %u >= %u images",
@@ -187,50 +342,55 @@ int bn_dataset_load(bn_dataset_t *ds, const char *images_path, const char *label
     ds->n = count;
     ds->rows = fi.dims[1];
     ds->cols = fi.dims[2];
-    ds->images = malloc(count > 0 ? (size_t) count * px : 1);
-    ds->labels = malloc(count > 0 ? count : 1);
+    ds->images = malloc((size_t) count * px);
+    ds->labels = malloc(count);
     if (!ds->images || !ds->labels) {
         rc = bn_fail(err, errlen, BN_ENOMEM, "%s: out of memory for %u images", images_path, count);
         goto fail;
     }
     if (subset) {
-        for (uint32_t k = 0; k < subset_n; k++) {
-            if (s_pread_all(fi.fd, ds->images + (size_t) k * px, px,
-                            fi.data_off + (uint64_t) subset[k] * px) != BN_OK) {
-                rc = bn_fail(err, errlen, BN_EIO, "%s: read of image %u failed", images_path, subset[k]);
-                goto fail;
-            }
+        rc = s_read_subset(&fi, subset, subset_n, ds->images, err, errlen);
+        for (uint32_t k = 0; k < subset_n; k++)
             ds->labels[k] = all_labels[subset[k]];
-        }
     } else {
-        if (s_pread_all(fi.fd, ds->images, (size_t) count * px, fi.data_off) != BN_OK) {
-            rc = bn_fail(err, errlen, BN_EIO, "%s: read failed", images_path);
-            goto fail;
-        }
-        if (count > 0)
-            memcpy(ds->labels, all_labels, count);
+        rc = s_read_at(&fi, ds->images, (uint64_t) count * px, fi.data_off, err, errlen);
+        memcpy(ds->labels, all_labels, count);
     }
+    if (rc == BN_OK)
+        rc = s_finish(&fi, err, errlen);
+    if (rc != BN_OK)
+        goto fail;
     free(all_labels);
     s_idx_close(&fi);
-    s_idx_close(&fl);
     return BN_OK;
 
 fail:
     free(all_labels);
     s_idx_close(&fi);
-    s_idx_close(&fl);
     bn_dataset_free(ds);
     return rc;
+}
+
+int bn_dataset_file(char *out, size_t len, const char *dir, bool train, bool labels)
+{
+    const char *pre = train ? "train" : "t10k";
+    const char *kind = labels ? "labels-idx1" : "images-idx3";
+    int a = snprintf(out, len, "%s/%s-%s-ubyte.gz", dir, pre, kind);
+    if (a < 0 || (size_t) a >= len)
+        return BN_EARG;
+    bool gz = access(out, F_OK) == 0;
+    out[a - 3] = 0;
+    if (gz && access(out, F_OK) != 0)
+        out[a - 3] = '.';
+    return BN_OK;
 }
 
 int bn_dataset_load_dir(bn_dataset_t *ds, const char *dir, bool train,
                         const uint32_t *subset, uint32_t subset_n, char *err, size_t errlen)
 {
     char ip[4096], lp[4096];
-    const char *pre = train ? "train" : "t10k";
-    int a = snprintf(ip, sizeof ip, "%s/%s-images-idx3-ubyte", dir, pre);
-    int b = snprintf(lp, sizeof lp, "%s/%s-labels-idx1-ubyte", dir, pre);
-    if (a < 0 || (size_t) a >= sizeof ip || b < 0 || (size_t) b >= sizeof lp) {
+    if (bn_dataset_file(ip, sizeof ip, dir, train, false) != BN_OK
+        || bn_dataset_file(lp, sizeof lp, dir, train, true) != BN_OK) {
         memset(ds, 0, sizeof *ds);
         return bn_fail(err, errlen, BN_EARG, "%s: data directory path too long", dir);
     }

@@ -765,7 +765,8 @@ static int s_load_data(s_node_t *nd, char *err, size_t errlen)
         nd->R = (nd->train.n + o->batch * o->local_steps - 1) / (o->batch * o->local_steps);
     } else {
         char path[BN_PATH_MAX + 64];
-        snprintf(path, sizeof path, "%s/train-labels-idx1-ubyte", o->data_dir);
+        if (bn_dataset_file(path, sizeof path, o->data_dir, true, true) != BN_OK)
+            return bn_fail(err, errlen, BN_EARG, "%s: data directory path too long", o->data_dir);
         uint8_t *labels = NULL;
         uint32_t total = 0, count = 0, *idx = NULL;
         rc = bn_idx_read_labels(path, &labels, &total, err, errlen);

@@ -1,5 +1,6 @@
 /*  options.c -- the option table; see options.h. */
 #include "options.h"
+#include "dataset.h"
 #include "json.h"
 
 #include <errno.h>
@@ -34,7 +35,7 @@ static const s_row_t s_table[] = {
     { "momentum",         T_F32,   O(momentum),           0, 0.9999, "SGD momentum (0 = none)" },
     { "seed",             T_U64,   O(seed),               0, 0,      "run seed: topology, partition, init, Byzantine set" },
     { "blas-threads",     T_U32,   O(blas_threads),       1, 256,    "OpenBLAS threads of this node" },
-    { "data",             T_PATH,  O(data_dir),           0, 0,      "directory with the Fashion-MNIST IDX files" },
+    { "data",             T_PATH,  O(data_dir),           0, 0,      "Fashion-MNIST IDX files, plain or .gz (default " BN_DATA_DIR_DEFAULT ")" },
     { "train-images",     T_PATH,  O(train_images),       0, 0,      "this node's own training images (IDX) instead of a shard" },
     { "train-labels",     T_PATH,  O(train_labels),       0, 0,      "this node's own training labels (IDX)" },
     { "partition",        T_PART,  O(partition),          0, 0,      "iid | shards | dirichlet" },
@@ -84,7 +85,7 @@ void bn_options_default(bn_options_t *o)
     o->momentum = 0.0f;
     o->seed = 1;
     o->blas_threads = 1;
-    snprintf(o->data_dir, sizeof o->data_dir, "data/fashion-mnist");
+    snprintf(o->data_dir, sizeof o->data_dir, "%s", BN_DATA_DIR_DEFAULT);
     o->partition = BN_PART_IID;
     o->alpha = 0.5;
     o->shards_per_node = 2;

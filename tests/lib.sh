@@ -16,6 +16,9 @@ set -euo pipefail
 BN_SRC="${BN_SOURCE_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}"
 BN_BUILD="${BN_BUILD_ROOT:-$BN_SRC/build}"
 BN_BIN="$BN_BUILD/src/byznode"
+# The data: $BN_DATA_DIR, else the official files of Debian's dataset-fashion-mnist.
+BN_DATA="${BN_DATA_DIR:-/usr/share/datasets/fashion-mnist}"
+export BN_DATA_DIR="$BN_DATA"
 export OPENBLAS_NUM_THREADS=1
 BN_TMP=""
 BN_FAILURES=0
@@ -63,8 +66,8 @@ bn_init() {
     BN_NAME="$1"
     command -v python3 >/dev/null || bn_skip "python3 is needed to read summary.json"
     [ -x "$BN_BIN" ] || bn_die "no byznode binary at $BN_BIN (set BN_BUILD_ROOT)"
-    [ -s "$BN_SRC/data/fashion-mnist/train-images-idx3-ubyte" ] \
-        || bn_skip "no data set in $BN_SRC/data/fashion-mnist (scripts/fetch_data.sh)"
+    [ -s "$BN_DATA/train-images-idx3-ubyte.gz" ] || [ -s "$BN_DATA/train-images-idx3-ubyte" ] \
+        || bn_die "no data set in $BN_DATA (scripts/setup.sh installs dataset-fashion-mnist; or set BN_DATA_DIR)"
     BN_TMP="$(mktemp -d "${TMPDIR:-/tmp}/bn-$BN_NAME.XXXXXX")"
     trap bn_cleanup EXIT
     trap 'bn_log "interrupted"; exit 130' INT TERM

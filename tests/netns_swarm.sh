@@ -101,7 +101,7 @@ run() {
         echo "option batch 600"
         echo "option eval-subset 1000"
         echo "option round-timeout 5000"
-        echo "option data $BN_SRC/data/fashion-mnist"
+        echo "option data $BN_DATA"
         for k in $(seq 0 $((n - 1))); do echo "node $k tcp://$net.$((10 + k)):$port $(pub "$k")"; done
     } > "$dir/swarm.txt"
 

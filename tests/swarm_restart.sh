@@ -27,7 +27,7 @@ mkdir -p "$run/nodes" "$run/logs"
     echo "option eval-subset 1000"
     echo "option round-timeout 300"
     echo "option checkpoint-every 1"
-    echo "option data $BN_SRC/data/fashion-mnist"
+    echo "option data $BN_DATA"
     for i in $(seq 0 $((n - 1))); do echo "node $i ipc://$run/$i"; done
 } > "$run/swarm.txt"
 

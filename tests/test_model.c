@@ -1,8 +1,8 @@
 /*  test_model.c -- whole-model gradients, init, dimensions, layout against
  *  PyTorch, and learning on synthetic and real (Fashion-MNIST) data.
  *
- *  Real data: $BN_DATA_DIR, else $BN_SOURCE_ROOT/data/fashion-mnist (made by
- *  scripts/fetch_data.sh).  A missing directory FAILS the test with a message.
+ *  Real data: $BN_DATA_DIR, else Debian's dataset-fashion-mnist in
+ *  BN_DATA_DIR_DEFAULT (scripts/setup.sh installs it).  A missing directory FAILS the test with a message.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -332,8 +332,7 @@ static const char *s_data_dir(char *buf, size_t len)
     const char *env = getenv("BN_DATA_DIR");
     if (env && *env)
         return env;
-    const char *root = getenv("BN_SOURCE_ROOT");
-    snprintf(buf, len, "%s/data/fashion-mnist", root && *root ? root : ".");
+    snprintf(buf, len, "%s", BN_DATA_DIR_DEFAULT);
     return buf;
 }
 
@@ -348,7 +347,7 @@ static void test_cnn_learns_fashion_mnist(void **state)
     for (uint32_t i = 0; i < NTRAIN; i++)
         sub[i] = i;
     if (bn_dataset_load_dir(&train, dir, true, sub, NTRAIN, err, sizeof err) != BN_OK)
-        fail_msg("Fashion-MNIST not found in %s (set BN_DATA_DIR or run scripts/fetch_data.sh): %s",
+        fail_msg("Fashion-MNIST not found in %s (set BN_DATA_DIR or run scripts/setup.sh): %s",
                  dir, err);
     if (bn_dataset_load_dir(&test, dir, false, sub, NTEST, err, sizeof err) != BN_OK)
         fail_msg("Fashion-MNIST test set not loadable from %s: %s", dir, err);
