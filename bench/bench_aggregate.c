@@ -23,29 +23,29 @@
 
 typedef struct {
     const char    *label;
-    bn_rule_kind_t kind;
+    const char    *rule;          /* registry name */
     int            b;             /* -1: default; -2: n / 5 (the paper's b = 0.2 n) */
     uint32_t       bucketing;
 } row_t;
 
 static const row_t s_rows[] = {
-    { "standalone",         BN_RULE_STANDALONE,     -1, 0 },
-    { "mean",               BN_RULE_MEAN,           -1, 0 },
-    { "similarity",         BN_RULE_SIMILARITY,     -1, 0 },
-    { "similarity-kl",      BN_RULE_SIMILARITY_KL,  -1, 0 },
-    { "similarity-cos",     BN_RULE_SIMILARITY_COS, -1, 0 },
-    { "trimmed-mean b=1",   BN_RULE_TRIMMED_MEAN,    1, 0 },
-    { "trimmed-mean b=n/5", BN_RULE_TRIMMED_MEAN,   -2, 0 },
-    { "median",             BN_RULE_MEDIAN,         -1, 0 },
-    { "krum",               BN_RULE_KRUM,           -2, 0 },
-    { "multi-krum",         BN_RULE_MULTI_KRUM,     -2, 0 },
-    { "tv-norm",            BN_RULE_TV_NORM,        -1, 0 },
-    { "mozi (fake oracle)", BN_RULE_MOZI,           -2, 0 },
-    { "clipped-gossip",     BN_RULE_CLIPPED_GOSSIP, -1, 0 },
-    { "brsgd",              BN_RULE_BRSGD,          -1, 0 },
-    { "bygars (fake oracle)", BN_RULE_BYGARS,       -1, 0 },
-    { "bucketing2+median",  BN_RULE_MEDIAN,         -1, 2 },
-    { "bucketing2+krum",    BN_RULE_KRUM,           -2, 2 },
+    { "standalone",         "standalone",      -1, 0 },
+    { "mean",               "mean",            -1, 0 },
+    { "similarity",         "similarity",   -1, 0 },
+    { "similarity-kl",      "similarity-kl",  -1, 0 },
+    { "similarity-cos",     "similarity-cos", -1, 0 },
+    { "trimmed-mean b=1",   "trimmed-mean",  1, 0 },
+    { "trimmed-mean b=n/5", "trimmed-mean", -2, 0 },
+    { "median",             "median",       -1, 0 },
+    { "krum",               "krum",         -2, 0 },
+    { "multi-krum",         "multi-krum",   -2, 0 },
+    { "tv-norm",            "tv-norm",      -1, 0 },
+    { "mozi (fake oracle)", "mozi",         -2, 0 },
+    { "clipped-gossip",     "clipped-gossip", -1, 0 },
+    { "brsgd",              "brsgd",        -1, 0 },
+    { "bygars (fake oracle)", "bygars",     -1, 0 },
+    { "bucketing2+median",  "median",       -1, 2 },
+    { "bucketing2+krum",    "krum",         -2, 2 },
 };
 
 static float s_loss(void *ctx, const float *x)
@@ -157,12 +157,17 @@ int main(int argc, char **argv)
         for (size_t q = 0; q < sizeof s_rows / sizeof s_rows[0]; q++) {
             const row_t *row = &s_rows[q];
             bn_rule_opts_t o;
-            bn_rule_opts_default(&o, row->kind);
+            bn_rule_kind_t kind;
+            if (bn_rule_parse(row->rule, &kind) != BN_OK) {
+                fprintf(stderr, "bench_aggregate: no rule %s\n", row->rule);
+                return 1;
+            }
+            bn_rule_opts_default(&o, kind);
             if (row->b >= 0)
-                o.b = (uint32_t) row->b;
+                bn_rule_opts_put(&o, "trim", (uint32_t) row->b);
             else if (row->b == -2)
-                o.b = (uint32_t) (ns[i] / 5);
-            o.bucketing = row->bucketing;
+                bn_rule_opts_put(&o, "trim", (uint32_t) (ns[i] / 5));
+            bn_rule_opts_put(&o, "bucketing", row->bucketing);
             bn_rule_t *rule = bn_rule_new(&o, DIM, k);
             if (!rule) {
                 fprintf(stderr, "bench_aggregate: cannot create %s\n", row->label);

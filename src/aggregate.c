@@ -1,73 +1,76 @@
-/*  aggregate.c -- registry of the robust aggregation rules, option defaults
- *  and validation, buffer allocation, and the common pre-filter.
+/*  aggregate.c -- the rule registry (rules/registry.def), the parameter
+ *  store, buffer set-up, the common pre-filter and the telemetry.
  *
  *  The pre-filter runs before every rule: a neighbour vector that is NULL or
  *  contains NaN / infinity is dropped (weight 0) and counted in
  *  stats.nonfinite; the node's own x_self is checked too and, if it is not
  *  finite, x_prev takes its place for this round (counted in
- *  stats.degenerate); for the rules built on cross-updates (similarity*,
- *  bygars) a non-finite x_prev is replaced by x_self (so Delta_ii = 0 and the
- *  round keeps x_self; also counted).  Both non-finite: BN_EARG.  The similarity rules fuse the finiteness check into
- *  their first pass (one read less) and flag bad vectors themselves.
+ *  stats.degenerate); for the rules built on cross-updates
+ *  (BN_RULE_F_USES_PREV) a non-finite x_prev is replaced by x_self (so
+ *  Delta_ii = 0 and the round keeps x_self; also counted).  Both non-finite:
+ *  BN_EARG.  Rules with BN_RULE_F_CHECKS_FINITE fuse the finiteness check
+ *  into their first pass (one read less) and flag bad vectors themselves.
  *  bn_rule_aggregate allocates nothing: every buffer comes from bn_rule_new.
+ *
+ *  Parameters: each rule's table lists the rows it reads; a row read by
+ *  several rules (trim, bucketing) is defined once here.  Rows are found by
+ *  name over all rules; two distinct rows never share a name (tested).
  */
 #include "aggregate.h"
 #include "rules/rules.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct {
-    const char    *name;          /* command-line spelling                  */
-    bn_rule_kind_t kind;          /* enum value, equal to the row's index   */
-    bn_rule_fn     fn;            /* the rule                               */
-    bool           checks_finite; /* the rule flags non-finite vectors      */
-    bool           bucketable;    /* --bucketing may precede it             */
-    bool           uses_prev;     /* reads x_prev (cross-updates)           */
-} s_rule_row_t;
+const bn_rule_param_t bn_rule_param_trim = {
+    "trim", BN_RULE_PARAM_U32, 1, 0, 1e6,
+    "b: Byzantine neighbours assumed (unset: --byzantine if > 0)" };
+const bn_rule_param_t bn_rule_param_bucketing = {
+    "bucketing", BN_RULE_PARAM_U32, 0, 0, 1e6,
+    "s of s-resampling before the rule (0, 1 = off)" };
 
-static const s_rule_row_t s_rules[BN_RULE_COUNT] = {
-    { "standalone",     BN_RULE_STANDALONE,     bn_rules_standalone,     false, false, false },
-    { "mean",           BN_RULE_MEAN,           bn_rules_mean,           false, false, false },
-    { "similarity",     BN_RULE_SIMILARITY,     bn_rules_similarity,     true,  false, true },
-    { "similarity-kl",  BN_RULE_SIMILARITY_KL,  bn_rules_similarity,     true,  false, true },
-    { "similarity-cos", BN_RULE_SIMILARITY_COS, bn_rules_similarity,     true,  false, true },
-    { "trimmed-mean",   BN_RULE_TRIMMED_MEAN,   bn_rules_trimmed_mean,   false, true , false },
-    { "median",         BN_RULE_MEDIAN,         bn_rules_median,         false, true , false },
-    { "krum",           BN_RULE_KRUM,           bn_rules_krum,           false, true , false },
-    { "multi-krum",     BN_RULE_MULTI_KRUM,     bn_rules_krum,           false, true , false },
-    { "tv-norm",        BN_RULE_TV_NORM,        bn_rules_tv_norm,        false, false, false },
-    { "mozi",           BN_RULE_MOZI,           bn_rules_mozi,           false, false, false },
-    { "clipped-gossip", BN_RULE_CLIPPED_GOSSIP, bn_rules_clipped_gossip, false, false, false },
-    { "brsgd",          BN_RULE_BRSGD,          bn_rules_brsgd,          false, false, false },
-    { "bygars",         BN_RULE_BYGARS,         bn_rules_bygars,         false, false, true },
+static const bn_rule_param_t *const s_common[] = { &bn_rule_param_bucketing, NULL };
+
+static const bn_rule_ops_t *const s_registry[] = {
+#define BN_RULE(ops) &ops,
+#include "rules/registry.def"
+#undef BN_RULE
+};
+#define S_NRULES ((uint32_t) BN_ARRAY_LEN(s_registry))
+
+struct bn_rule_t {
+    const bn_rule_ops_t *ops;     /* the rule's table row                         */
+    bn_rule_opts_t opts;          /* validated options                            */
+    size_t   dim;                 /* vector length                                */
+    uint32_t max_k;               /* neighbours at most                           */
+    uint32_t cap;                 /* max_k + 1: vectors at most                   */
+    bn_rule_stats_t stats;        /* counters returned by bn_rule_stats           */
+    void    *state;               /* ops->state_size bytes, the rule's own        */
+    bn_bucketing_t *bucketing;    /* NULL unless bucketing > 1                    */
+
+    /* the filtered set handed to the rule */
+    const float **v;              /* cap pointers                                 */
+    uint32_t *orig;               /* cap: original index of v[i]                  */
+    float    *w;                  /* cap: weights in set order                    */
+    uint8_t  *bad;                /* cap: 1 if the vector was non-finite          */
 };
 
-void bn_rule_opts_default(bn_rule_opts_t *opts, bn_rule_kind_t kind)
+/* ---- registry ------------------------------------------------------------ */
+
+uint32_t bn_rule_count(void)
 {
-    memset(opts, 0, sizeof *opts);
-    opts->kind = kind;
-    opts->c = 5.0f;
-    opts->b = 1;
-    opts->m = 0;
-    opts->lambda = 0.001f;
-    opts->lr = 0.1f;
-    opts->clip_tau = 1.0f;
-    opts->beta = 0.5f;
-    opts->bygars_lr = 1.0f;
-    opts->mozi_keep = 0;
-    opts->bucketing = 0;
-    opts->seed = 0;
+    return S_NRULES;
 }
 
 int bn_rule_parse(const char *name, bn_rule_kind_t *kind)
 {
     if (!name || !kind)
         return BN_EARG;
-    for (size_t i = 0; i < BN_ARRAY_LEN(s_rules); i++)
-        if (strcmp(name, s_rules[i].name) == 0) {
-            *kind = s_rules[i].kind;
+    for (uint32_t i = 0; i < S_NRULES; i++)
+        if (strcmp(name, s_registry[i]->name) == 0) {
+            *kind = i;
             return BN_OK;
         }
     return BN_EARG;
@@ -75,99 +78,290 @@ int bn_rule_parse(const char *name, bn_rule_kind_t *kind)
 
 const char *bn_rule_name(bn_rule_kind_t kind)
 {
-    if ((unsigned) kind >= BN_RULE_COUNT)
+    if (kind >= S_NRULES)
         return "unknown";
-    return s_rules[kind].name;
+    return s_registry[kind]->name;
 }
 
-static bool s_opts_valid(const bn_rule_opts_t *o)
+/* ---- parameters ------------------------------------------------------------ */
+
+/* Calls fn on every distinct row: rules in registry order, their rows in
+ * table order, then the common rows; stops when fn returns nonzero. */
+static const bn_rule_param_t *s_param_walk(int (*fn)(const bn_rule_param_t *, void *), void *arg)
 {
-    if ((unsigned) o->kind >= BN_RULE_COUNT)
-        return false;
-    if (!(isfinite(o->c) && o->c > 0.0f))
-        return false;
-    if (!(isfinite(o->lambda) && o->lambda >= 0.0f) || !(isfinite(o->lr) && o->lr >= 0.0f))
-        return false;
-    if (!(isfinite(o->clip_tau) && o->clip_tau > 0.0f))
-        return false;
-    if (!(o->beta > 0.0f && o->beta <= 1.0f))
-        return false;
-    if (!(o->bygars_lr > 0.0f && o->bygars_lr <= 1.0f))
-        return false;
-    if (o->bucketing > 1 && !s_rules[o->kind].bucketable)
-        return false;
-    return true;
+    for (uint32_t r = 0; r <= S_NRULES; r++) {
+        const bn_rule_param_t *const *ps = r < S_NRULES ? s_registry[r]->params : s_common;
+        for (size_t i = 0; ps && ps[i]; i++) {
+            const bn_rule_param_t *p = ps[i];
+            /* skip a row met before (shared rows are listed by several rules) */
+            bool seen = false;
+            for (uint32_t q = 0; q < r && !seen; q++)
+                for (size_t t = 0; s_registry[q]->params && s_registry[q]->params[t]; t++)
+                    if (s_registry[q]->params[t] == p) {
+                        seen = true;
+                        break;
+                    }
+            for (size_t t = 0; t < i && !seen; t++)
+                seen = ps[t] == p;
+            if (!seen && fn(p, arg))
+                return p;
+        }
+    }
+    return NULL;
 }
+
+static int s_match_name(const bn_rule_param_t *p, void *arg)
+{
+    return strcmp(p->name, (const char *) arg) == 0;
+}
+
+typedef struct { size_t want, at; } s_nth_t;
+static int s_match_nth(const bn_rule_param_t *p, void *arg)
+{
+    (void) p;
+    s_nth_t *n = arg;
+    return n->at++ == n->want;
+}
+
+const bn_rule_param_t *bn_rule_param_find(const char *name)
+{
+    return name ? s_param_walk(s_match_name, (void *) name) : NULL;
+}
+
+const bn_rule_param_t *bn_rule_param_at(size_t i)
+{
+    s_nth_t n = { i, 0 };
+    return s_param_walk(s_match_nth, &n);
+}
+
+static bool s_reads(const bn_rule_ops_t *ops, const bn_rule_param_t *p)
+{
+    for (size_t i = 0; ops->params && ops->params[i]; i++)
+        if (ops->params[i] == p)
+            return true;
+    return p == &bn_rule_param_bucketing && (ops->flags & BN_RULE_F_BUCKETABLE);
+}
+
+void bn_rule_opts_default(bn_rule_opts_t *opts, bn_rule_kind_t kind)
+{
+    memset(opts, 0, sizeof *opts);
+    opts->kind = kind;
+    opts->lr = 0.1f;
+    opts->seed = 0;
+}
+
+static int s_value_ok(const bn_rule_param_t *p, double v)
+{
+    if (!isfinite(v) || v < p->min || v > p->max)
+        return 0;
+    if (p->type == BN_RULE_PARAM_U32 && v != floor(v))
+        return 0;
+    return 1;
+}
+
+static int s_store(bn_rule_opts_t *opts, const bn_rule_param_t *p, double v)
+{
+    /* what the rule will read: u32 exactly, f32 rounded to float */
+    v = p->type == BN_RULE_PARAM_F32 ? (double) (float) v : v;
+    for (uint32_t i = 0; i < opts->n_set; i++)
+        if (opts->set[i].param == p) {
+            opts->set[i].value = v;
+            return BN_OK;
+        }
+    if (opts->n_set >= BN_RULE_OPTS_MAX)
+        return BN_EARG;
+    opts->set[opts->n_set].param = p;
+    opts->set[opts->n_set].value = v;
+    opts->n_set++;
+    return BN_OK;
+}
+
+int bn_rule_opts_set(bn_rule_opts_t *opts, const char *name, const char *value,
+                     char *err, size_t errlen)
+{
+    const bn_rule_param_t *p = bn_rule_param_find(name);
+    if (!opts || !p)
+        return bn_fail(err, errlen, BN_EARG, "unknown rule parameter --%s", name ? name : "");
+    if (!value || !*value)
+        return bn_fail(err, errlen, BN_EARG, "--%s needs a value", name);
+    char *end = NULL;
+    double v = strtod(value, &end);
+    if (end == value || *end || !isfinite(v))
+        return bn_fail(err, errlen, BN_EARG, "--%s: '%s' is not a number", name, value);
+    if (!s_value_ok(p, v))
+        return bn_fail(err, errlen, BN_EARG, "--%s: %s is outside the accepted range [%g, %g]%s",
+                       name, value, p->min, p->max,
+                       p->type == BN_RULE_PARAM_U32 ? " (an integer)" : "");
+    if (s_store(opts, p, v) != BN_OK)
+        return bn_fail(err, errlen, BN_EARG, "--%s: too many rule parameters", name);
+    return BN_OK;
+}
+
+int bn_rule_opts_put(bn_rule_opts_t *opts, const char *name, double value)
+{
+    const bn_rule_param_t *p = bn_rule_param_find(name);
+    if (!opts || !p || !s_value_ok(p, value))
+        return BN_EARG;
+    return s_store(opts, p, value);
+}
+
+static double s_get(const bn_rule_opts_t *opts, const bn_rule_param_t *p)
+{
+    for (uint32_t i = 0; i < opts->n_set; i++)
+        if (opts->set[i].param == p || strcmp(opts->set[i].param->name, p->name) == 0)
+            return opts->set[i].value;
+    return p->def;
+}
+
+double bn_rule_opts_get(const bn_rule_opts_t *opts, const char *name)
+{
+    const bn_rule_param_t *p = bn_rule_param_find(name);
+    return opts && p ? s_get(opts, p) : NAN;
+}
+
+bool bn_rule_opts_isset(const bn_rule_opts_t *opts, const char *name)
+{
+    for (uint32_t i = 0; opts && name && i < opts->n_set; i++)
+        if (strcmp(opts->set[i].param->name, name) == 0)
+            return true;
+    return false;
+}
+
+double bn_rule_param(const bn_rule_env_t *env, const bn_rule_param_t *p)
+{
+    return s_get(env->opts, p);
+}
+
+int bn_rule_opts_check(const bn_rule_opts_t *o, char *err, size_t errlen)
+{
+    if (!o || o->kind >= S_NRULES)
+        return bn_fail(err, errlen, BN_EARG, "unknown rule");
+    if (!(isfinite(o->lr) && o->lr >= 0.0f))
+        return bn_fail(err, errlen, BN_EARG, "rule learning rate %g: must be >= 0", (double) o->lr);
+    if (o->n_set > BN_RULE_OPTS_MAX)
+        return bn_fail(err, errlen, BN_EARG, "too many rule parameters");
+    for (uint32_t i = 0; i < o->n_set; i++)
+        if (!o->set[i].param || !s_value_ok(o->set[i].param, o->set[i].value))
+            return bn_fail(err, errlen, BN_EARG, "rule parameter out of range");
+    const bn_rule_ops_t *ops = s_registry[o->kind];
+    uint32_t s = (uint32_t) s_get(o, &bn_rule_param_bucketing);
+    if (s > 1 && !(ops->flags & BN_RULE_F_BUCKETABLE)) {
+        char names[256] = "";
+        size_t at = 0;
+        for (uint32_t r = 0; r < S_NRULES; r++)
+            if (s_registry[r]->flags & BN_RULE_F_BUCKETABLE && at < sizeof names)
+                at += (size_t) snprintf(names + at, sizeof names - at, "%s%s",
+                                        at ? ", " : "", s_registry[r]->name);
+        return bn_fail(err, errlen, BN_EARG, "--bucketing %u: only %s take bucketing, not %s",
+                       s, names, ops->name);
+    }
+    return BN_OK;
+}
+
+int bn_rule_opts_canon(const bn_rule_opts_t *o, char *buf, size_t len)
+{
+    if (!o || o->kind >= S_NRULES)
+        return snprintf(buf, len, "rule=unknown");
+    const bn_rule_ops_t *ops = s_registry[o->kind];
+    int at = snprintf(buf, len, "rule=%s", ops->name);
+    const bn_rule_param_t *const *lists[2] = { ops->params, s_common };
+    for (int l = 0; l < 2; l++)
+        for (size_t i = 0; lists[l] && lists[l][i]; i++) {
+            const bn_rule_param_t *p = lists[l][i];
+            if (l == 1 && !s_reads(ops, p))
+                continue;
+            size_t off = (size_t) at < len ? (size_t) at : len;
+            at += snprintf(buf + off, len - off, " %s=%.9g", p->name, s_get(o, p));
+        }
+    return at;
+}
+
+static void s_flags_text(uint32_t f, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s%s%s%s",
+             f & BN_RULE_F_USES_PREV ? " cross-updates" : "",
+             f & BN_RULE_F_ORACLE ? " local-data" : "",
+             f & BN_RULE_F_BUCKETABLE ? " bucketing" : "",
+             f & BN_RULE_F_NO_GOSSIP ? " no-gossip" : "");
+}
+
+static void s_param_line(FILE *f, const bn_rule_param_t *p, const char *indent)
+{
+    fprintf(f, "%s--%-14s %-8.6g [%g..%g]%s  %s\n", indent, p->name, p->def, p->min, p->max,
+            p->type == BN_RULE_PARAM_U32 ? " int" : "", p->help);
+}
+
+void bn_rule_list(void *file)
+{
+    FILE *f = file;
+    fprintf(f, "rules (--rule NAME), their parameters (--NAME VALUE: default [range]):\n");
+    for (uint32_t r = 0; r < S_NRULES; r++) {
+        const bn_rule_ops_t *ops = s_registry[r];
+        char fl[96];
+        s_flags_text(ops->flags, fl, sizeof fl);
+        fprintf(f, "  %-16s %s%s%s%s\n", ops->name, ops->summary, *fl ? " [" : "", *fl ? fl + 1 : "",
+                *fl ? "]" : "");
+        for (size_t i = 0; ops->params && ops->params[i]; i++)
+            s_param_line(f, ops->params[i], "      ");
+        if (ops->flags & BN_RULE_F_BUCKETABLE)
+            s_param_line(f, &bn_rule_param_bucketing, "      ");
+    }
+}
+
+static int s_print_row(const bn_rule_param_t *p, void *arg)
+{
+    FILE *f = arg;
+    char users[256] = "";
+    size_t at = 0;
+    for (uint32_t r = 0; r < S_NRULES; r++)
+        if (s_reads(s_registry[r], p) && at < sizeof users)
+            at += (size_t) snprintf(users + at, sizeof users - at, "%s%s", at ? "," : "",
+                                    s_registry[r]->name);
+    fprintf(f, "  --%-18s %s: %s [%g..%g] (default %g)\n", p->name, users, p->help, p->min, p->max,
+            p->def);
+    return 0;
+}
+
+void bn_rule_print_params(void *file)
+{
+    s_param_walk(s_print_row, file);
+}
+
+/* ---- rule objects ------------------------------------------------------------ */
 
 bn_rule_t *bn_rule_new(const bn_rule_opts_t *opts, size_t dim, uint32_t max_k)
 {
-    if (!opts || dim == 0 || max_k >= UINT32_MAX / 2 || !s_opts_valid(opts))
+    if (!opts || dim == 0 || max_k >= UINT32_MAX / 2 || bn_rule_opts_check(opts, NULL, 0) != BN_OK)
         return NULL;
     bn_rule_t *self = calloc(1, sizeof *self);
     if (!self)
         return NULL;
+    self->ops = s_registry[opts->kind];
     self->opts = *opts;
     self->dim = dim;
     self->max_k = max_k;
     self->cap = max_k + 1;
     uint32_t cap = self->cap;
-    bn_rule_kind_t kind = opts->kind;
 
     self->v = calloc(cap, sizeof *self->v);
     self->orig = calloc(cap, sizeof *self->orig);
     self->w = calloc(cap, sizeof *self->w);
     self->bad = calloc(cap, sizeof *self->bad);
-    self->s0 = calloc(cap, sizeof(double));
-    self->s1 = calloc(cap, sizeof(double));
-    self->s2 = calloc(cap, sizeof(double));
-    self->score = calloc(cap, sizeof *self->score);
-    self->idx = calloc(cap, sizeof *self->idx);
-    self->col = bn_alloc_floats(cap);
-    self->tblock = bn_alloc_floats((size_t) BN_RULE_BLOCK * cap);
-    self->tailv = calloc(cap, sizeof *self->tailv);
-    if (!self->v || !self->orig || !self->w || !self->bad || !self->s0 || !self->s1
-        || !self->s2 || !self->score || !self->idx || !self->col || !self->tblock || !self->tailv)
+    if (!self->v || !self->orig || !self->w || !self->bad)
         goto fail;
-
-    if (kind == BN_RULE_TRIMMED_MEAN || kind == BN_RULE_MEDIAN || kind == BN_RULE_BRSGD) {
-        size_t b = kind == BN_RULE_TRIMMED_MEAN ? opts->b : cap / 2 + 1;
-        b = BN_MIN(b, (size_t) cap / 2 + 1);
-        b = BN_MAX(b, (size_t) 1);
-        self->hi = bn_alloc_floats(b * BN_RULE_BLOCK);
-        self->lo = bn_alloc_floats(b * BN_RULE_BLOCK);
-        if (!self->hi || !self->lo)
+    if (self->ops->state_size) {
+        self->state = calloc(1, self->ops->state_size);
+        if (!self->state)
             goto fail;
     }
-    if (kind == BN_RULE_BYGARS || kind == BN_RULE_BRSGD) {
-        self->dvec = bn_alloc_floats(dim);
-        if (!self->dvec)
+    bn_rule_env_t env = { .ops = self->ops, .opts = &self->opts, .dim = dim, .cap = cap };
+    if (self->ops->init && self->ops->init(self->state, &env) != BN_OK)
+        goto fail;
+    uint32_t s = (uint32_t) s_get(opts, &bn_rule_param_bucketing);
+    if (s > 1) {
+        self->bucketing = calloc(1, sizeof *self->bucketing);
+        if (!self->bucketing || bn_bucketing_init(self->bucketing, s, opts->seed, dim, cap) != BN_OK)
             goto fail;
-    }
-    if (kind == BN_RULE_KRUM || kind == BN_RULE_MULTI_KRUM) {
-        self->dist = calloc((size_t) cap * cap, sizeof(double));
-        if (!self->dist)
-            goto fail;
-    }
-    if (kind == BN_RULE_BYGARS) {
-        uint32_t rc = 256;
-        while (rc < 8 * cap && rc < (1u << 24))
-            rc <<= 1;
-        self->rep_cap = rc;
-        self->rep = calloc(rc, sizeof *self->rep);
-        if (!self->rep)
-            goto fail;
-    }
-    if (opts->bucketing > 1) {
-        uint32_t s = opts->bucketing;
-        self->nb_max = (cap + s - 1) / s;
-        self->bucket = bn_alloc_floats((size_t) self->nb_max * dim);
-        self->bv = calloc(self->nb_max, sizeof *self->bv);
-        self->bw = calloc(self->nb_max, sizeof *self->bw);
-        self->perm = calloc(cap, sizeof *self->perm);
-        self->bucket_of = calloc(cap, sizeof *self->bucket_of);
-        if (!self->bucket || !self->bv || !self->bw || !self->perm || !self->bucket_of)
-            goto fail;
-        bn_rng_seed(&self->rng, opts->seed, BN_STREAM_BUCKETING);
     }
     return self;
 fail:
@@ -180,28 +374,16 @@ void bn_rule_destroy(bn_rule_t **self_p)
     if (!self_p || !*self_p)
         return;
     bn_rule_t *self = *self_p;
+    if (self->ops && self->ops->free && self->state)
+        self->ops->free(self->state);
+    free(self->state);
+    if (self->bucketing)
+        bn_bucketing_free(self->bucketing);
+    free(self->bucketing);
     free(self->v);
     free(self->orig);
     free(self->w);
     free(self->bad);
-    free(self->s0);
-    free(self->s1);
-    free(self->s2);
-    free(self->score);
-    free(self->idx);
-    bn_free(self->col);
-    bn_free(self->tblock);
-    free(self->tailv);
-    bn_free(self->hi);
-    bn_free(self->lo);
-    bn_free(self->dvec);
-    free(self->dist);
-    bn_free(self->bucket);
-    free(self->bv);
-    free(self->bw);
-    free(self->perm);
-    free(self->bucket_of);
-    free(self->rep);
     free(self);
     *self_p = NULL;
 }
@@ -212,7 +394,8 @@ int bn_rule_aggregate(bn_rule_t *self, const bn_agg_input_t *in, float *x_out, f
         return BN_EARG;
     if (in->k > self->max_k || in->dim != self->dim || (in->k > 0 && !in->x_nb))
         return BN_EARG;
-    const s_rule_row_t *row = &s_rules[self->opts.kind];
+    uint32_t flags = self->ops->flags;
+    bool checks_finite = flags & BN_RULE_F_CHECKS_FINITE;
     size_t dim = self->dim;
     uint32_t k = in->k;
     self->stats.rounds++;
@@ -224,7 +407,7 @@ int bn_rule_aggregate(bn_rule_t *self, const bn_agg_input_t *in, float *x_out, f
             return BN_EARG;
         x_self = x_prev;
         self->stats.degenerate++;
-    } else if (row->uses_prev && !bn_select_finite(x_prev, dim)) {
+    } else if ((flags & BN_RULE_F_USES_PREV) && !bn_select_finite(x_prev, dim)) {
         /* cross-updates need a finite x_i^t; without one the round keeps x_self */
         x_prev = x_self;
         self->stats.degenerate++;
@@ -233,7 +416,7 @@ int bn_rule_aggregate(bn_rule_t *self, const bn_agg_input_t *in, float *x_out, f
     uint32_t n = 0;
     for (uint32_t j = 0; j < k; j++) {
         const float *x = in->x_nb[j];
-        if (!x || (!row->checks_finite && !bn_select_finite(x, dim))) {
+        if (!x || (!checks_finite && !bn_select_finite(x, dim))) {
             self->stats.nonfinite++;
             continue;
         }
@@ -248,17 +431,17 @@ int bn_rule_aggregate(bn_rule_t *self, const bn_agg_input_t *in, float *x_out, f
 
     bn_set_t set = {
         .dim = dim, .n = n, .v = self->v, .x_prev = x_prev, .x_self = x_self,
-        .in = in, .orig = self->orig,
+        .in = in, .orig = self->orig, .bad = self->bad, .stats = &self->stats,
     };
     int rc;
-    if (self->opts.bucketing > 1 && row->bucketable)
-        rc = bn_rules_bucketing(self, &set, row->fn, x_out, self->w);
+    if (self->bucketing && (flags & BN_RULE_F_BUCKETABLE))
+        rc = bn_bucketing_apply(self->bucketing, self->ops, self->state, &set, x_out, self->w);
     else
-        rc = row->fn(self, &set, x_out, self->w);
+        rc = self->ops->aggregate(self->state, &set, x_out, self->w);
     if (rc != BN_OK)
         return rc;
 
-    if (row->checks_finite)
+    if (checks_finite)
         for (uint32_t i = 0; i < n; i++)
             if (self->bad[i]) {
                 self->stats.nonfinite++;
@@ -275,4 +458,14 @@ int bn_rule_aggregate(bn_rule_t *self, const bn_agg_input_t *in, float *x_out, f
 const bn_rule_stats_t *bn_rule_stats(const bn_rule_t *self)
 {
     return self ? &self->stats : NULL;
+}
+
+void *bn_rule_state(const bn_rule_t *r)
+{
+    return r ? r->state : NULL;
+}
+
+const bn_rule_ops_t *bn_rule_ops_of(const bn_rule_t *r)
+{
+    return r ? r->ops : NULL;
 }

@@ -4,47 +4,92 @@
  *
  *  A rule object owns every buffer it needs, allocated once in bn_rule_new()
  *  for vectors of `dim` floats and up to `max_k` neighbours; bn_rule_aggregate()
- *  allocates nothing.  Rules never know who is Byzantine.  Each rule lives in
- *  its own file under src/rules/; this file is the registry and the common
- *  pre-filter: a neighbour vector containing NaN or infinity is excluded
- *  (weight 0) before any rule sees it, and counted in bn_rule_stats_t.
+ *  allocates nothing.  Rules never know who is Byzantine.  Each rule is a
+ *  plug-in: one file under src/rules/ holding its operations table (name,
+ *  parameters, state size, init, aggregate, free, flags) and its own state
+ *  struct, plus one line in src/rules/registry.def.  This module is the
+ *  registry, the parameter store and the common pre-filter: a neighbour
+ *  vector containing NaN or infinity is excluded (weight 0) before any rule
+ *  sees it, and counted in bn_rule_stats_t.
  *
- *  Rule names (bn_rule_parse): standalone, mean, similarity, similarity-kl,
- *  similarity-cos, trimmed-mean, median, krum, multi-krum, tv-norm, mozi,
- *  clipped-gossip, brsgd, bygars.  Bucketing (--bucketing s) can precede
- *  trimmed-mean, median, krum and multi-krum.
+ *  Rules are named on the command line (bn_rule_parse); `byznode rules`
+ *  prints the list with every parameter, its default and range
+ *  (bn_rule_list).  Parameters are set by name (bn_rule_opts_set) with the
+ *  same spelling as the command-line option (--c, --trim, ...); a parameter
+ *  that is never set has the default of its table row.
  */
 #ifndef BN_AGGREGATE_H
 #define BN_AGGREGATE_H
 
 #include "common.h"
 
-typedef enum {
-    BN_RULE_STANDALONE, BN_RULE_MEAN, BN_RULE_SIMILARITY, BN_RULE_SIMILARITY_KL,
-    BN_RULE_SIMILARITY_COS, BN_RULE_TRIMMED_MEAN, BN_RULE_MEDIAN, BN_RULE_KRUM,
-    BN_RULE_MULTI_KRUM, BN_RULE_TV_NORM, BN_RULE_MOZI, BN_RULE_CLIPPED_GOSSIP,
-    BN_RULE_BRSGD, BN_RULE_BYGARS, BN_RULE_COUNT
-} bn_rule_kind_t;
+/* A rule is its index in the registry.  Only the first two rows have names
+ * other modules may use directly; every other rule is found by name. */
+typedef uint32_t bn_rule_kind_t;
+enum { BN_RULE_STANDALONE = 0, BN_RULE_MEAN = 1 };
 
+typedef enum { BN_RULE_PARAM_U32, BN_RULE_PARAM_F32 } bn_rule_param_type_t;
+
+/* One rule parameter, a row of a rule's table (static storage). */
+typedef struct {
+    const char *name;           /* option spelling, without "--"                 */
+    bn_rule_param_type_t type;  /* u32 values must be integers                   */
+    double def, min, max;       /* default and accepted closed range             */
+    const char *help;           /* one line                                      */
+} bn_rule_param_t;
+
+#define BN_RULE_OPTS_MAX 16
+
+/* The rule and the parameter values given explicitly (by value: copyable). */
 typedef struct {
     bn_rule_kind_t kind;
-    float    c;            /* similarity: softmax scale on -KL, default 5                 */
-    uint32_t b;            /* trimmed-mean / krum: assumed Byzantine neighbours, default 1 */
-    uint32_t m;            /* multi-krum: vectors averaged, 0 = k + 1 - b                  */
-    float    lambda;       /* tv-norm: penalty, default 0.001                              */
-    float    lr;           /* tv-norm: step size (the node's learning rate)                */
-    float    clip_tau;     /* clipped-gossip: clipping radius, default 1.0                  */
-    float    beta;         /* brsgd: fraction of vectors kept, default 0.5                  */
-    float    bygars_lr;    /* bygars: reputation step size, default 1.0                     */
-    uint32_t mozi_keep;    /* mozi: distance pre-selection keeps this many, 0 = k - b       */
-    uint32_t bucketing;    /* s of s-resampling before trimmed-mean/median/krum, 0 = off    */
-    uint64_t seed;         /* for bucketing's permutations                                   */
+    uint32_t n_set;                        /* entries used in set[]             */
+    struct {
+        const bn_rule_param_t *param;      /* registry row (static)             */
+        double value;                      /* validated against param's range   */
+    } set[BN_RULE_OPTS_MAX];
+    float    lr;          /* the node's learning rate (tv-norm's step size)        */
+    uint64_t seed;        /* the run seed (bucketing's permutations)               */
 } bn_rule_opts_t;
 
-/* Fills opts with the defaults above for `kind`. */
+/* kind with no parameter set, lr = 0.1, seed = 0. */
 void bn_rule_opts_default(bn_rule_opts_t *opts, bn_rule_kind_t kind);
 int  bn_rule_parse(const char *name, bn_rule_kind_t *kind);
+/* Static name; "unknown" for an index past the registry. */
 const char *bn_rule_name(bn_rule_kind_t kind);
+uint32_t bn_rule_count(void);
+
+/* The parameter row named `name` (any rule's, or the common ones: trim,
+ * bucketing), or NULL.  bn_rule_param_at(i) enumerates every distinct row,
+ * i = 0, 1, ... until NULL (for generated option tables and help). */
+const bn_rule_param_t *bn_rule_param_find(const char *name);
+const bn_rule_param_t *bn_rule_param_at(size_t i);
+
+/* Sets parameter `name` from text.  BN_OK; BN_EARG with a message naming the
+ * bad value and the range (or "unknown rule parameter") in err. */
+int  bn_rule_opts_set(bn_rule_opts_t *opts, const char *name, const char *value,
+                      char *err, size_t errlen);
+/* The same from a number (validated likewise). */
+int  bn_rule_opts_put(bn_rule_opts_t *opts, const char *name, double value);
+/* The value of `name` the rule will use: the one set, else the row's default
+ * (NaN for an unknown name). */
+double bn_rule_opts_get(const bn_rule_opts_t *opts, const char *name);
+bool bn_rule_opts_isset(const bn_rule_opts_t *opts, const char *name);
+/* Checks what single values cannot: the kind exists, lr >= 0, bucketing
+ * only before rules that take it.  BN_OK or BN_EARG with a message. */
+int  bn_rule_opts_check(const bn_rule_opts_t *opts, char *err, size_t errlen);
+/* Canonical text "rule=NAME p1=v1 p2=v2 ..." of the rule and the effective
+ * value of every parameter it reads (its rows, then bucketing if it takes
+ * it), %.9g; for the config fingerprint and the run's JSON.  Returns the
+ * length snprintf would write. */
+int  bn_rule_opts_canon(const bn_rule_opts_t *opts, char *buf, size_t len);
+
+/* `byznode rules`: every rule, its one-line summary and flags, and its
+ * parameters with default and range.  file is a FILE *. */
+void bn_rule_list(void *file);
+/* The parameter lines of `byznode node --help` (one per distinct row, with
+ * the rules that read it), in the options table's format.  file is a FILE *. */
+void bn_rule_print_params(void *file);
 
 /* What a rule may ask of the node's own data (mozi, bygars): loss of a given
  * parameter vector on a local validation batch, and the gradient of the loss on

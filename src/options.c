@@ -49,15 +49,8 @@ static const s_row_t s_table[] = {
     { "time-varying",     T_BOOL,  O(time_varying),       0, 1,      "a new graph every epoch" },
     { "topology",         T_PATH,  O(topology_file),      0, 0,      "edge-list file instead of Erdos-Renyi" },
     { "rule",             T_RULE,  O(rule.kind),          0, 0,      "aggregation rule (see docs/rules.md)" },
-    { "c",                T_F32,   O(rule.c),             1e-6, 1e6, "similarity: softmax scale on -KL" },
-    { "trim",             T_U32,   O(rule.b),             0, 1e6,    "b of trimmed-mean/krum/multi-krum/mozi (default: --byzantine, else 1)" },
-    { "krum-m",           T_U32,   O(rule.m),             0, 1e6,    "multi-krum: vectors averaged (0 = k+1-b)" },
-    { "lambda",           T_F32,   O(rule.lambda),        0, 1e6,    "tv-norm penalty" },
-    { "clip-tau",         T_F32,   O(rule.clip_tau),      1e-9, 1e9, "clipped-gossip radius" },
-    { "beta",             T_F32,   O(rule.beta),          1e-6, 1,   "brsgd: fraction kept" },
-    { "bygars-lr",        T_F32,   O(rule.bygars_lr),     0, 1,      "bygars: reputation step size" },
-    { "mozi-keep",        T_U32,   O(rule.mozi_keep),     0, 1e6,    "mozi: distance pre-selection size (0 = k-b)" },
-    { "bucketing",        T_U32,   O(rule.bucketing),     0, 1e6,    "s-resampling bucket size before trimmed-mean/median/krum" },
+    /* the rules' own parameters (--c, --trim, ...) are rows of the rule
+     * tables: bn_rule_param_find / bn_rule_opts_set (aggregate.h) */
     { "byzantine",        T_U32,   O(byzantine),          0, 1e6,    "number of Byzantine nodes in the swarm (b)" },
     { "attack",           T_ATTACK,O(attack.kind),        0, 0,      "this node's attack (none = honest)" },
     { "z",                T_F32,   O(attack.z),           -1e6, 1e6, "dlie: z" },
@@ -110,10 +103,13 @@ static const s_row_t *s_find(const char *name)
 int bn_options_set(bn_options_t *o, const char *name, const char *value, char *err, size_t errlen)
 {
     const s_row_t *r = s_find(name);
+    if (!r && bn_rule_param_find(name)) {
+        if (strcmp(name, "trim") == 0)
+            o->trim_set = true;
+        return bn_rule_opts_set(&o->rule, name, value, err, errlen);
+    }
     if (!r)
         return bn_fail(err, errlen, BN_EARG, "unknown option --%s", name);
-    if (r->offset == O(rule.b))
-        o->trim_set = true;
     char *at = (char *) o + r->offset;
     char *end = NULL;
     errno = 0;
@@ -204,12 +200,12 @@ int bn_options_parse_argv(bn_options_t *o, int argc, char **argv, int first, cha
         memcpy(name, a + 2, len);
         name[len] = 0;
         const s_row_t *r = s_find(name);
-        if (!r)
+        if (!r && !bn_rule_param_find(name))
             return bn_fail(err, errlen, BN_EARG, "unknown option --%s (byznode node --help lists them)", name);
         const char *value;
         if (eq)
             value = eq + 1;
-        else if (r->type == T_BOOL && (i + 1 >= argc || strncmp(argv[i + 1], "--", 2) == 0))
+        else if (r && r->type == T_BOOL && (i + 1 >= argc || strncmp(argv[i + 1], "--", 2) == 0))
             value = "true";
         else if (i + 1 < argc)
             value = argv[++i];
@@ -239,14 +235,12 @@ int bn_options_finish(bn_options_t *o, uint32_t n_nodes, char *err, size_t errle
     /* BRIDGE and Krum are defined for a known bound b on Byzantine
      * neighbours; without --trim they assume the swarm's --byzantine. */
     if (!o->trim_set && o->byzantine > 0)
-        o->rule.b = o->byzantine;
-    bn_rule_kind_t k = o->rule.kind;
-    if (o->rule.bucketing > 1 && k != BN_RULE_TRIMMED_MEAN && k != BN_RULE_MEDIAN && k != BN_RULE_KRUM
-        && k != BN_RULE_MULTI_KRUM)
-        return bn_fail(err, errlen, BN_EARG, "--bucketing %u: only trimmed-mean, median, krum and "
-                       "multi-krum take bucketing, not %s", o->rule.bucketing, bn_rule_name(k));
+        bn_rule_opts_put(&o->rule, "trim", o->byzantine);
     o->rule.lr = o->lr;
     o->rule.seed = o->seed;
+    int rc = bn_rule_opts_check(&o->rule, err, errlen);
+    if (rc != BN_OK)
+        return rc;
     o->attack.n = n_nodes;
     o->attack.b = o->byzantine;
     return BN_OK;
@@ -264,6 +258,7 @@ void bn_options_print_help(void *file)
             fprintf(f, " [%g..%g]", r->min, r->max);
         fputc('\n', f);
     }
+    bn_rule_print_params(f);
 }
 
 void bn_options_to_json(const bn_options_t *o, void *file)
@@ -272,13 +267,14 @@ void bn_options_to_json(const bn_options_t *o, void *file)
     fprintf(f, "{\"model\": \"%s\", \"epochs\": %u, \"batch\": %u, \"local_steps\": %u, "
                "\"lr\": %g, \"weight_decay\": %g, \"momentum\": %g, \"seed\": %llu, "
                "\"partition\": \"%s\", \"p\": %g, \"min_degree\": %u, \"time_varying\": %s, "
-               "\"rule\": \"%s\", \"c\": %g, \"trim\": %u, \"bucketing\": %u, "
+               "\"rule\": \"%s\", \"c\": %g, \"trim\": %g, \"bucketing\": %g, "
                "\"byzantine\": %u, \"z\": %g, \"omniscient\": %s, \"round_timeout_ms\": %u, "
                "\"eval_every\": %u, \"eval_subset\": %u, \"fault_drop\": %g, \"fault_delay_ms\": %u",
             bn_model_name(o->model), o->epochs, o->batch, o->local_steps, o->lr, o->weight_decay,
             o->momentum, (unsigned long long) o->seed, bn_partition_name(o->partition), o->p,
             o->min_degree, o->time_varying ? "true" : "false",
-            bn_rule_name(o->rule.kind), o->rule.c, o->rule.b, o->rule.bucketing, o->byzantine,
+            bn_rule_name(o->rule.kind), bn_rule_opts_get(&o->rule, "c"),
+            bn_rule_opts_get(&o->rule, "trim"), bn_rule_opts_get(&o->rule, "bucketing"), o->byzantine,
             o->attack.z, o->omniscient ? "true" : "false", o->round_timeout_ms, o->eval_every,
             o->eval_subset, o->fault_drop, o->fault_delay_ms);
     fprintf(f, ", \"topology\": ");
@@ -289,18 +285,16 @@ void bn_options_to_json(const bn_options_t *o, void *file)
 /* FNV-1a over a canonical text of the swarm-wide fields. */
 uint64_t bn_options_fingerprint(const bn_options_t *o)
 {
-    char buf[1024];
+    char buf[1024], rule[512];
+    bn_rule_opts_canon(&o->rule, rule, sizeof rule);
     int len = snprintf(buf, sizeof buf,
         "model=%s epochs=%u batch=%u local_steps=%u lr=%.9g wd=%.9g momentum=%.9g seed=%llu "
         "partition=%s alpha=%.17g shards=%u train_size=%u p=%.17g min_degree=%u tv=%d topology=%s "
-        "rule=%s c=%.9g b=%u m=%u lambda=%.9g clip=%.9g beta=%.9g bygars_lr=%.9g mozi=%u "
-        "bucketing=%u byzantine=%u omniscient=%d future=%u",
+        "%s byzantine=%u omniscient=%d future=%u",
         bn_model_name(o->model), o->epochs, o->batch, o->local_steps, o->lr, o->weight_decay,
         o->momentum, (unsigned long long) o->seed, bn_partition_name(o->partition), o->alpha,
         o->shards_per_node, o->train_size, o->p, o->min_degree, o->time_varying, o->topology_file,
-        bn_rule_name(o->rule.kind), o->rule.c, o->rule.b, o->rule.m, o->rule.lambda,
-        o->rule.clip_tau, o->rule.beta, o->rule.bygars_lr, o->rule.mozi_keep, o->rule.bucketing,
-        o->byzantine, o->omniscient, o->future_rounds);
+        rule, o->byzantine, o->omniscient, o->future_rounds);
     uint64_t h = 1469598103934665603ull;
     for (int i = 0; i < len && i < (int) sizeof buf; i++) {
         h ^= (unsigned char) buf[i];

@@ -9,6 +9,7 @@
 #include <cmocka.h>
 #include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -83,6 +84,14 @@ static int s_run(const bn_rule_opts_t *opts, size_t dim, const float *x_prev, co
     return rc;
 }
 
+/* A rule by name (the registry has no enum beyond standalone and mean). */
+static bn_rule_kind_t RK(const char *name)
+{
+    bn_rule_kind_t k = UINT32_MAX;
+    assert_int_equal(bn_rule_parse(name, &k), BN_OK);
+    return k;
+}
+
 static void s_opts(bn_rule_opts_t *o, bn_rule_kind_t kind)
 {
     bn_rule_opts_default(o, kind);
@@ -92,30 +101,127 @@ static void s_opts(bn_rule_opts_t *o, bn_rule_kind_t kind)
 static void test_names_round_trip(void **state)
 {
     (void) state;
-    for (int k = 0; k < BN_RULE_COUNT; k++) {
-        bn_rule_kind_t back = BN_RULE_COUNT;
+    for (uint32_t k = 0; k < bn_rule_count(); k++) {
+        bn_rule_kind_t back = bn_rule_count();
         const char *name = bn_rule_name((bn_rule_kind_t) k);
         assert_int_equal(bn_rule_parse(name, &back), BN_OK);
         assert_int_equal(back, k);
     }
     bn_rule_kind_t kind;
     assert_int_equal(bn_rule_parse("similarity", &kind), BN_OK);
-    assert_int_equal(kind, BN_RULE_SIMILARITY);
+    assert_int_equal(kind, RK("similarity"));
     assert_int_equal(bn_rule_parse("trimmed_mean", &kind), BN_EARG);
     assert_int_equal(bn_rule_parse("", &kind), BN_EARG);
     assert_int_equal(bn_rule_parse(NULL, &kind), BN_EARG);
-    assert_string_equal(bn_rule_name(BN_RULE_COUNT), "unknown");
+    assert_string_equal(bn_rule_name(bn_rule_count()), "unknown");
+}
+
+/* ---- the registry and the parameter store --------------------------------- */
+static void test_registry_tables(void **state)
+{
+    (void) state;
+    assert_string_equal(bn_rule_name(BN_RULE_STANDALONE), "standalone");
+    assert_string_equal(bn_rule_name(BN_RULE_MEAN), "mean");
+    /* distinct rule names; every distinct parameter row has a distinct name,
+     * a default inside its range, and is found by that name */
+    for (uint32_t a = 0; a < bn_rule_count(); a++)
+        for (uint32_t b = a + 1; b < bn_rule_count(); b++)
+            assert_string_not_equal(bn_rule_name(a), bn_rule_name(b));
+    size_t np = 0;
+    for (const bn_rule_param_t *p; (p = bn_rule_param_at(np)) != NULL; np++) {
+        assert_true(p->def >= p->min && p->def <= p->max);
+        if (p->type == BN_RULE_PARAM_U32)
+            assert_true(p->def == floor(p->def));
+        assert_ptr_equal(bn_rule_param_find(p->name), p);
+        for (size_t q = 0; q < np; q++)
+            assert_string_not_equal(bn_rule_param_at(q)->name, p->name);
+        bn_rule_opts_t o;
+        bn_rule_opts_default(&o, BN_RULE_MEAN);
+        assert_false(bn_rule_opts_isset(&o, p->name));
+        assert_true(bn_rule_opts_get(&o, p->name) == p->def);
+    }
+    assert_true(np >= 9);
+    assert_null(bn_rule_param_find("no-such-parameter"));
+    assert_null(bn_rule_param_at(np));
+    /* each rule object is created with the defaults, and its ops are its row */
+    for (uint32_t k = 0; k < bn_rule_count(); k++) {
+        bn_rule_opts_t o;
+        bn_rule_opts_default(&o, k);
+        bn_rule_t *r = bn_rule_new(&o, 3, 2);
+        assert_non_null(r);
+        assert_string_equal(bn_rule_ops_of(r)->name, bn_rule_name(k));
+        bn_rule_destroy(&r);
+    }
+}
+
+static void test_param_store(void **state)
+{
+    (void) state;
+    bn_rule_opts_t o;
+    char err[256];
+    bn_rule_opts_default(&o, RK("trimmed-mean"));
+    assert_int_equal(bn_rule_opts_set(&o, "trim", "3", err, sizeof err), BN_OK);
+    assert_true(bn_rule_opts_isset(&o, "trim"));
+    assert_true(bn_rule_opts_get(&o, "trim") == 3.0);
+    assert_int_equal(bn_rule_opts_set(&o, "trim", "4", err, sizeof err), BN_OK);   /* overwrite */
+    assert_true(bn_rule_opts_get(&o, "trim") == 4.0);
+    assert_int_equal(o.n_set, 1);
+    assert_int_equal(bn_rule_opts_set(&o, "trim", "1.5", err, sizeof err), BN_EARG); /* integer */
+    assert_non_null(strstr(err, "1.5"));
+    assert_int_equal(bn_rule_opts_set(&o, "trim", "-1", err, sizeof err), BN_EARG);
+    assert_int_equal(bn_rule_opts_set(&o, "trim", "x", err, sizeof err), BN_EARG);
+    assert_non_null(strstr(err, "not a number"));
+    assert_int_equal(bn_rule_opts_set(&o, "beta", "nan", err, sizeof err), BN_EARG);
+    assert_int_equal(bn_rule_opts_set(&o, "nope", "1", err, sizeof err), BN_EARG);
+    assert_non_null(strstr(err, "nope"));
+    /* float parameters are stored as the float the rule reads */
+    assert_int_equal(bn_rule_opts_set(&o, "c", "0.1", err, sizeof err), BN_OK);
+    assert_true(bn_rule_opts_get(&o, "c") == (double) 0.1f);
+    /* canonical text: the rule's own parameters (and bucketing), effective values */
+    char buf[256];
+    bn_rule_opts_canon(&o, buf, sizeof buf);
+    assert_string_equal(buf, "rule=trimmed-mean trim=4 bucketing=0");
+    bn_rule_opts_default(&o, RK("similarity"));
+    bn_rule_opts_canon(&o, buf, sizeof buf);
+    assert_string_equal(buf, "rule=similarity c=5");
+    /* bucketing only before rules that take it */
+    bn_rule_opts_default(&o, RK("similarity"));
+    assert_int_equal(bn_rule_opts_put(&o, "bucketing", 2), BN_OK);
+    assert_int_equal(bn_rule_opts_check(&o, err, sizeof err), BN_EARG);
+    assert_non_null(strstr(err, "trimmed-mean"));
+    o.kind = RK("median");
+    assert_int_equal(bn_rule_opts_check(&o, err, sizeof err), BN_OK);
+    o.kind = bn_rule_count();
+    assert_int_equal(bn_rule_opts_check(&o, err, sizeof err), BN_EARG);
+    /* the listing names every rule and parameter */
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    assert_non_null(f);
+    bn_rule_list(f);
+    fclose(f);
+    for (uint32_t k = 0; k < bn_rule_count(); k++)
+        assert_non_null(strstr(text, bn_rule_name(k)));
+    for (size_t i = 0; bn_rule_param_at(i); i++) {
+        char opt[64];
+        snprintf(opt, sizeof opt, "--%s ", bn_rule_param_at(i)->name);
+        assert_non_null(strstr(text, opt));
+    }
+    free(text);
 }
 
 static void test_bad_options_and_args(void **state)
 {
     (void) state;
     bn_rule_opts_t o;
-    s_opts(&o, BN_RULE_SIMILARITY);
-    o.c = -1.0f;
+    s_opts(&o, RK("similarity"));
+    assert_int_equal(bn_rule_opts_put(&o, "c", -1.0f), BN_EARG);   /* refused when set */
+    o.set[0].param = bn_rule_param_find("c");   /* and when smuggled in */
+    o.set[0].value = -1.0;
+    o.n_set = 1;
     assert_null(bn_rule_new(&o, 4, 2));
     s_opts(&o, BN_RULE_MEAN);
-    o.bucketing = 2;                     /* bucketing only before TM/median/krum */
+    assert_int_equal(bn_rule_opts_put(&o, "bucketing", 2), BN_OK);                     /* bucketing only before TM/median/krum */
     assert_null(bn_rule_new(&o, 4, 2));
     s_opts(&o, BN_RULE_MEAN);
     assert_null(bn_rule_new(&o, 0, 2));
@@ -172,8 +278,8 @@ static void test_trimmed_mean_odd(void **state)
     };
     float out[D], w[5];
     bn_rule_opts_t o;
-    s_opts(&o, BN_RULE_TRIMMED_MEAN);
-    o.b = 1;
+    s_opts(&o, RK("trimmed-mean"));
+    assert_int_equal(bn_rule_opts_put(&o, "trim", 1), BN_OK);
     bn_rule_stats_t st;
     assert_int_equal(s_run(&o, D, prev, self, 4, nb, out, w, &st), BN_OK);
     assert_float_equal(out[0], 3.0, TOL);        /* {1,2,3,4,100}  -> (2+3+4)/3   */
@@ -199,8 +305,8 @@ static void test_trimmed_mean_even_and_few(void **state)
     float nb[5 * D] = { 2, 7,  3, 7,  4, 1,  5, 9,  6, 7 };
     float out[D];
     bn_rule_opts_t o;
-    s_opts(&o, BN_RULE_TRIMMED_MEAN);
-    o.b = 2;
+    s_opts(&o, RK("trimmed-mean"));
+    assert_int_equal(bn_rule_opts_put(&o, "trim", 2), BN_OK);
     bn_rule_stats_t st;
     /* n = 6, b = 2: {1..6} -> (3+4)/2; {7,7,7,1,9,7} -> 7 */
     assert_int_equal(s_run(&o, D, prev, self, 5, nb, out, NULL, &st), BN_OK);
@@ -217,7 +323,7 @@ static void test_trimmed_mean_even_and_few(void **state)
     assert_int_equal(st.degenerate, 1);
 
     /* b = 3 and n = 5: b drops to 2, the median */
-    o.b = 3;
+    assert_int_equal(bn_rule_opts_put(&o, "trim", 3), BN_OK);
     float nb3[4 * D] = { 2, 0,  3, 0,  40, 0,  -4, 0 };
     assert_int_equal(s_run(&o, D, prev, self, 4, nb3, out, NULL, &st), BN_OK);
     assert_float_equal(out[0], 2.0, TOL);        /* {1,2,3,40,-4} */
@@ -239,7 +345,7 @@ static void test_median(void **state)
     float nb[3 * D] = { 1, 1, -1,  2, 3, -1,  1e30f, 2, 5 };
     float out[D], w[4];
     bn_rule_opts_t o;
-    s_opts(&o, BN_RULE_MEDIAN);
+    s_opts(&o, RK("median"));
     /* n = 4 (even): {3,1,2,1e30} -> (2+3)/2; {4,1,3,2} -> 2.5; {-1,-1,-1,5} -> -1 */
     assert_int_equal(s_run(&o, D, prev, self, 3, nb, out, w, NULL), BN_OK);
     assert_float_equal(out[0], 2.5, TOL);
@@ -292,8 +398,8 @@ static void test_trimmed_median_vs_sort(void **state)
         }
         for (int kind = 0; kind < 2; kind++) {
             bn_rule_opts_t o;
-            s_opts(&o, kind ? BN_RULE_MEDIAN : BN_RULE_TRIMMED_MEAN);
-            o.b = (uint32_t) (n / 4);
+            s_opts(&o, kind ? RK("median") : RK("trimmed-mean"));
+            assert_int_equal(bn_rule_opts_put(&o, "trim", (uint32_t) (n / 4)), BN_OK);
             assert_int_equal(s_run(&o, D, prev, self, k, nb, out, NULL, NULL), BN_OK);
             for (int c = 0; c < D; c++) {
                 col[0] = self[c];
@@ -304,7 +410,7 @@ static void test_trimmed_median_vs_sort(void **state)
                 if (kind) {
                     ref = n % 2 ? col[n / 2] : 0.5 * (col[n / 2 - 1] + col[n / 2]);
                 } else {
-                    uint32_t b = o.b;
+                    uint32_t b = (uint32_t) bn_rule_opts_get(&o, "trim");
                     for (uint32_t i = b; i < n - b; i++)
                         ref += col[i];
                     ref /= (double) (n - 2 * b);
@@ -328,7 +434,7 @@ static void test_similarity_weights(void **state)
     (void) state;
     float prev[4] = { 0 }, out[4], w[4];
     bn_rule_opts_t o;
-    s_opts(&o, BN_RULE_SIMILARITY);
+    s_opts(&o, RK("similarity"));
     bn_rule_stats_t st;
     assert_int_equal(s_run(&o, 4, prev, s_sim_self, 3, s_sim_nb, out, w, &st), BN_OK);
     double klc = 0.25 * log(0.5) + 0.75 * log(3.0);
@@ -346,7 +452,7 @@ static void test_similarity_weights(void **state)
     assert_int_equal(st.degenerate, 0);
 
     /* metric 1 only: B counts now (its norm equals ||Delta_ii||, no clip) */
-    s_opts(&o, BN_RULE_SIMILARITY_KL);
+    s_opts(&o, RK("similarity-kl"));
     assert_int_equal(s_run(&o, 4, prev, s_sim_self, 3, s_sim_nb, out, w, &st), BN_OK);
     double klb = 0.25 * log(0.5) + 0.5 * log(2.0);
     double wb1 = exp(-5.0 * klb), wc1 = exp(-5.0 * klc);
@@ -357,7 +463,7 @@ static void test_similarity_weights(void **state)
     assert_float_equal(out[1], (2.0 - wb1) / W1, 1e-4);
 
     /* metric 2 only: weights 1, 0, 1/sqrt3, 1 */
-    s_opts(&o, BN_RULE_SIMILARITY_COS);
+    s_opts(&o, RK("similarity-cos"));
     assert_int_equal(s_run(&o, 4, prev, s_sim_self, 3, s_sim_nb, out, w, &st), BN_OK);
     double c2 = 1.0 / sqrt(3.0), W2 = 2.0 + c2;
     assert_float_equal(w[2], c2 / W2, 1e-4);
@@ -381,7 +487,7 @@ static void test_similarity_kl_single_sign(void **state)
     float nb[2 * 3] = { 3, 2, 1,   1, -1, 1 };
     float out[3], w[3];
     bn_rule_opts_t o;
-    s_opts(&o, BN_RULE_SIMILARITY_KL);
+    s_opts(&o, RK("similarity-kl"));
     assert_int_equal(s_run(&o, 3, prev, self, 2, nb, out, w, NULL), BN_OK);
     /* neighbour 0 has the same single-sign histogram: same weight as self */
     assert_float_equal(w[0], w[2], 1e-6);
@@ -399,7 +505,7 @@ static void test_similarity_degenerate(void **state)
     float out[4], w[3];
     bn_rule_opts_t o;
     bn_rule_stats_t st;
-    bn_rule_kind_t kinds[3] = { BN_RULE_SIMILARITY, BN_RULE_SIMILARITY_KL, BN_RULE_SIMILARITY_COS };
+    bn_rule_kind_t kinds[3] = { RK("similarity"), RK("similarity-kl"), RK("similarity-cos") };
     for (int i = 0; i < 3; i++) {
         s_opts(&o, kinds[i]);
         assert_int_equal(s_run(&o, 4, prev, prev, 2, nb, out, w, &st), BN_OK);
@@ -411,7 +517,7 @@ static void test_similarity_degenerate(void **state)
     /* a neighbour whose cross-update is exactly zero has cosine 0 */
     float p0[2] = { 0, 0 }, s0[2] = { 1, 1 }, n0[2 * 2] = { 0, 0,  1, 1 };
     float o0[2], w0[3];
-    s_opts(&o, BN_RULE_SIMILARITY);
+    s_opts(&o, RK("similarity"));
     assert_int_equal(s_run(&o, 2, p0, s0, 2, n0, o0, w0, &st), BN_OK);
     assert_float_equal(w0[0], 0.0, 0);
     assert_float_equal(w0[1], 0.5, 1e-6);
@@ -427,20 +533,20 @@ static void test_krum(void **state)
      * scores: 1 -> 1+1 = 2, 2 -> 1+4 = 5, 10 -> 1+64 = 65, 11 -> 1+81 = 82, 0 -> 1+4 = 5 */
     float prev[1] = { 0 }, self[1] = { 0 }, nb[4] = { 1, 2, 10, 11 }, out[1], w[5];
     bn_rule_opts_t o;
-    s_opts(&o, BN_RULE_KRUM);
-    o.b = 1;
+    s_opts(&o, RK("krum"));
+    assert_int_equal(bn_rule_opts_put(&o, "trim", 1), BN_OK);
     assert_int_equal(s_run(&o, 1, prev, self, 4, nb, out, w, NULL), BN_OK);
     assert_float_equal(out[0], 1.0, 0);
     assert_float_equal(w[0], 1.0, 0);
     assert_float_equal(w[4], 0.0, 0);
     /* multi-krum, m = n - b = 4: average of 1, 2, 0, 10 */
-    s_opts(&o, BN_RULE_MULTI_KRUM);
-    o.b = 1;
+    s_opts(&o, RK("multi-krum"));
+    assert_int_equal(bn_rule_opts_put(&o, "trim", 1), BN_OK);
     assert_int_equal(s_run(&o, 1, prev, self, 4, nb, out, w, NULL), BN_OK);
     assert_float_equal(out[0], 13.0 / 4.0, TOL);
     assert_float_equal(w[3], 0.0, 0);
     assert_float_equal(w[2], 0.25, TOL);
-    o.m = 3;                                     /* 1, 2, 0 */
+    assert_int_equal(bn_rule_opts_put(&o, "krum-m", 3), BN_OK);                                     /* 1, 2, 0 */
     assert_int_equal(s_run(&o, 1, prev, self, 4, nb, out, w, NULL), BN_OK);
     assert_float_equal(out[0], 1.0, TOL);
     assert_float_equal(w[2], 0.0, 0);
@@ -455,9 +561,9 @@ static void test_tv_norm(void **state)
     float nb[3 * 2] = { 0, 2,   2, 2,   1, 0 };
     float out[2], w[4];
     bn_rule_opts_t o;
-    s_opts(&o, BN_RULE_TV_NORM);
+    s_opts(&o, RK("tv-norm"));
     o.lr = 0.1f;
-    o.lambda = 0.5f;
+    assert_int_equal(bn_rule_opts_put(&o, "lambda", 0.5f), BN_OK);
     assert_int_equal(s_run(&o, 2, prev, self, 3, nb, out, w, NULL), BN_OK);
     /* coord 0: signs +1, -1, 0 -> 0;  coord 1: -1, -1, +1 -> -1 */
     assert_float_equal(out[0], 1.0, TOL);
@@ -473,8 +579,8 @@ static void test_clipped_gossip(void **state)
     float nb[2 * 2] = { 3, 4,   0.3f, 0.4f };       /* norms 5 and 0.5 */
     float out[2], w[3];
     bn_rule_opts_t o;
-    s_opts(&o, BN_RULE_CLIPPED_GOSSIP);
-    o.clip_tau = 1.0f;
+    s_opts(&o, RK("clipped-gossip"));
+    assert_int_equal(bn_rule_opts_put(&o, "clip-tau", 1.0f), BN_OK);
     assert_int_equal(s_run(&o, 2, prev, self, 2, nb, out, w, NULL), BN_OK);
     /* (1/3) * ((3,4)/5 + (0.3,0.4)) = (0.3, 0.4) */
     assert_float_equal(out[0], 0.3, TOL);
@@ -495,8 +601,8 @@ static void test_brsgd_selection(void **state)
     float nb[4 * 2] = { 1, 1,   1.5f, 1.5f,   10, 10,   0.9f, 1.1f };
     float out[2], w[5];
     bn_rule_opts_t o;
-    s_opts(&o, BN_RULE_BRSGD);
-    o.beta = 0.8f;
+    s_opts(&o, RK("brsgd"));
+    assert_int_equal(bn_rule_opts_put(&o, "beta", 0.8f), BN_OK);
     assert_int_equal(s_run(&o, 2, prev, self, 4, nb, out, w, NULL), BN_OK);
     assert_float_equal(out[0], (1.0 + 1.0 + 0.9) / 3.0, TOL);
     assert_float_equal(out[1], (1.0 + 1.0 + 1.1) / 3.0, TOL);
@@ -506,7 +612,7 @@ static void test_brsgd_selection(void **state)
     assert_float_equal(w[3], 1.0 / 3.0, TOL);
     assert_float_equal(w[4], 1.0 / 3.0, TOL);
     /* beta = 0.4 keeps the 2 best scores, ties by smaller l1 then index */
-    o.beta = 0.4f;
+    assert_int_equal(bn_rule_opts_put(&o, "beta", 0.4f), BN_OK);
     assert_int_equal(s_run(&o, 2, prev, self, 4, nb, out, w, NULL), BN_OK);
     assert_float_equal(w[2], 0.0, 0);
     assert_float_equal(w[1], 0.0, 0);
@@ -544,8 +650,8 @@ static void test_mozi(void **state)
     const float *ptr[3] = { nb, nb + 2, nb + 4 };
     float out[2], w[4];
     bn_rule_opts_t o;
-    s_opts(&o, BN_RULE_MOZI);
-    o.b = 1;                                 /* keep k - b = 2 nearest */
+    s_opts(&o, RK("mozi"));
+    assert_int_equal(bn_rule_opts_put(&o, "trim", 1), BN_OK);                                 /* keep k - b = 2 nearest */
     bn_rule_t *r = bn_rule_new(&o, 2, 3);
     assert_non_null(r);
     bn_agg_input_t in = { .dim = 2, .x_prev = prev, .x_self = self, .k = 3, .x_nb = ptr,
@@ -576,8 +682,8 @@ static void test_bygars_reputation(void **state)
     uint32_t ids[3] = { 100, 101, 102 };
     float out[2], w[4];
     bn_rule_opts_t o;
-    s_opts(&o, BN_RULE_BYGARS);
-    o.bygars_lr = 0.5f;
+    s_opts(&o, RK("bygars"));
+    assert_int_equal(bn_rule_opts_put(&o, "bygars-lr", 0.5f), BN_OK);
     bn_rule_t *r = bn_rule_new(&o, 2, 3);
     assert_non_null(r);
     bn_agg_input_t in = { .dim = 2, .x_prev = prev, .x_self = self, .k = 3, .x_nb = ptr,
@@ -626,9 +732,9 @@ static void test_bucketing(void **state)
     }
     /* n = 6, s = 2: three buckets; a mean of the bucket means is the mean */
     bn_rule_opts_t o;
-    s_opts(&o, BN_RULE_TRIMMED_MEAN);
-    o.b = 0;
-    o.bucketing = 2;
+    s_opts(&o, RK("trimmed-mean"));
+    assert_int_equal(bn_rule_opts_put(&o, "trim", 0), BN_OK);
+    assert_int_equal(bn_rule_opts_put(&o, "bucketing", 2), BN_OK);
     o.seed = 5;
     assert_int_equal(s_run(&o, D, prev, self, K, nb, out, w, NULL), BN_OK);
     for (int c = 0; c < D; c++)
@@ -639,8 +745,8 @@ static void test_bucketing(void **state)
     assert_int_equal(s_run(&o, D, prev, self, K, nb, out2, NULL, NULL), BN_OK);
     assert_memory_equal(out, out2, sizeof out);
     /* krum on 2 buckets of 3: the chosen bucket's three members get 1/3 each */
-    s_opts(&o, BN_RULE_KRUM);
-    o.bucketing = 3;
+    s_opts(&o, RK("krum"));
+    assert_int_equal(bn_rule_opts_put(&o, "bucketing", 3), BN_OK);
     assert_int_equal(s_run(&o, D, prev, self, K, nb, out, w, NULL), BN_OK);
     int third = 0;
     for (int j = 0; j <= K; j++) {
@@ -674,8 +780,8 @@ static void test_nonfinite_excluded(void **state)
     }
     nb[1 * D + 17] = NAN;
     nb[3 * D + 39] = INFINITY;
-    for (int kind = 0; kind < BN_RULE_COUNT; kind++) {
-        if (kind == BN_RULE_MOZI || kind == BN_RULE_BYGARS)
+    for (bn_rule_kind_t kind = 0; kind < bn_rule_count(); kind++) {
+        if (kind == RK("mozi") || kind == RK("bygars"))
             continue;                    /* need an oracle: tested below */
         bn_rule_opts_t o;
         s_opts(&o, (bn_rule_kind_t) kind);
@@ -706,7 +812,7 @@ static void test_nonfinite_excluded(void **state)
     float bad_prev[D];
     memcpy(bad_prev, prev, sizeof prev);
     bad_prev[5] = INFINITY;
-    s_opts(&o, BN_RULE_SIMILARITY);
+    s_opts(&o, RK("similarity"));
     assert_int_equal(s_run(&o, D, bad_prev, self, 4, nb, out, w, &st), BN_OK);
     assert_int_equal(st.degenerate, 2);          /* substitution + Delta_ii = 0 */
     assert_int_equal(st.nonfinite, 2);
@@ -728,8 +834,8 @@ static void test_huge_finite(void **state)
         nb[1 * D + c] = 3e38f;                  /* 3e38 - (-1e38) > FLT_MAX */
         nb[2 * D + c] = -0.9985e38f;
     }
-    for (int kind = 0; kind < BN_RULE_COUNT; kind++) {
-        if (kind == BN_RULE_MOZI || kind == BN_RULE_BYGARS)
+    for (bn_rule_kind_t kind = 0; kind < bn_rule_count(); kind++) {
+        if (kind == RK("mozi") || kind == RK("bygars"))
             continue;
         bn_rule_opts_t o;
         s_opts(&o, (bn_rule_kind_t) kind);
@@ -738,7 +844,7 @@ static void test_huge_finite(void **state)
         assert_int_equal(st.nonfinite, 0);
         for (int c = 0; c < D; c++)
             assert_true(isfinite(out[c]));
-        if (kind == BN_RULE_SIMILARITY) {
+        if (kind == RK("similarity")) {
             /* the huge vector points the same way as Delta_ii but is clipped:
              * the result stays within ||Delta_ii|| of x_prev */
             for (int c = 0; c < D; c++)
@@ -789,11 +895,11 @@ static void test_no_allocation(void **state)
     bn_oracle_t oracle = { &dim, s_fake_loss, s_fake_grad };
     bn_agg_input_t in = { .dim = D, .x_prev = prev, .x_self = self, .k = K, .x_nb = ptr,
                           .nb_id = ids, .oracle = &oracle };
-    for (int kind = 0; kind < BN_RULE_COUNT; kind++) {
+    for (bn_rule_kind_t kind = 0; kind < bn_rule_count(); kind++) {
         bn_rule_opts_t o;
         s_opts(&o, (bn_rule_kind_t) kind);
-        if (kind == BN_RULE_TRIMMED_MEAN || kind == BN_RULE_KRUM)
-            o.bucketing = 2;
+        if (kind == RK("trimmed-mean") || kind == RK("krum"))
+            assert_int_equal(bn_rule_opts_put(&o, "bucketing", 2), BN_OK);
         bn_rule_t *rule = bn_rule_new(&o, D, K);
         assert_non_null(rule);
         s_allocs = 0;
@@ -856,23 +962,23 @@ static void test_reverse_attack(void **state)
     assert_int_equal(s_run(&o, D, prev, self, K, nb, out, NULL, NULL), BN_OK);
     assert_true(s_rel_dist(out, hmean, D) > 1.0);
 
-    bn_rule_kind_t robust[] = { BN_RULE_SIMILARITY, BN_RULE_TRIMMED_MEAN, BN_RULE_MEDIAN,
-                                BN_RULE_KRUM, BN_RULE_MULTI_KRUM, BN_RULE_SIMILARITY_COS,
-                                BN_RULE_CLIPPED_GOSSIP, BN_RULE_BRSGD };
+    bn_rule_kind_t robust[] = { RK("similarity"), RK("trimmed-mean"), RK("median"),
+                                RK("krum"), RK("multi-krum"), RK("similarity-cos"),
+                                RK("clipped-gossip"), RK("brsgd") };
     for (size_t i = 0; i < BN_ARRAY_LEN(robust); i++) {
         s_opts(&o, robust[i]);
-        o.b = BYZ;
-        o.clip_tau = 0.1f;
+        assert_int_equal(bn_rule_opts_put(&o, "trim", BYZ), BN_OK);
+        assert_int_equal(bn_rule_opts_put(&o, "clip-tau", 0.1f), BN_OK);
         float w[K + 1];
         assert_int_equal(s_run(&o, D, prev, self, K, nb, out, w, NULL), BN_OK);
         double dist = s_rel_dist(out, hmean, D);
         print_message("%-15s rel. distance to honest mean %.4f\n", bn_rule_name(robust[i]), dist);
         assert_true(dist < 0.05);
         for (int j = H; j < K; j++) {
-            if (robust[i] == BN_RULE_KRUM || robust[i] == BN_RULE_MULTI_KRUM
-                || robust[i] == BN_RULE_BRSGD)
+            if (robust[i] == RK("krum") || robust[i] == RK("multi-krum")
+                || robust[i] == RK("brsgd"))
                 assert_float_equal(w[j], 0.0, 0);
-            if (robust[i] == BN_RULE_SIMILARITY)
+            if (robust[i] == RK("similarity"))
                 assert_true(w[j] < 0.05f);
         }
     }
@@ -882,6 +988,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_names_round_trip),
+        cmocka_unit_test(test_registry_tables),
+        cmocka_unit_test(test_param_store),
         cmocka_unit_test(test_bad_options_and_args),
         cmocka_unit_test(test_mean_and_standalone),
         cmocka_unit_test(test_trimmed_mean_odd),

@@ -18,6 +18,7 @@
 #include "rules.h"
 
 #include <math.h>
+#include <stdlib.h>
 
 #define S_CHUNK 1024
 #define S_LANES 32
@@ -62,17 +63,59 @@ static int64_t s_score(const float *restrict x, const float *restrict a,
     return s;
 }
 
-int bn_rules_brsgd(bn_rule_t *self, const bn_set_t *set, float *restrict x_out, float *w)
+typedef struct {
+    float    beta;                /* fraction of vectors kept                      */
+    bn_trim_scratch_t t;          /* the median's scratch                          */
+    float   *med;                 /* dim floats: the coordinate-wise median        */
+    int64_t *score;               /* cap: majority scores                          */
+    double  *l1, *key, *tmp;      /* cap each                                      */
+    uint32_t *idx;                /* cap                                           */
+} s_state_t;
+
+static const bn_rule_param_t s_param_beta = {
+    "beta", BN_RULE_PARAM_F32, 0.5, 1e-6, 1, "fraction of the vectors kept" };
+static const bn_rule_param_t *const s_params[] = { &s_param_beta, NULL };
+
+static int s_init(void *state, const bn_rule_env_t *env)
 {
+    s_state_t *st = state;
+    uint32_t cap = env->cap;
+    st->beta = (float) bn_rule_param(env, &s_param_beta);
+    if (bn_trim_scratch_init(&st->t, cap / 2 + 1, cap) != BN_OK)
+        return BN_ENOMEM;
+    st->med = bn_alloc_floats(env->dim);
+    st->score = calloc(cap, sizeof *st->score);
+    st->l1 = calloc(cap, sizeof *st->l1);
+    st->key = calloc(cap, sizeof *st->key);
+    st->tmp = calloc(cap, sizeof *st->tmp);
+    st->idx = calloc(cap, sizeof *st->idx);
+    return st->med && st->score && st->l1 && st->key && st->tmp && st->idx ? BN_OK : BN_ENOMEM;
+}
+
+static void s_free(void *state)
+{
+    s_state_t *st = state;
+    bn_trim_scratch_free(&st->t);
+    bn_free(st->med);
+    free(st->score);
+    free(st->l1);
+    free(st->key);
+    free(st->tmp);
+    free(st->idx);
+}
+
+static int s_aggregate(void *state, const bn_set_t *set, float *restrict x_out, float *w)
+{
+    s_state_t *st = state;
     size_t dim = set->dim;
     uint32_t n = set->n;
-    int64_t *score = self->score;
-    double *l1 = self->s0, *key = self->s1, *tmp = self->s2;
-    uint32_t *idx = self->idx;
-    float *restrict med = self->dvec;
+    int64_t *score = st->score;
+    double *l1 = st->l1, *key = st->key, *tmp = st->tmp;
+    uint32_t *idx = st->idx;
+    float *restrict med = st->med;
     float inv_n = 1.0f / (float) n;
-    /* coordinate-wise median first (uses s0 as scratch: reset below) */
-    int rc = bn_rules_median(self, set, med, w);
+    /* coordinate-wise median first */
+    int rc = bn_rules_median_core(&st->t, set, med, w);
     if (rc != BN_OK)
         return rc;
     for (uint32_t j = 0; j < n; j++) {
@@ -106,7 +149,7 @@ int bn_rules_brsgd(bn_rule_t *self, const bn_set_t *set, float *restrict x_out, 
     /* constraint 2: the ceil(beta n) best scores, ties by smaller l1 */
     for (uint32_t j = 0; j < n; j++)
         key[j] = -(double) score[j] + 0.5 * (l1max > 0.0 ? l1[j] / (l1max * 1.000001) : 0.0);
-    uint32_t top = (uint32_t) ceil((double) self->opts.beta * n);
+    uint32_t top = (uint32_t) ceil((double) st->beta * n);
     top = BN_MAX(1u, BN_MIN(top, n));
     bn_select_smallest(key, n, top, idx);
     uint32_t nsel = 0;
@@ -114,7 +157,7 @@ int bn_rules_brsgd(bn_rule_t *self, const bn_set_t *set, float *restrict x_out, 
         if (l1[idx[q]] <= thr)
             idx[nsel++] = idx[q];
     if (nsel == 0) {
-        self->stats.degenerate++;
+        set->stats->degenerate++;
         for (uint32_t j = 0; j < n; j++)
             tmp[j] = l1[j] <= thr ? key[j] : INFINITY;
         bn_select_smallest(tmp, n, 1, idx);
@@ -131,3 +174,10 @@ int bn_rules_brsgd(bn_rule_t *self, const bn_set_t *set, float *restrict x_out, 
     }
     return BN_OK;
 }
+
+const bn_rule_ops_t bn_rule_ops_brsgd = {
+    .name = "brsgd",
+    .summary = "BrSGD (Li et al.): majority-side scores within an l1 ball around the median",
+    .params = s_params, .state_size = sizeof(s_state_t),
+    .init = s_init, .aggregate = s_aggregate, .free = s_free,
+};

@@ -14,12 +14,27 @@
 #include <float.h>
 #include <math.h>
 
-int bn_rules_clipped_gossip(bn_rule_t *self, const bn_set_t *set, float *restrict x_out, float *w)
+typedef struct {
+    float tau;                    /* clipping radius                               */
+} s_state_t;
+
+static const bn_rule_param_t s_param_tau = {
+    "clip-tau", BN_RULE_PARAM_F32, 1.0, 1e-9, 1e9, "clipping radius (l2, model units)" };
+static const bn_rule_param_t *const s_params[] = { &s_param_tau, NULL };
+
+static int s_init(void *state, const bn_rule_env_t *env)
 {
+    ((s_state_t *) state)->tau = (float) bn_rule_param(env, &s_param_tau);
+    return BN_OK;
+}
+
+static int s_aggregate(void *state, const bn_set_t *set, float *restrict x_out, float *w)
+{
+    s_state_t *st = state;
     size_t dim = set->dim;
     uint32_t n = set->n;
     const float *restrict xs = set->x_self;
-    double tau = self->opts.clip_tau, inv_n = 1.0 / (double) n;
+    double tau = st->tau, inv_n = 1.0 / (double) n;
     for (size_t c = 0; c < dim; c++)
         x_out[c] = 0.0f;
     double wsum = 0.0;
@@ -44,3 +59,9 @@ int bn_rules_clipped_gossip(bn_rule_t *self, const bn_set_t *set, float *restric
     w[n - 1] = (float) (1.0 - wsum);
     return BN_OK;
 }
+
+const bn_rule_ops_t bn_rule_ops_clipped_gossip = {
+    .name = "clipped-gossip",
+    .summary = "ClippedGossip (He, Karimireddy & Jaggi): self-centred clipping at radius tau",
+    .params = s_params, .state_size = sizeof(s_state_t), .init = s_init, .aggregate = s_aggregate,
+};

@@ -10,6 +10,7 @@
  *      transposed into a buffer that stays in cache and each column goes
  *      through quickselect (O(n) expected, branchy), which wins eventually.
  *  Telemetry: 1/n each; a coordinate-wise median selects no whole vector.
+ *  State: the trimmed-mean kernel's scratch (bn_trim_scratch_t).
  */
 #include "rules.h"
 
@@ -17,17 +18,17 @@
 #define BN_MEDIAN_NET_MAX 256
 #endif
 
-int bn_rules_median(bn_rule_t *self, const bn_set_t *set, float *x_out, float *w)
+int bn_rules_median_core(bn_trim_scratch_t *ts, const bn_set_t *set, float *x_out, float *w)
 {
     size_t dim = set->dim;
     uint32_t n = set->n;
     if (n <= BN_MEDIAN_NET_MAX) {
-        int rc = bn_rules_trimmed_core(self, set, (n - 1) / 2, x_out, w);
+        int rc = bn_rules_trimmed_core(ts, set, (n - 1) / 2, x_out, w);
         for (uint32_t j = 0; j < n; j++)
             w[j] = 1.0f / (float) n;
         return rc;
     }
-    float *t = self->tblock;
+    float *t = ts->tblock;
     for (size_t c0 = 0; c0 < dim; c0 += BN_RULE_BLOCK) {
         size_t len = BN_MIN((size_t) BN_RULE_BLOCK, dim - c0);
         bn_select_transpose(set->v, n, c0, len, t);
@@ -38,3 +39,25 @@ int bn_rules_median(bn_rule_t *self, const bn_set_t *set, float *x_out, float *w
         w[j] = 1.0f / (float) n;
     return BN_OK;
 }
+
+static int s_init(void *state, const bn_rule_env_t *env)
+{
+    return bn_trim_scratch_init(state, env->cap / 2 + 1, env->cap);
+}
+
+static void s_free(void *state)
+{
+    bn_trim_scratch_free(state);
+}
+
+static int s_aggregate(void *state, const bn_set_t *set, float *x_out, float *w)
+{
+    return bn_rules_median_core(state, set, x_out, w);
+}
+
+const bn_rule_ops_t bn_rule_ops_median = {
+    .name = "median",
+    .summary = "coordinate-wise median (Yin et al.)",
+    .flags = BN_RULE_F_BUCKETABLE, .state_size = sizeof(bn_trim_scratch_t),
+    .init = s_init, .aggregate = s_aggregate, .free = s_free,
+};

@@ -1,8 +1,8 @@
 /*  mozi.c -- MOZI (Guo et al. 2020), distance- then performance-based
  *  selection by a node over its neighbours.
  *
- *  1. Distance pre-selection: keep the mozi_keep neighbours closest to
- *     x_self in l2 (mozi_keep = 0 means k - b; ties by lower index).
+ *  1. Distance pre-selection: keep the --mozi-keep neighbours closest to
+ *     x_self in l2 (--mozi-keep 0 means k - b; ties by lower index).
  *  2. Performance check: of those, keep the ones whose loss on the node's
  *     local validation batch, in->oracle->loss, is at most the loss of
  *     x_self (a non-finite loss is rejected).
@@ -17,24 +17,53 @@
 #include "rules.h"
 
 #include <math.h>
+#include <stdlib.h>
 
-int bn_rules_mozi(bn_rule_t *self, const bn_set_t *set, float *restrict x_out, float *w)
+typedef struct {
+    uint32_t b, keep;             /* assumed Byzantine; pre-selection size (0: k-b) */
+    double  *dist;                /* cap                                           */
+    uint32_t *idx;                /* cap                                           */
+} s_state_t;
+
+static const bn_rule_param_t s_param_keep = {
+    "mozi-keep", BN_RULE_PARAM_U32, 0, 0, 1e6, "distance pre-selection size (0 = k - b)" };
+static const bn_rule_param_t *const s_params[] = { &bn_rule_param_trim, &s_param_keep, NULL };
+
+static int s_init(void *state, const bn_rule_env_t *env)
 {
+    s_state_t *st = state;
+    st->b = (uint32_t) bn_rule_param(env, &bn_rule_param_trim);
+    st->keep = (uint32_t) bn_rule_param(env, &s_param_keep);
+    st->dist = calloc(env->cap, sizeof *st->dist);
+    st->idx = calloc(env->cap, sizeof *st->idx);
+    return st->dist && st->idx ? BN_OK : BN_ENOMEM;
+}
+
+static void s_free(void *state)
+{
+    s_state_t *st = state;
+    free(st->dist);
+    free(st->idx);
+}
+
+static int s_aggregate(void *state, const bn_set_t *set, float *restrict x_out, float *w)
+{
+    s_state_t *st = state;
     const bn_oracle_t *or = set->in->oracle;
     if (!or || !or->loss)
         return BN_EARG;
     size_t dim = set->dim;
     uint32_t n = set->n, k = n - 1;
     const float *restrict xs = set->x_self;
-    double *dist = self->s0;
-    uint32_t *idx = self->idx;
+    double *dist = st->dist;
+    uint32_t *idx = st->idx;
     for (uint32_t j = 0; j < k; j++) {
         double dot;
         bn_select_diff_stats(set->v[j], xs, NULL, dim, &dot, &dist[j]);
     }
-    uint32_t keep = self->opts.mozi_keep;
+    uint32_t keep = st->keep;
     if (keep == 0)
-        keep = k > self->opts.b ? k - self->opts.b : 0;
+        keep = k > st->b ? k - st->b : 0;
     keep = BN_MIN(keep, k);
     bn_select_smallest(dist, k, keep, idx);
     float own = or->loss(or->ctx, xs);
@@ -55,3 +84,10 @@ int bn_rules_mozi(bn_rule_t *self, const bn_set_t *set, float *restrict x_out, f
     w[n - 1] = inv;
     return BN_OK;
 }
+
+const bn_rule_ops_t bn_rule_ops_mozi = {
+    .name = "mozi",
+    .summary = "MOZI (Guo et al.): nearest neighbours whose local loss is no worse than own",
+    .params = s_params, .flags = BN_RULE_F_ORACLE, .state_size = sizeof(s_state_t),
+    .init = s_init, .aggregate = s_aggregate, .free = s_free,
+};

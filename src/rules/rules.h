@@ -1,16 +1,27 @@
-/*  rules.h -- internal interface between aggregate.c (registry, pre-filter,
- *  telemetry) and the rule files in src/rules/.  Not installed; only
- *  aggregate.c, the rule files and the aggregation test include it.
+/*  rules.h -- the plug-in interface between aggregate.c (registry, parameter
+ *  store, pre-filter, telemetry) and the rule files in src/rules/.  Not
+ *  installed; only aggregate.c, the rule files and the aggregation test
+ *  include it.
+ *
+ *  A rule is one file defining one `const bn_rule_ops_t bn_rule_ops_<name>`
+ *  (and, if it keeps scratch or memory between rounds, a private state
+ *  struct), registered by one line BN_RULE(bn_rule_ops_<name>) in
+ *  registry.def and built by one line in src/meson.build.
  *
  *  Invariants:
- *    - every buffer a rule touches is allocated once in bn_rule_new(), sized
- *      for `dim` floats and up to max_k + 1 vectors (neighbours plus self);
- *    - a rule sees a bn_set_t of n >= 1 vectors whose LAST entry is the
- *      node's own x_self; all entries are finite unless the rule is marked
- *      `checks_finite` (then it gets every vector and must itself flag the
- *      non-finite ones in self->bad[] and give them weight 0);
- *    - a rule writes x_out (dim floats) and w[0..n-1] (its weights in set
- *      order) and returns BN_OK or a negative BN_E* code.
+ *    - aggregate.c callocs ops->state_size bytes per rule object and calls
+ *      ops->init once, which allocates every buffer the rule needs for
+ *      vectors of `dim` floats and up to `cap` = max_k + 1 vectors; after a
+ *      failed init, ops->free is still called (on the zeroed or partly
+ *      filled state) and must cope;
+ *    - ops->aggregate allocates nothing and sees a bn_set_t of n >= 1
+ *      vectors whose LAST entry is the node's own x_self; all entries are
+ *      finite unless the rule has BN_RULE_F_CHECKS_FINITE (then it gets every
+ *      vector and must itself set set->bad[i] = 1 for each non-finite one and
+ *      give it weight 0);
+ *    - ops->aggregate writes x_out (dim floats) and w[0..n-1] (its weights in
+ *      set order) and returns BN_OK or a negative BN_E* code; it counts its
+ *      fallback rounds in set->stats->degenerate.
  */
 #ifndef BN_RULES_H
 #define BN_RULES_H
@@ -26,6 +37,15 @@
 /* RNG stream used by bucketing's permutations (added to rng.h's set). */
 #define BN_STREAM_BUCKETING 0x6275636bu
 
+/* Flags of a rule (bn_rule_ops_t.flags). */
+enum {
+    BN_RULE_F_CHECKS_FINITE = 1u << 0,  /* flags non-finite vectors itself     */
+    BN_RULE_F_BUCKETABLE    = 1u << 1,  /* --bucketing may precede it          */
+    BN_RULE_F_USES_PREV     = 1u << 2,  /* reads x_prev (cross-updates)        */
+    BN_RULE_F_ORACLE        = 1u << 3,  /* needs in->oracle (loss or grad)     */
+    BN_RULE_F_NO_GOSSIP     = 1u << 4,  /* ignores its neighbours (standalone) */
+};
+
 /* The vectors a rule aggregates.  v[n-1] is the node's own x_self. */
 typedef struct {
     size_t   dim;
@@ -35,84 +55,93 @@ typedef struct {
     const float *x_self;          /* x_i^{t+1}, == v[n-1] (borrowed)              */
     const bn_agg_input_t *in;     /* the caller's input, for ids and the oracle   */
     const uint32_t *orig;         /* orig[i]: index of v[i] in in->x_nb, k = self */
+    uint8_t  *bad;                /* n flags, zeroed: CHECKS_FINITE rules set 1   */
+    bn_rule_stats_t *stats;       /* the rule object's counters                   */
 } bn_set_t;
 
-/* Per-neighbour reputation (bygars), open addressing on the node id. */
+/* What init gets. */
+typedef struct bn_rule_ops bn_rule_ops_t;
 typedef struct {
-    uint32_t id;                  /* node id                                      */
-    uint8_t  used;                /* slot occupied                                */
-    double   rep;                 /* reputation q_j                               */
-} bn_rep_slot_t;
-
-struct bn_rule_t {
-    bn_rule_opts_t opts;          /* validated options                            */
+    const bn_rule_ops_t  *ops;    /* the rule's own row (variant, params)         */
+    const bn_rule_opts_t *opts;   /* validated options (bn_rule_param reads them)  */
     size_t   dim;                 /* vector length                                */
-    uint32_t max_k;               /* neighbours at most                           */
-    uint32_t cap;                 /* max_k + 1: vectors at most                   */
-    bn_rule_stats_t stats;        /* counters returned by bn_rule_stats           */
+    uint32_t cap;                 /* vectors at most (neighbours + self)          */
+} bn_rule_env_t;
 
-    /* the filtered set handed to the rule */
-    const float **v;              /* cap pointers                                 */
-    uint32_t *orig;               /* cap: original index of v[i]                  */
-    float    *w;                  /* cap: weights in set order                    */
-    uint8_t  *bad;                /* cap: 1 if the vector was non-finite          */
+struct bn_rule_ops {
+    const char *name;                     /* command-line spelling              */
+    const char *summary;                  /* one line for `byznode rules`       */
+    const bn_rule_param_t *const *params; /* rows it reads, NULL-terminated     */
+    uint32_t flags;                       /* BN_RULE_F_*                        */
+    int      variant;                     /* for files serving several rules    */
+    size_t   state_size;                  /* bytes of the rule's state (0: none) */
+    int  (*init)(void *state, const bn_rule_env_t *env);          /* may be NULL */
+    int  (*aggregate)(void *state, const bn_set_t *set, float *x_out, float *w);
+    void (*free)(void *state);                                    /* may be NULL */
+};
 
-    /* generic per-vector scratch */
-    double   *s0, *s1, *s2;       /* cap doubles each                             */
-    int64_t  *score;              /* cap: brsgd majority scores                   */
-    uint32_t *idx;                /* cap indices                                  */
-    float    *col;                /* cap floats: one transposed coordinate        */
-    float    *tblock;             /* BN_RULE_BLOCK * cap floats, transposed block */
-    float    *hi, *lo;            /* trimmed-mean / median: b * BN_RULE_BLOCK each */
-    const float **tailv;          /* cap pointers: padded tail rows (trimmed)     */
-    float    *dvec;               /* dim floats: gradient (bygars), median (brsgd)*/
-    double   *dist;               /* cap * cap: krum pairwise squared distances   */
+/* The value of one of the rule's parameters (set or default). */
+double bn_rule_param(const bn_rule_env_t *env, const bn_rule_param_t *p);
 
-    /* bucketing */
+/* Parameters more than one rule reads (defined in aggregate.c). */
+extern const bn_rule_param_t bn_rule_param_trim;      /* b: assumed Byzantine neighbours */
+extern const bn_rule_param_t bn_rule_param_bucketing; /* s of s-resampling               */
+
+/* The registry (registry.def): one extern per rule. */
+#define BN_RULE(ops) extern const bn_rule_ops_t ops;
+#include "registry.def"
+#undef BN_RULE
+
+/* ---- kernels shared by several rules ------------------------------------- */
+/* mean.c: x_out = mean of the set, w = 1/n (each term scaled before it is added). */
+int bn_rules_mean_core(const bn_set_t *set, float *x_out, float *w);
+
+/* trimmed_mean.c: scratch of the coordinate-wise trimmed-mean kernel for b up
+ * to bmax (clamped to [1, cap/2 + 1]) and cap vectors. */
+typedef struct {
+    float    *hi, *lo;            /* bmax * BN_RULE_BLOCK floats each              */
+    float    *tblock;             /* BN_RULE_BLOCK * cap floats: padded tail rows  */
+    const float **tailv;          /* cap pointers into tblock                      */
+    double   *kept;               /* cap: values kept per vector (telemetry)       */
+} bn_trim_scratch_t;
+int  bn_trim_scratch_init(bn_trim_scratch_t *t, uint32_t bmax, uint32_t cap);
+void bn_trim_scratch_free(bn_trim_scratch_t *t);
+/* The trimmed-mean kernel with an explicit b <= bmax, 2b < n. */
+int  bn_rules_trimmed_core(bn_trim_scratch_t *t, const bn_set_t *set, uint32_t b,
+                           float *x_out, float *w);
+/* median.c: coordinate-wise median with the scratch above (bmax >= cap/2 + 1). */
+int  bn_rules_median_core(bn_trim_scratch_t *t, const bn_set_t *set, float *x_out, float *w);
+
+/* bucketing.c: s-resampling before a BN_RULE_F_BUCKETABLE rule. */
+typedef struct {
+    uint32_t s;                   /* bucket size (> 1)                            */
+    uint32_t nb_max;              /* buckets at most                              */
     float    *bucket;             /* nb_max * dim floats: bucket means            */
     const float **bv;             /* nb_max pointers into bucket                  */
     uint32_t *perm;               /* cap: permutation of the set                  */
     uint32_t *bucket_of;          /* cap: bucket of each set member               */
     float    *bw;                 /* nb_max: weights of the buckets               */
-    uint32_t nb_max;              /* buckets at most                              */
-    bn_rng_t rng;                 /* bucketing's permutation stream               */
-
-    /* bygars reputations */
-    bn_rep_slot_t *rep;           /* rep_cap slots                                */
-    uint32_t rep_cap;             /* power of two                                 */
-    uint32_t rep_used;            /* occupied slots                               */
-    double   rep_self;            /* the node's own reputation                    */
-};
-
-typedef int (*bn_rule_fn)(bn_rule_t *self, const bn_set_t *set, float *x_out, float *w);
-
-/* ---- the rules (one file each) ------------------------------------------ */
-int bn_rules_mean(bn_rule_t *self, const bn_set_t *set, float *x_out, float *w);
-int bn_rules_standalone(bn_rule_t *self, const bn_set_t *set, float *x_out, float *w);
-/* similarity, similarity-kl, similarity-cos (self->opts.kind selects); checks_finite */
-int bn_rules_similarity(bn_rule_t *self, const bn_set_t *set, float *x_out, float *w);
-int bn_rules_trimmed_mean(bn_rule_t *self, const bn_set_t *set, float *x_out, float *w);
-/* The trimmed-mean kernel with an explicit b, 2b < n (median uses it). */
-int bn_rules_trimmed_core(bn_rule_t *self, const bn_set_t *set, uint32_t b, float *x_out, float *w);
-int bn_rules_median(bn_rule_t *self, const bn_set_t *set, float *x_out, float *w);
-int bn_rules_krum(bn_rule_t *self, const bn_set_t *set, float *x_out, float *w);
-int bn_rules_tv_norm(bn_rule_t *self, const bn_set_t *set, float *x_out, float *w);
-int bn_rules_mozi(bn_rule_t *self, const bn_set_t *set, float *x_out, float *w);
-int bn_rules_clipped_gossip(bn_rule_t *self, const bn_set_t *set, float *x_out, float *w);
-int bn_rules_brsgd(bn_rule_t *self, const bn_set_t *set, float *x_out, float *w);
-int bn_rules_bygars(bn_rule_t *self, const bn_set_t *set, float *x_out, float *w);
-/* Bucketing wrapper: averages a seeded permutation of the set in buckets of
- * opts.bucketing and applies `inner` to the bucket means; w gets each
- * member's share (its bucket's weight / bucket size). */
-int bn_rules_bucketing(bn_rule_t *self, const bn_set_t *set, bn_rule_fn inner,
-                       float *x_out, float *w);
+    uint8_t  *bbad;               /* nb_max: bad flags of the bucket set          */
+    bn_rng_t rng;                 /* the permutation stream                       */
+} bn_bucketing_t;
+int  bn_bucketing_init(bn_bucketing_t *b, uint32_t s, uint64_t seed, size_t dim, uint32_t cap);
+void bn_bucketing_free(bn_bucketing_t *b);
+/* Averages a seeded permutation of the set in buckets of s, applies the
+ * inner rule to the bucket means; w gets each member's share (its bucket's
+ * weight / bucket size). */
+int  bn_bucketing_apply(bn_bucketing_t *b, const bn_rule_ops_t *inner, void *inner_state,
+                        const bn_set_t *set, float *x_out, float *w);
 
 /* ---- similarity pieces, exposed for the tests ----------------------------- */
 /* KL(p || q) over the three sign bins {+, 0, -}, both smoothed as
  * (p + eps) / (1 + 3 eps) with eps = BN_SIM_EPS; p and q are fractions. */
 double bn_rules_sign_kl(const double p[3], const double q[3]);
-/* The node's bygars reputation for `id`, or 0 if never seen. */
-double bn_rules_reputation(const bn_rule_t *self, uint32_t id);
+/* The bygars reputation of `id` held by rule object r, or 0 if never seen
+ * (0 as well if r is not a bygars rule). */
+double bn_rules_reputation(const bn_rule_t *r, uint32_t id);
+/* The rule object's state and ops (tests). */
+void *bn_rule_state(const bn_rule_t *r);
+const bn_rule_ops_t *bn_rule_ops_of(const bn_rule_t *r);
 
 /* ---- selection helpers (select.c) ------------------------------------------ */
 /* Returns the k-th smallest (0-based) of a[0..n), partially reordering a so that

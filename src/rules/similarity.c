@@ -30,11 +30,13 @@
  *  accumulates the weighted clipped updates block by block into x_out, four
  *  neighbours per sweep so that x_prev and x_out are touched once per four.
  *  Requires a finite x_prev (aggregate.c substitutes x_self otherwise).
+ *  State: per-vector scratch only; nothing is remembered between rounds.
  */
 #include "rules.h"
 
 #include <float.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define S_LANES 64
@@ -46,6 +48,22 @@
 #define S_FMA(a, b, c) ((a) * (b) + (c))
 #endif
 #define S_CHUNK 4096
+
+enum { S_BOTH, S_KL, S_COS };       /* similarity, similarity-kl, similarity-cos */
+
+/* Per-vector scratch, cap entries each. */
+typedef struct {
+    int      variant;               /* S_BOTH, S_KL or S_COS                     */
+    float    c;                     /* softmax scale on -KL                      */
+    double  *dot, *nrm, *kl;        /* <Delta_ji, Delta_ii>, ||Delta_ji||^2, KL  */
+    int64_t *pos;                   /* positive entries of Delta_ji              */
+    uint32_t *neg;                  /* negative entries; later: nonzero indices  */
+    uint8_t *flag;                  /* bit 1: |Delta| > FLT_MAX; bit 0: non-finite */
+} s_state_t;
+
+static const bn_rule_param_t s_param_c = {
+    "c", BN_RULE_PARAM_F32, 5, 1e-6, 1e6, "softmax scale on -KL(sign histograms)" };
+static const bn_rule_param_t *const s_params[] = { &s_param_c, NULL };
 
 double bn_rules_sign_kl(const double p[3], const double q[3])
 {
@@ -134,17 +152,44 @@ static void s_acc4(float *restrict out, const float *const *q, const float *a,
     }
 }
 
-int bn_rules_similarity(bn_rule_t *self, const bn_set_t *set, float *restrict x_out, float *w)
+static int s_init(void *state, const bn_rule_env_t *env)
 {
+    s_state_t *st = state;
+    uint32_t cap = env->cap;
+    st->variant = env->ops->variant;
+    st->c = (float) bn_rule_param(env, &s_param_c);
+    st->dot = calloc(cap, sizeof *st->dot);
+    st->nrm = calloc(cap, sizeof *st->nrm);
+    st->kl = calloc(cap, sizeof *st->kl);
+    st->pos = calloc(cap, sizeof *st->pos);
+    st->neg = calloc(cap, sizeof *st->neg);
+    st->flag = calloc(cap, sizeof *st->flag);
+    return st->dot && st->nrm && st->kl && st->pos && st->neg && st->flag ? BN_OK : BN_ENOMEM;
+}
+
+static void s_free(void *state)
+{
+    s_state_t *st = state;
+    free(st->dot);
+    free(st->nrm);
+    free(st->kl);
+    free(st->pos);
+    free(st->neg);
+    free(st->flag);
+}
+
+static int s_aggregate(void *state, const bn_set_t *set, float *restrict x_out, float *w)
+{
+    s_state_t *st = state;
     size_t dim = set->dim;
     uint32_t n = set->n, me = n - 1;
     const float *restrict xp = set->x_prev;
     const float *restrict xs = set->x_self;
-    double *dot = self->s0, *nrm = self->s1, *kl = self->s2;
-    int64_t *pos = self->score;
-    /* neg counts are kept in idx (uint32 is enough for dim < 2^32) */
-    uint32_t *neg = self->idx;
-    uint8_t *huge = self->bad;          /* bit 1: huge; bit 0: non-finite */
+    double *dot = st->dot, *nrm = st->nrm, *kl = st->kl;
+    int64_t *pos = st->pos;
+    /* neg counts (uint32 is enough for dim < 2^32) */
+    uint32_t *neg = st->neg;
+    uint8_t *huge = st->flag;           /* bit 1: huge; bit 0: non-finite */
 
     for (uint32_t j = 0; j < n; j++) {
         dot[j] = nrm[j] = 0.0;
@@ -177,7 +222,7 @@ int bn_rules_similarity(bn_rule_t *self, const bn_set_t *set, float *restrict x_
 
     /* ---- weights -------------------------------------------------------- */
     double nself = sqrt(nrm[me]);
-    bn_rule_kind_t kind = self->opts.kind;
+    int variant = st->variant;
     double q[3] = { (double) pos[me] / (double) dim,
                     (double) (dim - (size_t) pos[me] - neg[me]) / (double) dim,
                     (double) neg[me] / (double) dim };
@@ -191,7 +236,7 @@ int bn_rules_similarity(bn_rule_t *self, const bn_set_t *set, float *restrict x_
         kl[j] = bn_rules_sign_kl(p, q);
         kl_min = kl[j] < kl_min ? kl[j] : kl_min;
     }
-    double c = self->opts.c, wsum = 0.0;
+    double c = st->c, wsum = 0.0;
     for (uint32_t j = 0; j < n; j++) {
         if (huge[j] & 1) {
             kl[j] = 0.0;            /* reused below as the coefficient */
@@ -205,15 +250,16 @@ int bn_rules_similarity(bn_rule_t *self, const bn_set_t *set, float *restrict x_
             w2 = dot[j] / (nj * nself);
             w2 = w2 > 0.0 ? (w2 < 1.0 ? w2 : 1.0) : 0.0;
         }
-        double wj = kind == BN_RULE_SIMILARITY_KL ? w1
-                  : kind == BN_RULE_SIMILARITY_COS ? w2 : w1 * w2;
+        double wj = variant == S_KL ? w1 : variant == S_COS ? w2 : w1 * w2;
         double clip = nj > nself ? nself / nj : 1.0;
         kl[j] = wj * clip;          /* unnormalised coefficient of Delta_ji */
         dot[j] = wj;                /* unnormalised weight                   */
         wsum += wj;
     }
+    for (uint32_t j = 0; j < n; j++)
+        set->bad[j] = huge[j] & 1;
     if (nself == 0.0 || !(wsum > 0.0) || !isfinite(wsum)) {
-        self->stats.degenerate++;
+        set->stats->degenerate++;
         memcpy(x_out, xs, dim * sizeof *x_out);
         for (uint32_t j = 0; j < n; j++)
             w[j] = 0.0f;
@@ -227,7 +273,7 @@ int bn_rules_similarity(bn_rule_t *self, const bn_set_t *set, float *restrict x_
         w[j] = (float) (dot[j] / wsum);
         kl[j] /= wsum;
         if (kl[j] != 0.0)
-            self->idx[nz++] = j;    /* neg counts are no longer needed */
+            neg[nz++] = j;          /* neg counts are no longer needed */
     }
 
     /* ---- pass 2: x_out = x_prev + sum_j coef_j Delta_ji --------------- */
@@ -243,7 +289,7 @@ int bn_rules_similarity(bn_rule_t *self, const bn_set_t *set, float *restrict x_
         float a[4];
         int nq = 0;
         for (uint32_t t = 0; t < nz; t++) {
-            uint32_t j = self->idx[t];
+            uint32_t j = neg[t];
             const float *restrict x = set->v[j] + c0;
             float aj = (float) kl[j];
             if (huge[j] & 2) {
@@ -267,7 +313,28 @@ int bn_rules_similarity(bn_rule_t *self, const bn_set_t *set, float *restrict x_
         for (size_t i = 0; i < len; i++)
             out[i] += p0[i];
     }
-    for (uint32_t j = 0; j < n; j++)
-        huge[j] &= 1;               /* leave only the non-finite flag */
     return BN_OK;
 }
+
+#define S_FLAGS (BN_RULE_F_CHECKS_FINITE | BN_RULE_F_USES_PREV)
+
+const bn_rule_ops_t bn_rule_ops_similarity = {
+    .name = "similarity",
+    .summary = "Xu & Huang 2022 (the paper): softmax(-c KL of sign histograms) x ReLU cosine, clipped",
+    .params = s_params, .flags = S_FLAGS, .variant = S_BOTH, .state_size = sizeof(s_state_t),
+    .init = s_init, .aggregate = s_aggregate, .free = s_free,
+};
+
+const bn_rule_ops_t bn_rule_ops_similarity_kl = {
+    .name = "similarity-kl",
+    .summary = "Table 1 ablation: the KL softmax weight only, clipped",
+    .params = s_params, .flags = S_FLAGS, .variant = S_KL, .state_size = sizeof(s_state_t),
+    .init = s_init, .aggregate = s_aggregate, .free = s_free,
+};
+
+const bn_rule_ops_t bn_rule_ops_similarity_cos = {
+    .name = "similarity-cos",
+    .summary = "Table 1 ablation: the ReLU cosine weight only, clipped",
+    .params = s_params, .flags = S_FLAGS, .variant = S_COS, .state_size = sizeof(s_state_t),
+    .init = s_init, .aggregate = s_aggregate, .free = s_free,
+};

@@ -27,6 +27,7 @@
 #include "vec.h"
 
 #include <math.h>
+#include <stdlib.h>
 
 /* Coordinates handled together: S_G registers of BN_VL lanes, so that S_G
  * independent max/min chains keep the pipeline busy. */
@@ -104,30 +105,55 @@ static void s_group(const float *const *v, size_t off, uint32_t n, uint32_t b, f
     }
 }
 
-int bn_rules_trimmed_core(bn_rule_t *self, const bn_set_t *set, uint32_t b, float *x_out, float *w)
+int bn_trim_scratch_init(bn_trim_scratch_t *t, uint32_t bmax, uint32_t cap)
+{
+    size_t b = BN_MIN((size_t) bmax, (size_t) cap / 2 + 1);
+    b = BN_MAX(b, (size_t) 1);
+    t->hi = bn_alloc_floats(b * BN_RULE_BLOCK);
+    t->lo = bn_alloc_floats(b * BN_RULE_BLOCK);
+    t->tblock = bn_alloc_floats((size_t) BN_RULE_BLOCK * cap);
+    t->tailv = calloc(cap, sizeof *t->tailv);
+    t->kept = calloc(cap, sizeof *t->kept);
+    return t->hi && t->lo && t->tblock && t->tailv && t->kept ? BN_OK : BN_ENOMEM;
+}
+
+void bn_trim_scratch_free(bn_trim_scratch_t *t)
+{
+    bn_free(t->hi);
+    bn_free(t->lo);
+    bn_free(t->tblock);
+    free(t->tailv);
+    free(t->kept);
+    t->hi = t->lo = t->tblock = NULL;
+    t->tailv = NULL;
+    t->kept = NULL;
+}
+
+int bn_rules_trimmed_core(bn_trim_scratch_t *t, const bn_set_t *set, uint32_t b, float *x_out,
+                          float *w)
 {
     size_t dim = set->dim;
     uint32_t n = set->n;
     if (b == 0)
-        return bn_rules_mean(self, set, x_out, w);
+        return bn_rules_mean_core(set, x_out, w);
     float inv = 1.0f / (float) (n - 2 * b);
-    double *kept = self->s0;
+    double *kept = t->kept;
     for (uint32_t j = 0; j < n; j++)
         kept[j] = 0.0;
     size_t full = dim - dim % S_W;
     for (size_t c0 = 0; c0 < full; c0 += S_W)
-        s_group(set->v, c0, n, b, inv, self->hi, self->lo, x_out + c0, kept);
+        s_group(set->v, c0, n, b, inv, t->hi, t->lo, x_out + c0, kept);
     if (full < dim) {
         /* tail: copy the last coordinates into padded rows (NaN padding never
          * counts as kept and its lanes are discarded) */
         size_t r = dim - full;
-        float *t = self->tblock, out[S_W];
+        float *tb = t->tblock, out[S_W];
         for (uint32_t j = 0; j < n; j++) {
             for (size_t c = 0; c < S_W; c++)
-                t[(size_t) j * S_W + c] = c < r ? set->v[j][full + c] : NAN;
-            self->tailv[j] = t + (size_t) j * S_W;
+                tb[(size_t) j * S_W + c] = c < r ? set->v[j][full + c] : NAN;
+            t->tailv[j] = tb + (size_t) j * S_W;
         }
-        s_group(self->tailv, 0, n, b, inv, self->hi, self->lo, out, kept);
+        s_group(t->tailv, 0, n, b, inv, t->hi, t->lo, out, kept);
         for (size_t c = 0; c < r; c++)
             x_out[full + c] = out[c];
     }
@@ -139,12 +165,40 @@ int bn_rules_trimmed_core(bn_rule_t *self, const bn_set_t *set, uint32_t b, floa
     return BN_OK;
 }
 
-int bn_rules_trimmed_mean(bn_rule_t *self, const bn_set_t *set, float *x_out, float *w)
+/* The rule's state: its b and the kernel's scratch. */
+typedef struct {
+    uint32_t b;
+    bn_trim_scratch_t t;
+} s_state_t;
+
+static int s_init(void *state, const bn_rule_env_t *env)
 {
-    uint32_t n = set->n, b = self->opts.b;
+    s_state_t *st = state;
+    st->b = (uint32_t) bn_rule_param(env, &bn_rule_param_trim);
+    return bn_trim_scratch_init(&st->t, st->b, env->cap);
+}
+
+static void s_free(void *state)
+{
+    bn_trim_scratch_free(&((s_state_t *) state)->t);
+}
+
+static int s_aggregate(void *state, const bn_set_t *set, float *x_out, float *w)
+{
+    s_state_t *st = state;
+    uint32_t n = set->n, b = st->b;
     if (n < 2 * b + 1) {
         b = (n - 1) / 2;
-        self->stats.degenerate++;
+        set->stats->degenerate++;
     }
-    return bn_rules_trimmed_core(self, set, b, x_out, w);
+    return bn_rules_trimmed_core(&st->t, set, b, x_out, w);
 }
+
+static const bn_rule_param_t *const s_params[] = { &bn_rule_param_trim, NULL };
+
+const bn_rule_ops_t bn_rule_ops_trimmed_mean = {
+    .name = "trimmed-mean",
+    .summary = "BRIDGE-T: coordinate-wise mean without the b largest and b smallest",
+    .params = s_params, .flags = BN_RULE_F_BUCKETABLE, .state_size = sizeof(s_state_t),
+    .init = s_init, .aggregate = s_aggregate, .free = s_free,
+};

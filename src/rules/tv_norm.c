@@ -20,12 +20,28 @@ static void s_sign_acc(float *restrict acc, const float *restrict xs, const floa
         acc[c] += (xs[c] > x[c] ? 1.0f : 0.0f) - (xs[c] < x[c] ? 1.0f : 0.0f);
 }
 
-int bn_rules_tv_norm(bn_rule_t *self, const bn_set_t *set, float *restrict x_out, float *w)
+typedef struct {
+    float step;                   /* lr * lambda                                   */
+} s_state_t;
+
+static const bn_rule_param_t s_param_lambda = {
+    "lambda", BN_RULE_PARAM_F32, 0.001, 0, 1e6, "penalty (step = --lr x lambda)" };
+static const bn_rule_param_t *const s_params[] = { &s_param_lambda, NULL };
+
+static int s_init(void *state, const bn_rule_env_t *env)
 {
+    s_state_t *st = state;
+    st->step = env->opts->lr * (float) bn_rule_param(env, &s_param_lambda);
+    return BN_OK;
+}
+
+static int s_aggregate(void *state, const bn_set_t *set, float *restrict x_out, float *w)
+{
+    s_state_t *st = state;
     size_t dim = set->dim;
     uint32_t n = set->n;
     const float *restrict xs = set->x_self;
-    float step = self->opts.lr * self->opts.lambda;
+    float step = st->step;
     for (size_t c = 0; c < dim; c++)
         x_out[c] = 0.0f;            /* signed count of neighbours below minus above */
     for (uint32_t j = 0; j + 1 < n; j++)
@@ -36,3 +52,9 @@ int bn_rules_tv_norm(bn_rule_t *self, const bn_set_t *set, float *restrict x_out
         w[j] = 1.0f / (float) n;
     return BN_OK;
 }
+
+const bn_rule_ops_t bn_rule_ops_tv_norm = {
+    .name = "tv-norm",
+    .summary = "TV-norm penalty (Peng & Ling): each neighbour moves a coordinate by <= lr lambda",
+    .params = s_params, .state_size = sizeof(s_state_t), .init = s_init, .aggregate = s_aggregate,
+};
