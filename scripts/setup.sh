@@ -54,6 +54,9 @@ if [ ${#missing[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
+# The multi-host launchers' tools (ssh, sshd, Slurm, munge), only when missing.
+"$here/scripts/setup-multihost.sh"
+
 if [ "$data" = 1 ]; then
     "$here/scripts/fetch_data.sh"
 fi
