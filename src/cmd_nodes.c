@@ -144,17 +144,10 @@ int bn_cmd_nodes(const char *self, int argc, char **argv)
         goto done;
     }
     bn_options_t o;
-    bn_options_default(&o);
-    int orc = BN_OK;
-    for (uint32_t i = 0; i < swarm.n_options && orc == BN_OK; i++)
-        orc = bn_options_set(&o, swarm.option_names[i], swarm.option_values[i], err, sizeof err);
+    int orc = bn_options_load(&o, &swarm, nargs, args, 0, err, sizeof err);
     uint32_t n = swarm.n;
     bool curve = swarm.curve;
     bn_swarm_free(&swarm);
-    if (orc == BN_OK)
-        orc = bn_options_parse_argv(&o, nargs, args, 0, err, sizeof err);
-    if (orc == BN_OK)
-        orc = bn_options_finish(&o, n, err, sizeof err);
     if (orc != BN_OK) {
         fprintf(stderr, "byznode node: %s\n", err);
         goto done;

@@ -8,7 +8,15 @@
  *    byznode keygen   [--out FILE]                    make a CURVE key pair (0600, no overwrite)
  *    byznode version                                  what hosts of one swarm must agree on
  *    byznode roles    --nodes N --byzantine B --seed S   the Byzantine set
+ *    byznode check    --swarm FILE [--id K] [options]   validate, start nothing
+ *    byznode rules | attacks                          names and parameters
+ *
+ *  Every numeric argument is parsed strictly (the whole text, in range);
+ *  a bad one or an unknown option is one line on stderr and exit code 2.
  */
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +28,7 @@
 #include "roles.h"
 #include "options.h"
 #include "swarmfile.h"
+#include "topology.h"
 
 static volatile sig_atomic_t s_stop = 0;
 
@@ -47,7 +56,9 @@ static void s_usage(FILE *f)
         "usage: byznode <command> [options]\n"
         "  node     --swarm FILE --id K [options]   run one node of a swarm\n"
         "  monitor  --swarm FILE --out DIR [--key FILE] [--grace SECONDS]\n"
+        "           --grace: seconds to wait for late reports, (0..86400], default 20\n"
         "  topology --nodes N --p P [--min-degree D] [--seed S] [--epoch E] [--out FILE] [--json]\n"
+        "           (byznode topology --help: ranges and defaults)\n"
         "  node     --swarm FILE --ids LIST|--ids-from-env [--key-dir DIR] [--log-dir DIR]\n"
         "           [--byzantine-attack NAME] [options]   many nodes, one process each\n"
         "  swarm-file --hosts HOSTFILE --nodes N --out FILE [--curve KEYDIR] [--port-base P]\n"
@@ -55,8 +66,89 @@ static void s_usage(FILE *f)
         "  keygen   [--out FILE]                    make a CURVE key pair (0600, never overwrites)\n"
         "  version                                  version, protocol, igraph, kernels\n"
         "  roles    --nodes N --byzantine B [--seed S]   print the Byzantine node ids\n"
-        "node options (also accepted as 'option NAME VALUE' lines in the swarm file):\n");
+        "           N in 1..100000, B in 0..N-1, S in 0..18446744073709551615 (default 1)\n"
+        "  check    --swarm FILE [--id K] [node options]   validate a node's configuration\n"
+        "           (swarm file, options, constraints, topology) and start nothing\n"
+        "  rules    list the aggregation rules and their parameters with defaults\n"
+        "  attacks  list the attacks and their parameters with defaults\n"
+        "node options (also accepted as 'option NAME VALUE' lines in the swarm file;\n"
+        "a node's command line may not change a [swarm-wide] option the swarm file sets):\n");
     bn_options_print_help(f);
+}
+
+/* Strict number parsing for the subcommands' own arguments: the whole text,
+ * in [min, max]; else one line naming the option, the value and the range. */
+static bool s_u64_arg(const char *cmd, const char *opt, const char *text, uint64_t min, uint64_t max,
+                      uint64_t *out)
+{
+    char *end = NULL;
+    errno = 0;
+    unsigned long long v = (text[0] >= '0' && text[0] <= '9') ? strtoull(text, &end, 10) : 0;
+    if (!(text[0] >= '0' && text[0] <= '9') || errno || *end || v < min || v > max) {
+        fprintf(stderr, "byznode %s: %s '%s' is not an integer in %" PRIu64 "..%" PRIu64 "\n",
+                cmd, opt, text, min, max);
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+static bool s_f64_arg(const char *cmd, const char *opt, const char *text, double min, double max,
+                      double *out)
+{
+    char *end = NULL;
+    errno = 0;
+    double v = strtod(text, &end);
+    if (end == text || *end || errno || !isfinite(v) || !(v > min) || v > max) {
+        fprintf(stderr, "byznode %s: %s '%s' is not a number in (%g, %g]\n", cmd, opt, text, min, max);
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+/* Every argument of argv[2..] must be one of `known` (NULL-terminated); a
+ * name ending in '=' takes a value.  Prints one line and returns false on
+ * the first unknown option or missing value. */
+static bool s_known_args(const char *cmd, int argc, char **argv, const char *const *known)
+{
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        size_t k = 0, nk = 0;
+        for (; known[nk]; nk++)
+            ;
+        bool found = false;
+        for (k = 0; k < nk; k++) {
+            size_t len = strcspn(known[k], "=");
+            bool takes = known[k][len] == '=';
+            if (strncmp(a, known[k], len) == 0 && (a[len] == '\0' || (takes && a[len] == '='))) {
+                if (takes && a[len] == '\0') {
+                    if (i + 1 >= argc) {
+                        fprintf(stderr, "byznode %s: %s needs a value\n", cmd, a);
+                        return false;
+                    }
+                    i++;
+                }
+                found = true;
+                break;
+            }
+        }
+        if (!found) {
+            const char *names[16];
+            char bare[16][32];
+            for (k = 0; k < nk && k < 16; k++) {
+                snprintf(bare[k], sizeof bare[k], "%.*s", (int) strcspn(known[k], "="), known[k]);
+                names[k] = bare[k];
+            }
+            char sug[128];
+            if (bn_options_suggest(a, names, k, sug, sizeof sug))
+                fprintf(stderr, "byznode %s: unknown argument '%s' (did you mean %s?)\n", cmd, a, sug);
+            else
+                fprintf(stderr, "byznode %s: unknown argument '%s' (byznode --help)\n", cmd, a);
+            return false;
+        }
+    }
+    return true;
 }
 
 static const char *s_find_arg(int argc, char **argv, const char *name)
@@ -71,37 +163,40 @@ static const char *s_find_arg(int argc, char **argv, const char *name)
     return NULL;
 }
 
+/* The configuration `byznode node` would run with; n_nodes gets the swarm
+ * size.  Prints one line and returns false on any error. */
+static bool s_node_config(const char *cmd, int argc, char **argv, bn_options_t *o, uint32_t *n_nodes)
+{
+    char err[512];
+    const char *swarm_path = s_find_arg(argc, argv, "--swarm");
+    if (!swarm_path) {
+        fprintf(stderr, "byznode %s: --swarm FILE is required\n", cmd);
+        return false;
+    }
+    bn_swarm_t swarm;
+    if (bn_swarm_load(&swarm, swarm_path, err, sizeof err) != BN_OK) {
+        fprintf(stderr, "byznode %s: %s\n", cmd, err);
+        return false;
+    }
+    int rc = bn_options_load(o, &swarm, argc, argv, 2, err, sizeof err);
+    *n_nodes = swarm.n;
+    bn_swarm_free(&swarm);
+    if (rc != BN_OK) {
+        fprintf(stderr, "byznode %s: %s\n", cmd, err);
+        return false;
+    }
+    return true;
+}
+
 static int s_cmd_node(int argc, char **argv)
 {
     for (int i = 2; i < argc; i++)
         if (!strcmp(argv[i], "--ids-from-env") || !strcmp(argv[i], "--ids") || !strncmp(argv[i], "--ids=", 6))
             return bn_cmd_nodes(argv[0], argc - 1, argv + 1);
     bn_options_t o;
-    bn_options_default(&o);
-    char err[512];
-    const char *swarm_path = s_find_arg(argc, argv, "--swarm");
-    if (!swarm_path) {
-        fprintf(stderr, "byznode node: --swarm FILE is required\n");
+    uint32_t n;
+    if (!s_node_config("node", argc, argv, &o, &n))
         return 2;
-    }
-    bn_swarm_t swarm;
-    if (bn_swarm_load(&swarm, swarm_path, err, sizeof err) != BN_OK) {
-        fprintf(stderr, "byznode node: %s\n", err);
-        return 2;
-    }
-    int rc = BN_OK;
-    for (uint32_t i = 0; i < swarm.n_options && rc == BN_OK; i++)
-        rc = bn_options_set(&o, swarm.option_names[i], swarm.option_values[i], err, sizeof err);
-    uint32_t n = swarm.n;
-    bn_swarm_free(&swarm);
-    if (rc == BN_OK)
-        rc = bn_options_parse_argv(&o, argc, argv, 2, err, sizeof err);
-    if (rc == BN_OK)
-        rc = bn_options_finish(&o, n, err, sizeof err);
-    if (rc != BN_OK) {
-        fprintf(stderr, "byznode node: %s\n", err);
-        return 2;
-    }
     char tag[32];
     snprintf(tag, sizeof tag, "node %u", o.id);
     bn_log_set(o.verbose >= 2 ? BN_LOG_DEBUG : o.verbose == 1 ? BN_LOG_INFO : BN_LOG_WARN, tag);
@@ -109,14 +204,55 @@ static int s_cmd_node(int argc, char **argv)
     return bn_node_run(&o, &s_stop) == BN_OK ? 0 : 1;
 }
 
+/* byznode check: everything `node` checks before it opens a socket, and the
+ * topology (a file that loads, or an Erdos-Renyi draw that qualifies).
+ * Prints "ok: ..." and exits 0, or one line and exits 2. */
+static int s_cmd_check(int argc, char **argv)
+{
+    bn_options_t o;
+    uint32_t n;
+    if (!s_node_config("check", argc, argv, &o, &n))
+        return 2;
+    char err[512];
+    bn_topology_t t;
+    int rc = o.topology_file[0]
+        ? bn_topology_load(&t, o.topology_file, n, err, sizeof err)
+        : bn_topology_er(&t, n, o.p, o.min_degree, o.seed, o.time_varying ? 0 : BN_TOPOLOGY_STATIC,
+                         err, sizeof err);
+    if (rc != BN_OK) {
+        fprintf(stderr, "byznode check: %s\n", err);
+        return 2;
+    }
+    bn_topology_stats_t st;
+    bn_topology_stats(&t, &st);
+    bn_topology_free(&t);
+    if (o.topology_file[0] && st.min_degree < o.min_degree) {
+        fprintf(stderr, "byznode check: %s has minimum degree %u < --min-degree %u\n", o.topology_file,
+                st.min_degree, o.min_degree);
+        return 2;
+    }
+    if (o.topology_file[0] && st.min_degree == 0) {
+        fprintf(stderr, "byznode check: %s leaves a node without neighbours\n", o.topology_file);
+        return 2;
+    }
+    printf("ok: node %u of %u, rule %s, attack %s, config fingerprint %016" PRIx64 "\n", o.id, n,
+           bn_rule_name(o.rule.kind), bn_attack_name(o.attack.kind), bn_options_fingerprint(&o));
+    return 0;
+}
+
 static int s_cmd_monitor(int argc, char **argv)
 {
+    static const char *const known[] = { "--swarm=", "--out=", "--key=", "--grace=", "--quiet", NULL };
+    if (!s_known_args("monitor", argc, argv, known))
+        return 2;
     bn_monitor_opts_t mo = { 0 };
     mo.swarm_path = s_find_arg(argc, argv, "--swarm");
     mo.out_dir = s_find_arg(argc, argv, "--out");
     mo.key_path = s_find_arg(argc, argv, "--key");
     const char *grace = s_find_arg(argc, argv, "--grace");
-    mo.grace = grace ? atof(grace) : 20.0;
+    mo.grace = 20.0;
+    if (grace && !s_f64_arg("monitor", "--grace", grace, 0.0, 86400.0, &mo.grace))
+        return 2;
     for (int i = 2; i < argc; i++)
         if (!strcmp(argv[i], "--quiet"))
             mo.quiet = true;
@@ -131,25 +267,28 @@ static int s_cmd_monitor(int argc, char **argv)
 
 static int s_cmd_roles(int argc, char **argv)
 {
+    static const char *const known[] = { "--nodes=", "--byzantine=", "--seed=", NULL };
+    if (!s_known_args("roles", argc, argv, known))
+        return 2;
     const char *n_s = s_find_arg(argc, argv, "--nodes"), *b_s = s_find_arg(argc, argv, "--byzantine");
     const char *seed_s = s_find_arg(argc, argv, "--seed");
     if (!n_s || !b_s) {
         fprintf(stderr, "byznode roles: --nodes N and --byzantine B are required\n");
         return 2;
     }
-    long n = strtol(n_s, NULL, 10), b = strtol(b_s, NULL, 10);
-    if (n < 1 || n > 100000 || b < 0 || b >= n) {
-        fprintf(stderr, "byznode roles: need 1 <= nodes <= 100000 and 0 <= byzantine < nodes\n");
+    uint64_t n, b, seed = 1;
+    if (!s_u64_arg("roles", "--nodes", n_s, 1, 100000, &n)
+        || !s_u64_arg("roles", "--byzantine", b_s, 0, n - 1, &b)
+        || (seed_s && !s_u64_arg("roles", "--seed", seed_s, 0, UINT64_MAX, &seed)))
         return 2;
-    }
     bool *is_byz = calloc((size_t) n, sizeof *is_byz);
     if (!is_byz)
         return 1;
-    bn_roles_byzantine(seed_s ? strtoull(seed_s, NULL, 10) : 1, (uint32_t) n, (uint32_t) b, is_byz);
+    bn_roles_byzantine(seed, (uint32_t) n, (uint32_t) b, is_byz);
     const char *sep = "";
-    for (long i = 0; i < n; i++)
+    for (uint64_t i = 0; i < n; i++)
         if (is_byz[i]) {
-            printf("%s%ld", sep, i);
+            printf("%s%" PRIu64, sep, i);
             sep = " ";
         }
     printf("\n");
@@ -187,7 +326,26 @@ int main(int argc, char **argv)
         return bn_cmd_swarmfile(argc - 1, argv + 1);
     if (!strcmp(argv[1], "roles"))
         return s_cmd_roles(argc, argv);
-    fprintf(stderr, "byznode: unknown command '%s'\n", argv[1]);
-    s_usage(stderr);
+    if (!strcmp(argv[1], "check"))
+        return s_cmd_check(argc, argv);
+    if (!strcmp(argv[1], "rules") || !strcmp(argv[1], "attacks")) {
+        if (argc > 2) {
+            fprintf(stderr, "byznode %s: takes no arguments (got '%s')\n", argv[1], argv[2]);
+            return 2;
+        }
+        if (argv[1][0] == 'r')
+            bn_rule_list(stdout);
+        else
+            bn_options_print_attacks(stdout);
+        return 0;
+    }
+    static const char *const commands[] = { "node", "monitor", "topology", "keygen", "roles", "check",
+                                            "rules", "attacks" };
+    char sug[128];
+    if (bn_options_suggest(argv[1], commands, BN_ARRAY_LEN(commands), sug, sizeof sug))
+        fprintf(stderr, "byznode: unknown command '%s' (did you mean %s?; byznode --help)\n", argv[1], sug);
+    else
+        fprintf(stderr, "byznode: unknown command '%s' (commands: node, monitor, topology, keygen, roles, "
+                "check, rules, attacks)\n", argv[1]);
     return 2;
 }

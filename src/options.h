@@ -2,9 +2,19 @@
  *
  *  The same table serves the command line (--name value) and the swarm file's
  *  `option name value` lines, so a swarm spread over hosts is configured by
- *  the file alone.  Each row has a type, a range and a default; a bad value
- *  gets a message naming the option, the value and the accepted range.
- *  Precedence: defaults < swarm file < command line.
+ *  the file alone.  Each row (options.c) has a name, a type, a range, a
+ *  default, a scope and a help text; help, defaults, the JSON writer, the
+ *  configuration fingerprint and `byznode rules` / `byznode attacks` are
+ *  generated from the rows.  A bad value gets one line naming the option, the
+ *  value, the accepted range or choices and, for a near miss, a did-you-mean.
+ *
+ *  Scope: a swarm-wide option must agree on every host (docs/deployment.md
+ *  lists them; `byznode node --help` marks them); a node-local one is that
+ *  node's business (id, key, out, data paths, attack, timeouts, faults, ...).
+ *  Precedence: defaults < swarm file < command line, except that a command
+ *  line may not change a swarm-wide option the swarm file sets
+ *  (bn_options_load refuses it).  One the swarm file leaves unset may come
+ *  from the command line; the fingerprint then tells disagreeing hosts apart.
  */
 #ifndef BN_OPTIONS_H
 #define BN_OPTIONS_H
@@ -14,6 +24,7 @@
 #include "partition.h"
 #include "aggregate.h"
 #include "attack.h"
+#include "swarmfile.h"
 
 #define BN_PATH_MAX 512
 
@@ -74,16 +85,49 @@ int bn_options_parse_argv(bn_options_t *o, int argc, char **argv, int first, cha
  * derived defaults like min_degree = 2b + 1). */
 int bn_options_finish(bn_options_t *o, uint32_t n_nodes, char *err, size_t errlen);
 
-/* Prints the table (name, default, range, help) for --help. */
+/* The node's whole configuration, as `byznode node` builds it: defaults, then
+ * the swarm file's `option` lines, then argv[first..argc), then
+ * bn_options_finish(swarm->n).  BN_EARG with one line in err on the first bad
+ * value ("swarm file: ..." for one of the file), and when the command line
+ * changes a swarm-wide option that the swarm file sets ("--lr 0.2: the swarm
+ * file sets this swarm-wide option to 0.1; ..."). */
+int bn_options_load(bn_options_t *o, const bn_swarm_t *swarm, int argc, char **argv, int first,
+                    char *err, size_t errlen);
+
+/* Prints the table for --help: one line per option with its help, range,
+ * choices, default, and "[swarm-wide]" for the swarm-wide ones. */
 void bn_options_print_help(void *file);
 
-/* The configuration fingerprint: a 64-bit hash of every swarm-wide option
- * (those that must agree on every host: docs/deployment.md lists them), so
- * that a message or checkpoint from a differently configured node is
- * recognised.  Node-local options (id, key, out, verbose, ...) do not enter. */
+/* Prints the swarm-wide option names on one line, blank-separated. */
+void bn_options_print_swarm_wide(void *file);
+
+/* `byznode attacks`: one line per attack name, from the attack module's name
+ * table, with the options that tune it and their defaults and ranges.
+ * (`byznode rules` is bn_rule_list, aggregate.h.) */
+void bn_options_print_attacks(void *file);
+
+/* Is `name` (without dashes) a swarm-wide option?  A boolean flag? */
+bool bn_options_is_swarm_wide(const char *name);
+bool bn_options_is_flag(const char *name);
+
+/* The names among names[0..n) closest to `word` by edit distance, when close
+ * enough to be a typo (1 edit for words of up to 4 letters, else a third of
+ * the word, at least 2), joined by " or " into out; returns how many (0:
+ * none close, out = ""). */
+size_t bn_options_suggest(const char *word, const char *const *names, size_t n, char *out, size_t cap);
+
+/* The configuration fingerprint: a 64-bit hash of every swarm-wide option,
+ * generated from the table (FNV-1a of "name=value\n" per swarm-wide row in
+ * table order, then bn_mix64), so that a message or checkpoint from a
+ * differently configured node is recognised.  Call it on finished options
+ * (bn_options_finish resolves min-degree 0 and trim from --byzantine).
+ * Node-local options do not enter. */
 uint64_t bn_options_fingerprint(const bn_options_t *o);
 
-/* Writes the options as a JSON object (for summary.json's "config"). */
+/* Writes every option as a JSON object (for summary.json's "config"): one
+ * key per row, the option name with '-' as '_' (round_timeout, fault_delay,
+ * local_steps, ...), numbers as numbers (non-finite: null), names and paths
+ * as strings. */
 void bn_options_to_json(const bn_options_t *o, void *file);
 
 #endif
