@@ -1,0 +1,863 @@
+#!/usr/bin/python3
+"""experiment.py -- declarative, resumable sweeps of byznode swarms.
+
+    scripts/experiment.py run    EXP... [--only K=V[,K=V]]... [--max-cells N] [--dry-run]
+    scripts/experiment.py status EXP...
+    scripts/experiment.py report EXP... [--out DIR]
+    scripts/experiment.py summary EXP... --csv FILE [--md FILE]
+
+An experiment is a text file in the swarm file's syntax (docs/results.md):
+
+    # comment
+    title   Fig. 1: static network, 50 nodes
+    item    Fig. 1                        # the item column of summary.csv
+    option  NAME VALUE                    # fixed for every cell (swarm.sh --NAME VALUE)
+    grid    NAME V1 V2 ...                # one dimension of the grid
+    case    NAME=V NAME=V ...             # an extra cell set: these fixed, the rest of the grid varies
+    report  table ROWS COLS METRIC...     # ROWS/COLS: option names joined by '+', or '-'
+    report  paper NAME=V ... METRIC VALUE # the paper's number for that table entry
+    report  figure curves METRIC [PANEL]  # accuracy | consensus | byzweight over epochs
+    report  figure bars                   # best accuracy and consensus at it (Fig. 1 right)
+    report  figure scatter XMETRIC YMETRIC
+
+Cells are the product of the grid lines (and of each case line with the
+dimensions it does not fix); a cell's options are the fixed options plus its
+grid values, ALL of them (seed included) form its key, and its result is
+results/cells/<label>-<hash>.json.  `run` runs only the cells without a
+result file, one scripts/swarm.sh at a time, and writes each result file
+atomically when its swarm finished with every epoch: an interrupted run, or
+a fresh clone holding the committed results, runs only what is missing; a
+changed option is a new key, so a new cell.  Tables average over seeds
+(mean +- sample std, min, max, number of seeds).
+"""
+import argparse
+import csv
+import datetime
+import hashlib
+import json
+import math
+import os
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+
+# Display names: the paper's names for byznode's rules and attacks.
+RULE_NAMES = {
+    "mean": "D-PSGD", "trimmed-mean": "BRIDGE", "tv-norm": "TV-norm",
+    "similarity": "ours", "similarity-kl": "KL only (eq. 7)",
+    "similarity-cos": "cosine only (eq. 8)", "standalone": "Stand-alone", "mozi": "MOZI",
+}
+ATTACK_NAMES = {"none": "no attack", "random": "random", "reverse": "reverse", "dlie": "D-LIE"}
+
+# Options swarm.sh takes as a bare flag when true.
+BOOL_FLAGS = {"time-varying", "omniscient", "curve"}
+
+METRICS = {
+    "final_accuracy": "final accuracy (%)",
+    "best_accuracy": "best accuracy (%)",
+    "consensus_at_best": "consensus error at best (%)",
+    "final_consensus": "final consensus error (%)",
+    "final_byzweight": "Byzantine weight, last epoch",
+    "agg_s": "aggregation time per round (s)",
+    "wall_s": "wall time (s)",
+    "round_s": "seconds per round",
+}
+
+
+class ExpError(Exception):
+    pass
+
+
+# ---- the experiment file ---------------------------------------------------
+
+def norm_value(v):
+    """Canonical spelling of an option value (so 0.10 and 0.1, 2.0 and 2 are one key)."""
+    try:
+        return str(int(v, 10))
+    except ValueError:
+        pass
+    try:
+        f = float(v)
+    except ValueError:
+        return v
+    if not math.isfinite(f):
+        return v
+    return str(int(f)) if f.is_integer() and abs(f) < 1e15 else repr(f)
+
+
+def parse_kv(tok, where):
+    if "=" not in tok:
+        raise ExpError(f"{where}: expected NAME=VALUE, got '{tok}'")
+    k, v = tok.split("=", 1)
+    if not k or not v:
+        raise ExpError(f"{where}: expected NAME=VALUE, got '{tok}'")
+    return k, norm_value(v)
+
+
+def load_experiment(path):
+    exp = {"path": path, "name": os.path.splitext(os.path.basename(path))[0],
+           "title": "", "item": "", "options": {}, "grid": [], "cases": [],
+           "tables": [], "paper": [], "figures": []}
+    with open(path, encoding="utf-8") as f:
+        lines = f.readlines()
+    for no, raw in enumerate(lines, 1):
+        where = f"{path}:{no}"
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        tok = line.split()
+        kw, args = tok[0], tok[1:]
+        if kw in ("title", "item"):
+            exp[kw] = line.split(None, 1)[1] if args else ""
+        elif kw == "option":
+            if len(args) != 2:
+                raise ExpError(f"{where}: 'option NAME VALUE' takes exactly two fields")
+            if args[0] in exp["options"]:
+                raise ExpError(f"{where}: option '{args[0]}' given twice")
+            exp["options"][args[0]] = norm_value(args[1])
+        elif kw == "grid":
+            if len(args) < 2:
+                raise ExpError(f"{where}: 'grid NAME V1 [V2 ...]' needs a name and a value")
+            if any(g[0] == args[0] for g in exp["grid"]) or args[0] in exp["options"]:
+                raise ExpError(f"{where}: '{args[0]}' is already an option or a grid line")
+            exp["grid"].append((args[0], [norm_value(v) for v in args[1:]]))
+        elif kw == "case":
+            if not args:
+                raise ExpError(f"{where}: 'case NAME=V ...' needs at least one NAME=V")
+            exp["cases"].append(dict(parse_kv(t, where) for t in args))
+        elif kw == "report":
+            parse_report(exp, args, where)
+        else:
+            raise ExpError(f"{where}: unknown keyword '{kw}' "
+                           "(title, item, option, grid, case, report)")
+    if not exp["grid"] and not exp["cases"]:
+        exp["grid"].append(("seed", [exp["options"].pop("seed", "1")]))
+    return exp
+
+
+def parse_report(exp, args, where):
+    if not args:
+        raise ExpError(f"{where}: 'report' needs table, paper or figure")
+    kind, rest = args[0], args[1:]
+    if kind == "table":
+        if len(rest) < 3:
+            raise ExpError(f"{where}: 'report table ROWS COLS METRIC...'")
+        for m in rest[2:]:
+            check_metric(m, where)
+        exp["tables"].append({"rows": rest[0], "cols": rest[1], "metrics": rest[2:]})
+    elif kind == "paper":
+        if len(rest) < 3:
+            raise ExpError(f"{where}: 'report paper NAME=V ... METRIC VALUE'")
+        sel = dict(parse_kv(t, where) for t in rest[:-2])
+        check_metric(rest[-2], where)
+        try:
+            val = float(rest[-1])
+        except ValueError:
+            raise ExpError(f"{where}: paper value '{rest[-1]}' is not a number") from None
+        exp["paper"].append({"sel": sel, "metric": rest[-2], "value": val})
+    elif kind == "figure":
+        if not rest or rest[0] not in ("curves", "bars", "scatter"):
+            raise ExpError(f"{where}: 'report figure curves|bars|scatter ...'")
+        if rest[0] == "curves" and (len(rest) < 2 or rest[1] not in ("accuracy", "consensus", "byzweight")):
+            raise ExpError(f"{where}: 'report figure curves accuracy|consensus|byzweight [PANEL]'")
+        if rest[0] == "scatter":
+            if len(rest) != 3:
+                raise ExpError(f"{where}: 'report figure scatter XMETRIC YMETRIC'")
+            check_metric(rest[1], where)
+            check_metric(rest[2], where)
+        exp["figures"].append(rest)
+    else:
+        raise ExpError(f"{where}: unknown report '{kind}' (table, paper, figure)")
+
+
+def check_metric(m, where):
+    if m in METRICS or re.fullmatch(r"(rounds_to|consensus_at):0?\.\d+", m):
+        return
+    raise ExpError(f"{where}: unknown metric '{m}' (one of {', '.join(METRICS)}, "
+                   "rounds_to:0.85, consensus_at:0.85)")
+
+
+def expand_cells(exp):
+    """Every cell's resolved options, in file order, without duplicates."""
+    def product(dims, base):
+        out = [dict(base)]
+        for name, values in dims:
+            out = [dict(o, **{name: v}) for o in out for v in values]
+        return out
+    cells, seen = [], set()
+    sets = [product(exp["grid"], {})] if exp["grid"] else []
+    for case in exp["cases"]:
+        dims = [(n, v) for n, v in exp["grid"] if n not in case]
+        sets.append(product(dims, case))
+    for s in sets:
+        for g in s:
+            opts = dict(exp["options"])
+            opts.update(g)
+            k = cell_key(opts)
+            if k not in seen:
+                seen.add(k)
+                cells.append(opts)
+    return cells
+
+
+def cell_key(opts):
+    canon = "\n".join(f"{k}={opts[k]}" for k in sorted(opts))
+    return hashlib.sha256(canon.encode()).hexdigest()[:16]
+
+
+def cell_label(opts):
+    parts = []
+    for k in ("nodes", "byzantine", "rule", "attack", "local-steps", "time-varying", "seed"):
+        if k in opts:
+            short = {"nodes": "n", "byzantine": "b", "local-steps": "tau", "seed": "s",
+                     "time-varying": "tv"}.get(k, "")
+            parts.append(f"{short}{opts[k]}" if short else opts[k])
+    return re.sub(r"[^A-Za-z0-9.+-]", "_", "-".join(parts)) or "cell"
+
+
+def cell_file(results, opts):
+    return os.path.join(results, f"{cell_label(opts)}-{cell_key(opts)}.json")
+
+
+def load_result(results, opts):
+    p = cell_file(results, opts)
+    if not os.path.exists(p):
+        return None
+    try:
+        with open(p, encoding="utf-8") as f:
+            r = json.load(f)
+    except (OSError, ValueError) as e:
+        raise ExpError(f"{p}: unreadable result file: {e}") from None
+    if r.get("key") != cell_key(opts) or r.get("options") != opts:
+        raise ExpError(f"{p}: its options do not match its key; remove it")
+    return r
+
+
+def select(cells, only):
+    out = []
+    for c in cells:
+        if all(all(c.get(k) == v for k, v in f.items()) for f in only) if only else True:
+            out.append(c)
+    return out
+
+
+# ---- running ---------------------------------------------------------------
+
+def git_commit(src):
+    try:
+        head = subprocess.run(["git", "-C", src, "rev-parse", "HEAD"], capture_output=True,
+                              text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", src, "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, check=True).stdout.strip() != ""
+        return head, dirty
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown", True
+
+
+def swarm_args(opts):
+    args = []
+    for k in sorted(opts):
+        v = opts[k]
+        if k in BOOL_FLAGS:
+            if v in ("true", "1", "yes"):
+                args.append(f"--{k}")
+            elif v not in ("false", "0", "no"):
+                raise ExpError(f"option {k}: '{v}' is not true or false")
+        else:
+            args += [f"--{k}", v]
+    return args
+
+
+def machine():
+    cpu = ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "load_at_start": os.getloadavg()[0]}
+
+
+def run_cell(opts, a, log):
+    key = cell_key(opts)
+    work = os.path.join(a.work, f"{cell_label(opts)}-{key}")
+    if os.path.exists(work):
+        shutil.rmtree(work)
+    os.makedirs(os.path.dirname(work), exist_ok=True)
+    cmd = [os.path.join(a.src, "scripts", "swarm.sh"), "--build", a.build, "--out", work,
+           "--no-plot", "--quiet"] + swarm_args(opts)
+    commit, dirty = git_commit(a.src)
+    started = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    mach = machine()
+    log(f"run  {cell_label(opts)} ({key}): {' '.join(cmd[1:])}")
+    t0 = time.monotonic()
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1")
+    with open(work + ".log", "w") as out:
+        p = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env,
+                             start_new_session=True)
+        try:
+            rc = p.wait()
+        except BaseException:
+            # Interrupted: stop the swarm (swarm.sh stops its nodes on TERM).
+            os.killpg(p.pid, signal.SIGTERM)
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+            raise
+    wall = time.monotonic() - t0
+    summ = os.path.join(work, "summary.json")
+    if rc != 0 or not os.path.exists(summ):
+        log(f"FAIL {cell_label(opts)}: swarm.sh exit {rc}"
+            f"{'' if os.path.exists(summ) else ', no summary.json'}; see {work}.log")
+        return False
+    with open(summ, encoding="utf-8") as f:
+        s = json.load(f)
+    epochs = s.get("epochs", [])
+    want = int(opts.get("epochs", s.get("config", {}).get("epochs", 0)))
+    if len(epochs) != want or any(e.get("mean_accuracy") is None for e in epochs[-1:]):
+        log(f"FAIL {cell_label(opts)}: summary has {len(epochs)} of {want} epochs; see {work}")
+        return False
+    rounds = {}
+    honest_final = []
+    for nd in s.get("nodes", []):
+        if nd.get("role") == "honest":
+            for e in nd.get("epochs", []):
+                rounds.setdefault(e["epoch"], e.get("rounds"))
+            if nd.get("epochs") and nd["epochs"][-1].get("epoch") == want:
+                honest_final.append(nd["epochs"][-1].get("accuracy"))
+    keep = ("epoch", "mean_accuracy", "min_accuracy", "max_accuracy", "consensus_error",
+            "byzantine_weight", "honest_reported", "max_node_rss_mb", "seconds_per_round")
+    rec = []
+    for e in epochs:
+        r = {k: e.get(k) for k in keep}
+        r["aggregate_s"] = (e.get("round_split") or {}).get("aggregate")
+        r["rounds"] = rounds.get(e["epoch"])
+        rec.append(r)
+    result = {
+        "format": "byznode-cell-1",
+        "key": key, "label": cell_label(opts), "options": opts,
+        "byznode_commit": commit, "byznode_dirty": dirty,
+        "started": started, "wall_s": round(wall, 1), "machine": mach,
+        "command": "scripts/swarm.sh " + " ".join(swarm_args(opts)),
+        "config": s.get("config", {}),
+        "epochs": rec,
+        "final_honest_accuracy": honest_final,
+    }
+    path = cell_file(a.results, opts)
+    os.makedirs(a.results, exist_ok=True)
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(result, f, indent=1, sort_keys=True)
+        f.write("\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    log(f"done {cell_label(opts)}: final accuracy {100 * rec[-1]['mean_accuracy']:.2f}%, "
+        f"{wall:.0f} s -> {os.path.relpath(path)}")
+    if not a.keep_work:
+        shutil.rmtree(work, ignore_errors=True)
+    return True
+
+
+def cmd_run(a):
+    exps = [load_experiment(p) for p in a.exp]
+    cells, seen = [], set()
+    for e in exps:
+        for c in select(expand_cells(e), a.only):
+            if cell_key(c) not in seen:
+                seen.add(cell_key(c))
+                cells.append(c)
+    def log(msg):
+        print(f"experiment: {msg}", flush=True)
+    missing = [c for c in cells if load_result(a.results, c) is None]
+    log(f"{len(cells)} cells, {len(cells) - len(missing)} done, {len(missing)} to run")
+    if a.dry_run:
+        for c in missing:
+            log(f"would run {cell_label(c)} ({cell_key(c)})")
+        return 0
+    ran = failed = 0
+    for c in missing:
+        if a.max_cells is not None and ran + failed >= a.max_cells:
+            break
+        if run_cell(c, a, log):
+            ran += 1
+        else:
+            failed += 1
+    log(f"ran {ran}, failed {failed}, skipped {len(cells) - len(missing)} (already done)")
+    return 1 if failed else 0
+
+
+def cmd_status(a):
+    for p in a.exp:
+        e = load_experiment(p)
+        for c in expand_cells(e):
+            r = load_result(a.results, c)
+            st = (f"done  {100 * r['epochs'][-1]['mean_accuracy']:.2f}%  {r['wall_s']:.0f} s"
+                  if r else "missing")
+            print(f"{e['name']}: {cell_label(c)} ({cell_key(c)}): {st}")
+    return 0
+
+
+# ---- metrics and tables ----------------------------------------------------
+
+def metric(r, m):
+    ep = r["epochs"]
+    acc = [e["mean_accuracy"] for e in ep]
+    def pct(x):
+        return None if x is None else 100.0 * x
+    if m == "final_accuracy":
+        return pct(acc[-1])
+    if m in ("best_accuracy", "consensus_at_best"):
+        finite = [(a_, i) for i, a_ in enumerate(acc) if a_ is not None]
+        if not finite:
+            return None
+        best, i = max(finite)
+        return pct(best) if m == "best_accuracy" else pct(ep[i]["consensus_error"])
+    if m == "final_consensus":
+        return pct(ep[-1]["consensus_error"])
+    if m == "final_byzweight":
+        return ep[-1]["byzantine_weight"]
+    if m == "agg_s":
+        v = [e["aggregate_s"] for e in ep if e.get("aggregate_s") is not None]
+        return statistics.fmean(v) if v else None
+    if m == "wall_s":
+        return r["wall_s"]
+    if m == "round_s":
+        v = [e["seconds_per_round"] for e in ep if e.get("seconds_per_round") is not None]
+        return statistics.fmean(v) if v else None
+    kind, thr = m.split(":")
+    thr = float(thr)
+    total = 0
+    for e in ep:
+        total += e.get("rounds") or 0
+        if e["mean_accuracy"] is not None and e["mean_accuracy"] >= thr:
+            return float(total) if kind == "rounds_to" else pct(e["consensus_error"])
+    return None
+
+
+def stats(vals):
+    v = [x for x in vals if x is not None and math.isfinite(x)]
+    if not v:
+        return None
+    return {"mean": statistics.fmean(v), "std": statistics.stdev(v) if len(v) > 1 else 0.0,
+            "min": min(v), "max": max(v), "n": len(v), "of": len(vals)}
+
+
+def group_key(opts, dims):
+    if dims == "-":
+        return ""
+    return "+".join(opts.get(d, "") for d in dims.split("+"))
+
+
+def disp(dims, value):
+    if dims == "-":
+        return "all"
+    out = []
+    for d, v in zip(dims.split("+"), value.split("+")):
+        out.append(RULE_NAMES.get(v, v) if d == "rule" else
+                   ATTACK_NAMES.get(v, v) if d == "attack" else
+                   f"{d} {v}" if d not in ("nodes", "local-steps") else v)
+    return " / ".join(out)
+
+
+def fmt(m, x):
+    if x is None:
+        return "—"
+    if m.startswith("rounds_to"):
+        return f"{x:.0f}"
+    if "consensus" in m:
+        return f"{x:.5f}"
+    if m == "agg_s":
+        return f"{x:.5f}"
+    if m == "final_byzweight":
+        return f"{x:.4f}"
+    if m in ("wall_s",):
+        return f"{x:.0f}"
+    if m == "round_s":
+        return f"{x:.3f}"
+    return f"{x:.2f}"
+
+
+def paper_value(exp, opts_like, m):
+    for p in exp["paper"]:
+        if p["metric"] == m and all(opts_like.get(k) == v for k, v in p["sel"].items()):
+            return p["value"]
+    return None
+
+
+def build_tables(exp, results):
+    """[(table spec, rows: [(rowlabel, [(col label, metric, stats, paper, n, seeds)])])]"""
+    cells = expand_cells(exp)
+    done = [(c, load_result(results, c)) for c in cells]
+    out = []
+    for t in exp["tables"]:
+        rows_order, cols_order, groups = [], [], {}
+        for c, r in done:
+            rk, ck = group_key(c, t["rows"]), group_key(c, t["cols"])
+            if rk not in rows_order:
+                rows_order.append(rk)
+            if ck not in cols_order:
+                cols_order.append(ck)
+            groups.setdefault((rk, ck), []).append((c, r))
+        rows = []
+        for rk in rows_order:
+            entries = []
+            for m in t["metrics"]:
+                for ck in cols_order:
+                    g = groups.get((rk, ck))
+                    if not g:
+                        continue
+                    vals = [metric(r, m) for c, r in g if r is not None]
+                    st = stats(vals) if vals else None
+                    rep = g[0][0]
+                    pv = paper_value(exp, rep, m)
+                    seeds_planned = len(g)
+                    label = disp(t["cols"], ck)
+                    if len(t["metrics"]) > 1 or t["cols"] == "-":
+                        label = (label + ": " if t["cols"] != "-" else "") + METRICS.get(m, m)
+                    entries.append({"col": label, "metric": m, "stats": st, "paper": pv,
+                                    "n": rep.get("nodes", ""), "planned": seeds_planned,
+                                    "row": disp(t["rows"], rk)})
+            rows.append((disp(t["rows"], rk), entries))
+        out.append((t, rows))
+    return out
+
+
+def table_markdown(exp, t, rows):
+    cols = []
+    for _, entries in rows:
+        for e in entries:
+            if e["col"] not in cols:
+                cols.append(e["col"])
+    head = f"| {t['rows']} | " + " | ".join(cols) + " |"
+    lines = [head, "|" + "---|" * (len(cols) + 1)]
+    for rl, entries in rows:
+        by = {e["col"]: e for e in entries}
+        cells = []
+        for c in cols:
+            e = by.get(c)
+            if not e:
+                cells.append("")
+                continue
+            st = e["stats"]
+            if st is None:
+                s = f"not run (0/{e['planned']})"
+            else:
+                s = fmt(e["metric"], st["mean"])
+                if st["n"] > 1:
+                    s += f" ± {fmt(e['metric'], st['std'])} [{fmt(e['metric'], st['min'])}, " \
+                         f"{fmt(e['metric'], st['max'])}]"
+                s += f" ({st['n']}/{e['planned']} seeds)" if e["planned"] > 1 or st["n"] > 1 else ""
+            if e["paper"] is not None:
+                s += f"; paper {fmt(e['metric'], e['paper'])}"
+            cells.append(s)
+        lines.append(f"| {rl} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def table_rows_csv(exp, t, rows):
+    out = []
+    for rl, entries in rows:
+        for e in entries:
+            st = e["stats"]
+            out.append({"item": exp["item"] or exp["name"], "row": rl, "column": e["col"],
+                        "n": e["n"], "seeds": st["n"] if st else 0,
+                        "mean": "" if not st else f"{st['mean']:.6g}",
+                        "std": "" if not st else f"{st['std']:.6g}",
+                        "min": "" if not st else f"{st['min']:.6g}",
+                        "max": "" if not st else f"{st['max']:.6g}",
+                        "paper": "" if e["paper"] is None else f"{e['paper']:g}",
+                        "metric": e["metric"]})
+    return out
+
+
+# ---- figures ---------------------------------------------------------------
+
+def configs(exp, results):
+    """Cells grouped over seeds: [(options without seed, [results])], file order."""
+    out = {}
+    order = []
+    for c in expand_cells(exp):
+        base = {k: v for k, v in c.items() if k != "seed"}
+        k = cell_key(base)
+        if k not in out:
+            out[k] = (base, [])
+            order.append(k)
+        r = load_result(results, c)
+        if r is not None:
+            out[k][1].append(r)
+    return [out[k] for k in order]
+
+
+def describe(base, varying):
+    parts = []
+    for d in varying:
+        v = base.get(d, "")
+        parts.append(RULE_NAMES.get(v, v) if d == "rule" else ATTACK_NAMES.get(v, v)
+                     if d == "attack" else f"{d}={v}")
+    return ", ".join(parts) if parts else "all"
+
+
+def fixed_desc(exp, cfgs):
+    opts = {}
+    for base, rs in cfgs:
+        for k, v in base.items():
+            opts.setdefault(k, set()).add(v)
+    seeds = sorted({r["options"].get("seed", "?") for _, rs in cfgs for r in rs}, key=str)
+    n = "/".join(sorted(opts.get("nodes", {"?"}), key=lambda x: int(x) if x.isdigit() else 0))
+    b = "/".join(sorted(opts.get("byzantine", {"0"}), key=lambda x: int(x) if x.isdigit() else 0))
+    extra = ""
+    for d, names in (("rule", RULE_NAMES), ("attack", ATTACK_NAMES)):
+        if len(opts.get(d, ())) == 1:
+            v = next(iter(opts[d]))
+            extra += f", {d} {names.get(v, v)}"
+    return f"n={n}, b={b}{extra}, seeds {','.join(seeds) if seeds else 'none yet'}"
+
+
+def figures(exp, results, outdir):
+    figs = exp["figures"]
+    if not figs:
+        return []
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    cfgs = [(b, rs) for b, rs in configs(exp, results)]
+    have = [(b, rs) for b, rs in cfgs if rs]
+    varying = [d for d in sorted({k for b, _ in cfgs for k in b})
+               if len({b.get(d) for b, _ in cfgs}) > 1]
+    made = []
+    title = exp["title"] or exp["name"]
+    sub = fixed_desc(exp, cfgs)
+    for spec in figs:
+        kind = spec[0]
+        if kind == "curves":
+            what = spec[1]
+            panel = spec[2] if len(spec) > 2 else None
+            pvals = sorted({b.get(panel, "") for b, _ in have}) if panel else [""]
+            pvals = pvals or [""]
+            fig, axes = plt.subplots(1, len(pvals), figsize=(5.2 * len(pvals), 4.2), squeeze=False)
+            field = {"accuracy": "mean_accuracy", "consensus": "consensus_error",
+                     "byzweight": "byzantine_weight"}[what]
+            for ax, pv in zip(axes[0], pvals):
+                for b, rs in have:
+                    if panel and b.get(panel, "") != pv:
+                        continue
+                    n_ep = min(len(r["epochs"]) for r in rs)
+                    xs = list(range(1, n_ep + 1))
+                    ys = []
+                    for i in range(n_ep):
+                        v = [r["epochs"][i][field] for r in rs if r["epochs"][i][field] is not None]
+                        v = [100 * x for x in v] if what != "byzweight" else v
+                        ys.append(v)
+                    mean = [statistics.fmean(v) if v else float("nan") for v in ys]
+                    sd = [statistics.stdev(v) if len(v) > 1 else 0.0 for v in ys]
+                    lab = describe(b, [d for d in varying if d != panel]) + f" ({len(rs)} seed{'s' if len(rs) > 1 else ''})"
+                    line, = ax.plot(xs, mean, label=lab, lw=1.4, marker="o" if n_ep < 30 else None, ms=3)
+                    if len(rs) > 1:
+                        ax.fill_between(xs, [m - s for m, s in zip(mean, sd)],
+                                        [m + s for m, s in zip(mean, sd)],
+                                        color=line.get_color(), alpha=0.2, lw=0)
+                ax.set_xlabel("epoch")
+                ax.set_ylabel({"accuracy": "mean honest test accuracy (%)",
+                               "consensus": "consensus error (%), eq. (3)",
+                               "byzweight": "weight on Byzantine neighbours"}[what])
+                if what == "consensus":
+                    ax.set_yscale("log")
+                if what == "accuracy":
+                    ax.set_ylim(0, 100)
+                ax.set_title(f"{disp(panel, pv) if panel else ''}".strip() or what, fontsize=10)
+                ax.grid(alpha=0.3)
+                if ax.get_legend_handles_labels()[0]:
+                    ax.legend(fontsize=7, loc="best")
+                else:
+                    ax.text(0.5, 0.5, "no finished cell yet", ha="center", transform=ax.transAxes)
+            fig.suptitle(f"{title}: {what} ({sub}; band: ±1 std over seeds)", fontsize=10)
+            name = f"{exp['name']}-{what}{'-by-' + panel if panel else ''}.png"
+        elif kind == "bars":
+            fig, ax = plt.subplots(figsize=(max(6, 0.55 * len(cfgs) + 2), 4.4))
+            labels, acc, accsd, cons = [], [], [], []
+            for b, rs in have:
+                labels.append(describe(b, varying) + f"\n({len(rs)} seed{'s' if len(rs) > 1 else ''})")
+                v = [metric(r, "best_accuracy") for r in rs]
+                c = [metric(r, "consensus_at_best") for r in rs]
+                acc.append(statistics.fmean(v))
+                accsd.append(statistics.stdev(v) if len(v) > 1 else 0.0)
+                cons.append(statistics.fmean(c))
+            xs = list(range(len(labels)))
+            ax.bar(xs, acc, yerr=accsd, color="tab:blue", label="best accuracy (%)", capsize=3)
+            ax.set_ylabel("best mean honest accuracy (%)")
+            ax.set_ylim(0, 100)
+            ax.set_xticks(xs)
+            ax.set_xticklabels(labels, rotation=60, ha="right", fontsize=7)
+            ax2 = ax.twinx()
+            ax2.plot(xs, cons, "o", color="tab:red", label="consensus error at best (%)")
+            ax2.set_yscale("log")
+            ax2.set_ylabel("consensus error at best epoch (%)")
+            h1, l1 = ax.get_legend_handles_labels()
+            h2, l2 = ax2.get_legend_handles_labels()
+            ax.legend(h1 + h2, l1 + l2, fontsize=8, loc="lower left")
+            ax.set_title(f"{title}: best accuracy and consensus ({sub})", fontsize=10)
+            name = f"{exp['name']}-bars.png"
+        else:
+            xm, ym = spec[1], spec[2]
+            fig, ax = plt.subplots(figsize=(6, 4.4))
+            for b, rs in have:
+                xv = [metric(r, xm) for r in rs]
+                yv = [metric(r, ym) for r in rs]
+                xv = [x for x in xv if x is not None]
+                yv = [y for y in yv if y is not None]
+                if not xv or not yv:
+                    continue
+                ax.errorbar(statistics.fmean(xv), statistics.fmean(yv),
+                            yerr=statistics.stdev(yv) if len(yv) > 1 else None, fmt="o",
+                            label=describe(b, varying) + f" ({len(rs)} seed{'s' if len(rs) > 1 else ''})",
+                            capsize=3)
+            ax.set_xlabel(METRICS.get(xm, xm))
+            ax.set_ylabel(METRICS.get(ym, ym))
+            if xm == "agg_s":
+                ax.set_xscale("log")
+            ax.grid(alpha=0.3)
+            if ax.get_legend_handles_labels()[0]:
+                ax.legend(fontsize=8)
+            ax.set_title(f"{title} ({sub})", fontsize=10)
+            name = f"{exp['name']}-{xm}-vs-{ym}.png"
+        fig.tight_layout()
+        path = os.path.join(outdir, name)
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        made.append(path)
+    return made
+
+
+# ---- report and summary ------------------------------------------------------
+
+def write_atomic(path, text):
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def coverage(exp, results):
+    cells = expand_cells(exp)
+    done = [c for c in cells if load_result(results, c)]
+    return done, [c for c in cells if not load_result(results, c)]
+
+
+def cmd_report(a):
+    for p in a.exp:
+        e = load_experiment(p)
+        outdir = a.out or os.path.join(REPO, "results", "paper", e["name"])
+        os.makedirs(outdir, exist_ok=True)
+        md = [f"# {e['title'] or e['name']}\n",
+              f"Generated by `scripts/experiment.py report {os.path.relpath(p, REPO)}` from the "
+              f"result files in `{os.path.relpath(a.results, REPO)}`; do not edit.\n"]
+        rows_csv = []
+        for t, rows in build_tables(e, a.results):
+            metrics = ", ".join(METRICS.get(m, m) for m in t["metrics"])
+            md.append(f"\n## {metrics} by {t['rows']} and {t['cols']}\n\n"
+                      "mean ± sample std [min, max] (finished/planned seeds); the paper's number after it.\n\n")
+            md.append(table_markdown(e, t, rows))
+            rows_csv += table_rows_csv(e, t, rows)
+        done, missing = coverage(e, a.results)
+        md.append(f"\n## Cells\n\n{len(done)} of {len(done) + len(missing)} finished.\n\n"
+                  "| cell | key | final acc (%) | wall (s) | byznode commit |\n|---|---|---|---|---|\n")
+        for c in done:
+            r = load_result(a.results, c)
+            md.append(f"| {cell_label(c)} | {cell_key(c)} | {100 * r['epochs'][-1]['mean_accuracy']:.2f} "
+                      f"| {r['wall_s']:.0f} | {r['byznode_commit'][:10]}{' (dirty)' if r['byznode_dirty'] else ''} |\n")
+        for c in missing:
+            md.append(f"| {cell_label(c)} | {cell_key(c)} | not run | | |\n")
+        figs = figures(e, a.results, outdir)
+        if figs:
+            md.append("\n## Figures\n\n" + "".join(f"![{os.path.basename(f)}]({os.path.basename(f)})\n"
+                                                  for f in figs))
+        write_atomic(os.path.join(outdir, "table.md"), "".join(md))
+        fields = ["item", "row", "column", "n", "seeds", "mean", "std", "min", "max", "paper", "metric"]
+        with open(os.path.join(outdir, "table.csv.tmp"), "w", newline="", encoding="utf-8") as f:
+            w = csv.DictWriter(f, fieldnames=fields)
+            w.writeheader()
+            w.writerows(rows_csv)
+        os.replace(os.path.join(outdir, "table.csv.tmp"), os.path.join(outdir, "table.csv"))
+        print(f"experiment: {e['name']}: {len(done)}/{len(done) + len(missing)} cells -> {outdir}")
+    return 0
+
+
+def cmd_summary(a):
+    rows = []
+    for p in a.exp:
+        e = load_experiment(p)
+        for t, trows in build_tables(e, a.results):
+            for r in table_rows_csv(e, t, trows):
+                rows.append(r)
+    fields = ["item", "row", "column", "n", "seeds", "mean", "std", "paper"]
+    os.makedirs(os.path.dirname(os.path.abspath(a.csv)), exist_ok=True)
+    with open(a.csv + ".tmp", "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
+        w.writeheader()
+        w.writerows(rows)
+    os.replace(a.csv + ".tmp", a.csv)
+    print(f"experiment: {len(rows)} rows -> {a.csv}")
+    return 0
+
+
+def main(argv):
+    ap = argparse.ArgumentParser(prog="experiment.py", description=__doc__.split("\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter,
+                                 epilog=__doc__.split("\n", 2)[2])
+    sp = ap.add_subparsers(dest="cmd", required=True)
+    def common(p):
+        p.add_argument("exp", nargs="+", help="experiment files")
+        p.add_argument("--results", default=os.path.join(REPO, "results", "cells"),
+                       help="where cell result files live (default results/cells)")
+    r = sp.add_parser("run", help="run the missing cells")
+    common(r)
+    r.add_argument("--src", default=REPO, help="byznode checkout whose scripts/swarm.sh runs")
+    r.add_argument("--build", default=None, help="build dir (default SRC/build)")
+    r.add_argument("--work", default=os.path.join(REPO, "runs", "cells"), help="swarm run dirs")
+    r.add_argument("--only", action="append", default=[], help="K=V[,K=V]: only matching cells")
+    r.add_argument("--max-cells", type=int, default=None, help="stop after this many cells")
+    r.add_argument("--dry-run", action="store_true")
+    r.add_argument("--keep-work", action="store_true", help="keep each cell's swarm run dir")
+    s = sp.add_parser("status", help="list cells, done or missing")
+    common(s)
+    rp = sp.add_parser("report", help="tables (Markdown, CSV) and figures")
+    common(rp)
+    rp.add_argument("--out", default=None, help="output dir (default results/paper/<name>)")
+    sm = sp.add_parser("summary", help="one CSV over several experiments")
+    common(sm)
+    sm.add_argument("--csv", required=True)
+    a = ap.parse_args(argv)
+    def on_term(signum, frame):
+        raise KeyboardInterrupt
+    signal.signal(signal.SIGTERM, on_term)
+    a.results = os.path.abspath(a.results)
+    if a.cmd == "run":
+        a.src = os.path.abspath(a.src)
+        a.build = os.path.abspath(a.build or os.path.join(a.src, "build"))
+        a.work = os.path.abspath(a.work)
+        a.only = [dict(parse_kv(t, "--only") for t in o.split(",")) for o in a.only]
+    try:
+        return {"run": cmd_run, "status": cmd_status, "report": cmd_report,
+                "summary": cmd_summary}[a.cmd](a)
+    except ExpError as e:
+        print(f"experiment: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("experiment: interrupted; finished cells are kept, rerun to continue", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# run_queue.sh -- run an experiment queue in the background, committing and
+# landing each finished cell's result file as it finishes.
+#
+#   scripts/run_queue.sh QUEUE --src DIR --repo DIR [--land MAIN] [--work DIR]
+#
+# QUEUE (e.g. experiments/paper.queue, relative to REPO): lines
+# "EXPERIMENT FILTER"; for each, `scripts/experiment.py run EXPERIMENT --only
+# FILTER` runs that line's missing cells one at a time with SRC's
+# scripts/swarm.sh and SRC/build (a checkout of one byznode commit, so every
+# cell of the queue names the same commit).  REPO is a git worktree on a
+# branch of its own: its experiment.py and experiment files are used, and
+# each new results/cells/*.json is committed there at once.  With --land MAIN
+# (the main worktree) the branch is then rebased on main and main
+# fast-forwarded to it (retried when main moved meanwhile), so finished cells
+# survive whatever stops the queue.  Run it niced under nohup; stop it with
+# kill -TERM on its pid (experiment.py stops the running swarm; the cell in
+# progress is lost, the finished ones are not).
+set -uo pipefail
+queue="${1:?usage: run_queue.sh QUEUE --src DIR --repo DIR [--land MAIN]}"; shift
+src=""; repo=""; land=""; work="${TMPDIR:-/tmp}/bn-queue-work"
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --src) src="$2"; shift ;;
+        --repo) repo="$2"; shift ;;
+        --land) land="$2"; shift ;;
+        --work) work="$2"; shift ;;
+        *) echo "run_queue.sh: unknown option $1" >&2; exit 2 ;;
+    esac
+    shift
+done
+[ -d "$src" ] && [ -x "$src/build/src/byznode" ] || { echo "run_queue.sh: --src needs a built checkout" >&2; exit 2; }
+[ -d "$repo/.git" ] || [ -f "$repo/.git" ] || { echo "run_queue.sh: --repo must be a git worktree" >&2; exit 2; }
+say() { echo "[$(date -u +%H:%M:%S)] run_queue: $*"; }
+
+land_results() {
+    local branch
+    branch="$(git -C "$repo" rev-parse --abbrev-ref HEAD)"
+    for try in 1 2 3 4 5 6; do
+        if git -C "$repo" rebase -q main && git -C "$land" merge -q --ff-only "$branch"; then
+            say "landed $(git -C "$repo" log --oneline -1)"
+            return 0
+        fi
+        git -C "$repo" rebase --abort 2>/dev/null || true
+        sleep $((try * 5))
+    done
+    say "could not land on main (left on branch $branch)"
+}
+
+commit_new() {
+    local f new=0
+    for f in "$repo"/results/cells/*.json; do
+        [ -e "$f" ] || continue
+        if ! git -C "$repo" ls-files --error-unmatch "$f" >/dev/null 2>&1; then
+            git -C "$repo" add "$f"
+            local msg
+            msg="$(/usr/bin/python3 -c '
+import json, sys
+r = json.load(open(sys.argv[1]))
+print("results: cell %s: final accuracy %.2f%%, %.0f s (byznode %s)" % (r["label"],
+      100 * r["epochs"][-1]["mean_accuracy"], r["wall_s"], r["byznode_commit"][:10]))' "$f")"
+            git -C "$repo" commit -q -m "$msg" -- "$f" && say "committed: $msg" && new=1
+        fi
+    done
+    [ "$new" = 1 ] && [ -n "$land" ] && land_results
+    return 0
+}
+
+while read -r exp filter; do
+    case "$exp" in ''|'#'*) continue ;; esac
+    # One cell per call, so that each finished cell is committed at once.
+    while :; do
+        out="$("$repo/scripts/experiment.py" run "$repo/$exp" --only "$filter" --max-cells 1 \
+               --src "$src" --build "$src/build" --results "$repo/results/cells" --work "$work" 2>&1)"
+        rc=$?
+        echo "$out"
+        commit_new
+        [ "$rc" -ge 2 ] && { say "stopped (experiment.py exit $rc)"; exit "$rc"; }
+        echo "$out" | grep -q ", 0 to run" && break
+        echo "$out" | grep -q "ran 0, failed 1" && { say "a cell failed; next queue line"; break; }
+    done
+done < "$repo/$queue"
+say "queue finished"

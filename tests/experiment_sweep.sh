@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# experiment_sweep.sh -- the experiment layer end to end (scripts/experiment.py):
+# a two-seed, two-rule, one-epoch MLP sweep of 6 nodes (1 Byzantine, D-LIE)
+#   1. is interrupted (SIGTERM) after its first finished cell: the finished
+#      cells keep their result files, no process is left behind;
+#   2. rerun, it runs only the missing cells (the finished files are untouched);
+#   3. on a "fresh clone" (the result files copied elsewhere) it runs nothing;
+#   4. a new seed adds exactly its cells, a changed fixed option makes every
+#      cell new (dry runs);
+#   5. the report has a mean +- std table (Markdown and CSV, 2 seeds per
+#      entry) and figures with titles.
+. "$(dirname "$0")/lib.sh"
+bn_init experiment_sweep
+/usr/bin/python3 -c "import matplotlib" 2>/dev/null \
+    || bn_die "python3-matplotlib is missing (scripts/setup.sh installs it)"
+X="$BN_SRC/scripts/experiment.py"
+exp="$BN_TMP/sweep.exp"
+cat > "$exp" <<'EXP'
+title   test sweep
+item    Test
+option  nodes 6
+option  byzantine 1
+option  attack dlie
+option  model mlp
+option  epochs 1
+option  eval-subset 500
+grid    rule mean similarity
+grid    seed 1 2
+report  table rule attack final_accuracy
+report  paper rule=similarity final_accuracy 80
+report  figure curves accuracy
+report  figure bars
+EXP
+res="$BN_TMP/results"
+run() { "$X" run "$@" --results "$res" --work "$BN_TMP/work" --build "$BN_BUILD"; }
+count() { find "$1" -name '*.json' 2>/dev/null | wc -l; }
+
+# 1. Interrupted after the first finished cell.
+"$X" run "$exp" --results "$res" --work "$BN_TMP/work" --build "$BN_BUILD" > "$BN_TMP/run1.out" 2>&1 &
+xpid=$!
+for _ in $(seq 1 1200); do
+    [ "$(count "$res")" -ge 1 ] && break
+    kill -0 "$xpid" 2>/dev/null || break
+    sleep 0.1
+done
+kill -TERM "$xpid" 2>/dev/null || true
+wait "$xpid" || true
+first=$(count "$res")
+bn_log "interrupted with $first finished cell(s)"
+bn_expect_true "interrupted run kept 1..3 finished cells ($first)" test "$first" -ge 1 -a "$first" -le 3
+bn_expect_true "no partial result file" test -z "$(find "$res" -name '*.tmp')"
+sleep 1
+bn_no_leftovers
+sums_before="$(cd "$res" && sha256sum ./*.json | sort)"
+
+# 2. Rerun: only the missing cells.
+run "$exp" > "$BN_TMP/run2.out" 2>&1 || { cat "$BN_TMP/run2.out" >&2; bn_die "rerun failed"; }
+missing=$((4 - first))
+bn_expect_true "rerun planned $missing cells" grep -q "4 cells, $first done, $missing to run" "$BN_TMP/run2.out"
+bn_expect_true "rerun ran exactly $missing" grep -q "ran $missing, failed 0, skipped $first" "$BN_TMP/run2.out"
+bn_expect_true "4 result files" test "$(count "$res")" = 4
+kept="$(cd "$res" && sha256sum ./*.json | sort | grep -F -f <(echo "$sums_before") | wc -l)"
+bn_expect_true "the $first earlier result files are untouched" test "$kept" = "$first"
+
+# 3. A fresh clone with the committed results runs nothing.
+cp -r "$res" "$BN_TMP/clone-results"
+"$X" run "$exp" --results "$BN_TMP/clone-results" --work "$BN_TMP/work" --build "$BN_BUILD" \
+    > "$BN_TMP/run3.out" 2>&1
+bn_expect_true "fresh clone: nothing to run" grep -q "4 cells, 4 done, 0 to run" "$BN_TMP/run3.out"
+
+# 4. New seed -> 2 new cells; changed fixed option -> 4 new cells.
+sed 's/^grid    seed 1 2$/grid    seed 1 2 3/' "$exp" > "$BN_TMP/seed3.exp"
+"$X" run "$BN_TMP/seed3.exp" --results "$res" --dry-run > "$BN_TMP/run4.out" 2>&1
+bn_expect_true "seed 3 adds exactly 2 cells" grep -q "6 cells, 4 done, 2 to run" "$BN_TMP/run4.out"
+bn_expect_true "the new cells are seed 3" test "$(grep -c 'would run .*-s3 ' "$BN_TMP/run4.out")" = 2
+sed 's/^option  eval-subset 500$/option  eval-subset 400/' "$exp" > "$BN_TMP/changed.exp"
+"$X" run "$BN_TMP/changed.exp" --results "$res" --dry-run > "$BN_TMP/run5.out" 2>&1
+bn_expect_true "a changed option makes 4 new cells" grep -q "4 cells, 0 done, 4 to run" "$BN_TMP/run5.out"
+
+# 5. Tables and figures.
+"$X" report "$exp" --results "$res" --out "$BN_TMP/report" > "$BN_TMP/report.out" 2>&1 \
+    || { cat "$BN_TMP/report.out" >&2; bn_die "report failed"; }
+md="$BN_TMP/report/table.md"
+bn_expect_true "Markdown table: D-PSGD row with mean ± std over 2 seeds" \
+    grep -Eq '^\| D-PSGD \| [0-9.]+ ± [0-9.]+ \[[0-9.]+, [0-9.]+\] \(2/2 seeds\)' "$md"
+bn_expect_true "Markdown table: ours row with the paper's number beside it" \
+    grep -Eq '^\| ours \| [0-9.]+ ± [0-9.]+ .*\(2/2 seeds\); paper 80.00' "$md"
+bn_expect_true "CSV: two rows of 2 seeds with a numeric std" test "$(/usr/bin/python3 -c "
+import csv, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+print(sum(1 for r in rows if r['seeds'] == '2' and float(r['std']) >= 0 and 0 < float(r['mean']) <= 100))
+" "$BN_TMP/report/table.csv")" = 2
+for f in sweep-accuracy.png sweep-bars.png; do
+    bn_expect_true "figure $f written" test "$(stat -c %s "$BN_TMP/report/$f" 2>/dev/null || echo 0)" -gt 10000
+done
+bn_finish
