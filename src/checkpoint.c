@@ -1,6 +1,7 @@
 /*  checkpoint.c -- atomic save and verified load; see checkpoint.h.
  *
- *  Layout (little-endian, as written by this host): "BZCK" magic, u32 version,
+ *  Layout (little-endian, as written by this host): "BZCK" magic, u32 version
+ *  (2), u64 config fingerprint,
  *  u32 epoch, u64 round, u64 dim, u32 flags (1 = sgd started, 2 = velocity),
  *  2 x 32 bytes rng states, u32 order_n, u32 order_pos, x[dim] f32,
  *  velocity[dim] f32 if flag 2, order[order_n] u32, u64 FNV-1a checksum of
@@ -9,12 +10,14 @@
 #include "checkpoint.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#define S_VERSION 1
+#define S_VERSION 2
+#define S_HEAD (4 + 4 + 8 + 4 + 8 + 8 + 4 + 64 + 8)   /* through order_pos */
 
 typedef struct { uint8_t *p; size_t len, cap; } s_buf_t;
 
@@ -39,10 +42,66 @@ static void s_path(char *out, size_t cap, const char *dir, uint32_t id, const ch
     snprintf(out, cap, "%s/checkpoint-%u.bin%s", dir, id, suffix);
 }
 
+/* Writes len bytes of p to a new file tmp, fsync-ed; removes tmp on failure. */
+static int s_write_file(const char *tmp, const void *p, size_t len, char *err, size_t errlen)
+{
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0)
+        return bn_fail(err, errlen, BN_EIO, "%s: cannot create: %s", tmp, strerror(errno));
+    const uint8_t *at = p;
+    size_t left = len;
+    while (left > 0) {
+        ssize_t w = write(fd, at, left);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            int e = w < 0 ? errno : EIO;
+            close(fd);
+            unlink(tmp);
+            return bn_fail(err, errlen, BN_EIO, "%s: write failed: %s", tmp, strerror(e));
+        }
+        at += w;
+        left -= (size_t) w;
+    }
+    if (fsync(fd) != 0) {
+        int e = errno;
+        close(fd);
+        unlink(tmp);
+        return bn_fail(err, errlen, BN_EIO, "%s: fsync failed: %s", tmp, strerror(e));
+    }
+    if (close(fd) != 0) {
+        int e = errno;
+        unlink(tmp);
+        return bn_fail(err, errlen, BN_EIO, "%s: close failed: %s", tmp, strerror(e));
+    }
+    return BN_OK;
+}
+
+/* tmp -> final, then the directory entry made durable. */
+static int s_commit(const char *tmp, const char *final, const char *dir, char *err, size_t errlen)
+{
+    if (rename(tmp, final) != 0) {
+        int e = errno;
+        unlink(tmp);
+        return bn_fail(err, errlen, BN_EIO, "rename %s -> %s: %s", tmp, final, strerror(e));
+    }
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY);
+    if (dfd >= 0) {
+        /* Some file systems cannot fsync a directory (EINVAL); the rename
+         * itself already happened, so only a real I/O error counts. */
+        int rc = fsync(dfd);
+        int e = errno;
+        close(dfd);
+        if (rc != 0 && e == EIO)
+            return bn_fail(err, errlen, BN_EIO, "%s: fsync failed: %s", dir, strerror(e));
+    }
+    return BN_OK;
+}
+
 int bn_checkpoint_save(const char *dir, uint32_t id, const bn_checkpoint_t *ck,
                        char *err, size_t errlen)
 {
-    size_t cap = 4 + 4 + 4 + 8 + 8 + 4 + 64 + 8 + ck->dim * 8 + (size_t) ck->order_n * 4 + 8;
+    size_t cap = S_HEAD + ck->dim * 8 + (size_t) ck->order_n * 4 + 8;
     s_buf_t b = { malloc(cap), 0, cap };
     if (!b.p)
         return bn_fail(err, errlen, BN_ENOMEM, "out of memory for a checkpoint");
@@ -50,6 +109,7 @@ int bn_checkpoint_save(const char *dir, uint32_t id, const bn_checkpoint_t *ck,
     uint64_t dim = ck->dim;
     s_put(&b, "BZCK", 4);
     s_put(&b, &version, 4);
+    s_put(&b, &ck->config_fp, 8);
     s_put(&b, &ck->epoch, 4);
     s_put(&b, &ck->round, 8);
     s_put(&b, &dim, 8);
@@ -68,43 +128,29 @@ int bn_checkpoint_save(const char *dir, uint32_t id, const bn_checkpoint_t *ck,
     char tmp[1024], final[1024];
     s_path(tmp, sizeof tmp, dir, id, ".tmp");
     s_path(final, sizeof final, dir, id, "");
-    int rc = BN_OK;
-    FILE *f = fopen(tmp, "wb");
-    if (!f) {
-        rc = bn_fail(err, errlen, BN_EIO, "%s: %s", tmp, strerror(errno));
-        goto done;
-    }
-    if (fwrite(b.p, 1, b.len, f) != b.len || fflush(f) != 0 || fsync(fileno(f)) != 0) {
-        rc = bn_fail(err, errlen, BN_EIO, "%s: write failed: %s", tmp, strerror(errno));
-        fclose(f);
-        unlink(tmp);
-        goto done;
-    }
-    fclose(f);
-    if (rename(tmp, final) != 0) {
-        rc = bn_fail(err, errlen, BN_EIO, "rename %s -> %s: %s", tmp, final, strerror(errno));
-        unlink(tmp);
-    }
-done:
+    int rc = s_write_file(tmp, b.p, b.len, err, errlen);
+    if (rc == BN_OK)
+        rc = s_commit(tmp, final, dir, err, errlen);
     free(b.p);
     return rc;
 }
 
-int bn_checkpoint_load(const char *dir, uint32_t id, bn_checkpoint_t *ck, char *err, size_t errlen)
+int bn_checkpoint_load(const char *dir, uint32_t id, uint64_t config_fp, uint32_t epochs,
+                       bn_checkpoint_t *ck, char *err, size_t errlen)
 {
     char path[1024];
     s_path(path, sizeof path, dir, id, "");
     FILE *f = fopen(path, "rb");
     if (!f)
         return bn_fail(err, errlen, BN_EIO, "%s: %s", path, strerror(errno));
-    size_t expect_max = 4 + 4 + 4 + 8 + 8 + 4 + 64 + 8 + ck->dim * 8 + (size_t) ck->order_n * 4 + 8;
+    size_t expect_max = S_HEAD + ck->dim * 8 + (size_t) ck->order_n * 4 + 8;
     uint8_t *p = malloc(expect_max + 1);
     size_t len = p ? fread(p, 1, expect_max + 1, f) : 0;
     fclose(f);
     int rc = bn_fail(err, errlen, BN_EFORMAT, "%s: not a checkpoint of this node's model and data", path);
     if (!p)
         return bn_fail(err, errlen, BN_ENOMEM, "out of memory");
-    size_t head = 4 + 4 + 4 + 8 + 8 + 4 + 64 + 8;
+    size_t head = S_HEAD;
     if (len < head + 8 || len > expect_max || memcmp(p, "BZCK", 4) != 0)
         goto done;
     uint64_t sum;
@@ -114,9 +160,15 @@ int bn_checkpoint_load(const char *dir, uint32_t id, bn_checkpoint_t *ck, char *
         goto done;
     }
     uint32_t version, epoch, flags, order_n, order_pos;
-    uint64_t round, dim;
+    uint64_t round, dim, fp;
     size_t o = 4;
     memcpy(&version, p + o, 4); o += 4;
+    if (version != S_VERSION) {
+        rc = bn_fail(err, errlen, BN_EFORMAT, "%s: checkpoint format %u, this byznode reads %u",
+                     path, version, S_VERSION);
+        goto done;
+    }
+    memcpy(&fp, p + o, 8); o += 8;
     memcpy(&epoch, p + o, 4); o += 4;
     memcpy(&round, p + o, 8); o += 8;
     memcpy(&dim, p + o, 8); o += 8;
@@ -137,6 +189,17 @@ int bn_checkpoint_load(const char *dir, uint32_t id, bn_checkpoint_t *ck, char *
         if (v >= order_n)
             goto done;
     }
+    if (fp != config_fp) {
+        rc = bn_fail(err, errlen, BN_EMISMATCH, "%s: written with another configuration (fingerprint "
+                     "%016llx, this run %016llx: a swarm-wide option such as --batch, --seed or --epochs "
+                     "differs)", path, (unsigned long long) fp, (unsigned long long) config_fp);
+        goto done;
+    }
+    if (epoch > epochs) {
+        rc = bn_fail(err, errlen, BN_EMISMATCH, "%s: at epoch %u, beyond this run's %u epochs",
+                     path, epoch, epochs);
+        goto done;
+    }
     memcpy(ck->x, p + o, dim * 4);
     o += dim * 4;
     if (has_v) {
@@ -150,8 +213,91 @@ int bn_checkpoint_load(const char *dir, uint32_t id, bn_checkpoint_t *ck, char *
     ck->batch_rng = r1;
     ck->attack_rng = r2;
     ck->order_pos = order_pos;
+    ck->config_fp = fp;
     rc = BN_OK;
 done:
     free(p);
+    return rc;
+}
+
+/* The 1-based "epoch" of one jsonl line, 0 if it has none. */
+static uint32_t s_line_epoch(const char *line)
+{
+    const char *k = strstr(line, "\"epoch\":");
+    if (!k)
+        return 0;
+    char *end = NULL;
+    unsigned long v = strtoul(k + 8, &end, 10);
+    return end == k + 8 || v > UINT32_MAX ? 0 : (uint32_t) v;
+}
+
+uint32_t bn_checkpoint_log_last(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    char *line = NULL;
+    size_t cap = 0;
+    uint32_t last = 0;
+    while (getline(&line, &cap, f) > 0) {
+        uint32_t e = s_line_epoch(line);
+        if (e && strchr(line, '\n'))     /* a torn last line does not count */
+            last = e;
+    }
+    free(line);
+    fclose(f);
+    return last;
+}
+
+int bn_checkpoint_trim_log(const char *path, uint32_t epochs_done, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return errno == ENOENT ? BN_OK : bn_fail(err, errlen, BN_EIO, "%s: %s", path, strerror(errno));
+    s_buf_t b = { NULL, 0, 0 };
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    int rc = BN_OK;
+    bool changed = false;
+    while ((len = getline(&line, &cap, f)) > 0) {
+        uint32_t e = s_line_epoch(line);
+        if (e == 0 || e > epochs_done || line[len - 1] != '\n') {
+            changed = true;       /* this line and everything after it go */
+            break;
+        }
+        if (b.len + (size_t) len > b.cap) {
+            size_t nc = (b.cap ? 2 * b.cap : 4096) + (size_t) len;
+            uint8_t *np = realloc(b.p, nc);
+            if (!np) {
+                rc = bn_fail(err, errlen, BN_ENOMEM, "%s: out of memory", path);
+                goto done;
+            }
+            b.p = np;
+            b.cap = nc;
+        }
+        s_put(&b, line, (size_t) len);
+    }
+    if (ferror(f)) {
+        rc = bn_fail(err, errlen, BN_EIO, "%s: read error", path);
+        goto done;
+    }
+    if (changed) {
+        char tmp[1100], dir[1024];
+        snprintf(tmp, sizeof tmp, "%s.tmp", path);
+        snprintf(dir, sizeof dir, "%s", path);
+        char *slash = strrchr(dir, '/');
+        if (slash)
+            *slash = '\0';
+        else
+            snprintf(dir, sizeof dir, ".");
+        rc = s_write_file(tmp, b.p ? (const void *) b.p : "", b.len, err, errlen);
+        if (rc == BN_OK)
+            rc = s_commit(tmp, path, dir, err, errlen);
+    }
+done:
+    free(line);
+    free(b.p);
+    fclose(f);
     return rc;
 }

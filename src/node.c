@@ -741,11 +741,12 @@ static void s_epoch_end(s_node_t *nd)
         BN_INFO("epoch %u: accuracy %.4f, train loss %.4f, %.1f s (compute %.1f, wait %.1f, aggregate %.2f)",
                 nd->epoch + 1, r->accuracy, r->train_loss, r->t_epoch, r->t_compute, r->t_wait,
                 r->t_aggregate);
+    /* After the last epoch too: that checkpoint says "finished" to a rerun. */
     if (nd->opt.out_dir[0] && nd->opt.checkpoint_every
-        && ((nd->epoch + 1) % nd->opt.checkpoint_every == 0) && !last) {
+        && ((nd->epoch + 1) % nd->opt.checkpoint_every == 0 || last)) {
         bn_checkpoint_t ck = { nd->epoch + 1, nd->round, nd->dim, nd->x, nd->sgd.velocity,
                                nd->sgd.started, nd->batch_rng, nd->attack_rng, nd->order,
-                               nd->train.n, nd->order_pos };
+                               nd->train.n, nd->order_pos, bn_options_fingerprint(&nd->opt) };
         char err[256];
         if (bn_checkpoint_save(nd->opt.out_dir, nd->id, &ck, err, sizeof err) != BN_OK)
             BN_WARN("checkpoint: %s", err);
@@ -970,8 +971,22 @@ int bn_node_run(const bn_options_t *opt, volatile sig_atomic_t *stop)
     if (opt->out_dir[0]) {
         mkdir(opt->out_dir, 0755);
         bn_checkpoint_t ck = { 0, 0, nd->dim, nd->x, nd->sgd.velocity, false, nd->batch_rng,
-                               nd->attack_rng, nd->order, nd->train.n, 0 };
-        int crc = bn_checkpoint_load(opt->out_dir, nd->id, &ck, err, sizeof err);
+                               nd->attack_rng, nd->order, nd->train.n, 0, 0 };
+        char path[BN_PATH_MAX + 64];
+        snprintf(path, sizeof path, "%s/node-%u.jsonl", opt->out_dir, nd->id);
+        int crc = bn_checkpoint_load(opt->out_dir, nd->id, bn_options_fingerprint(opt), opt->epochs,
+                                     &ck, err, sizeof err);
+        if ((crc == BN_OK && ck.epoch >= opt->epochs)
+            || (crc == BN_EIO && bn_checkpoint_log_last(path) >= opt->epochs)) {
+            BN_INFO("already finished (%s says epoch %u of %u): nothing to do",
+                    crc == BN_OK ? "the checkpoint" : path, opt->epochs, opt->epochs);
+            rc = BN_OK;
+            goto done;
+        }
+        if (crc == BN_OK && bn_checkpoint_trim_log(path, ck.epoch, err, sizeof err) != BN_OK) {
+            rc = BN_EIO;
+            goto fail;
+        }
         if (crc == BN_OK) {
             first_epoch = ck.epoch;
             nd->round = ck.round;
@@ -984,10 +999,8 @@ int bn_node_run(const bn_options_t *opt, volatile sig_atomic_t *stop)
             BN_INFO("resumed from checkpoint: epoch %u, round %llu", first_epoch + 1,
                     (unsigned long long) nd->round);
         } else if (crc != BN_EIO) {
-            BN_WARN("ignoring checkpoint: %s", err);
+            BN_WARN("ignoring checkpoint (starting afresh): %s", err);
         }
-        char path[BN_PATH_MAX + 64];
-        snprintf(path, sizeof path, "%s/node-%u.jsonl", opt->out_dir, nd->id);
         nd->jsonl = fopen(path, first_epoch ? "a" : "w");
     }
     err[0] = 0;

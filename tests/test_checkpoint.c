@@ -1,0 +1,277 @@
+/*  test_checkpoint.c -- checkpoints: a round trip; refused when written by
+ *  another configuration or beyond the run; corrupt, short and foreign files
+ *  refused without touching the caller's buffers; a failed write keeps the
+ *  previous checkpoint; the resumed node's jsonl trimmed to the checkpoint.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "checkpoint.h"
+
+#define DIM 37
+#define ORDER 11
+#define FP 0x1234abcd5678ef01ULL
+
+static char s_dir[512];
+
+static int s_setup(void **state)
+{
+    (void) state;
+    const char *tmp = getenv("TMPDIR");
+    snprintf(s_dir, sizeof s_dir, "%s/bn_test_ck.XXXXXX", tmp ? tmp : "/tmp");
+    return mkdtemp(s_dir) ? 0 : -1;
+}
+
+static int s_teardown(void **state)
+{
+    (void) state;
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", s_dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+typedef struct {
+    float x[DIM], v[DIM];
+    uint32_t order[ORDER];
+    bn_checkpoint_t ck;
+} s_state_t;
+
+static void s_fill(s_state_t *s, float base, uint32_t epoch)
+{
+    for (int i = 0; i < DIM; i++) {
+        s->x[i] = base + (float) i;
+        s->v[i] = -base - (float) i;
+    }
+    for (int i = 0; i < ORDER; i++)
+        s->order[i] = (uint32_t) ((i * 7) % ORDER);
+    memset(&s->ck, 0, sizeof s->ck);
+    s->ck.epoch = epoch;
+    s->ck.round = 1000 + epoch;
+    s->ck.dim = DIM;
+    s->ck.x = s->x;
+    s->ck.velocity = s->v;
+    s->ck.sgd_started = true;
+    bn_rng_seed(&s->ck.batch_rng, 5, 1);
+    bn_rng_seed(&s->ck.attack_rng, 6, 2);
+    s->ck.order = s->order;
+    s->ck.order_n = ORDER;
+    s->ck.order_pos = 3;
+    s->ck.config_fp = FP;
+}
+
+/* An empty receiver: what a node passes to load. */
+static void s_blank(s_state_t *s)
+{
+    memset(s, 0, sizeof *s);
+    for (int i = 0; i < DIM; i++)
+        s->x[i] = s->v[i] = 99.0f;
+    s->ck.dim = DIM;
+    s->ck.x = s->x;
+    s->ck.velocity = s->v;
+    s->ck.order = s->order;
+    s->ck.order_n = ORDER;
+}
+
+static void s_path(char *out, size_t cap, const char *suffix)
+{
+    snprintf(out, cap, "%s/checkpoint-4.bin%s", s_dir, suffix);
+}
+
+static void test_round_trip(void **state)
+{
+    (void) state;
+    s_state_t a, b;
+    char err[512] = "";
+    s_fill(&a, 1.5f, 2);
+    assert_int_equal(bn_checkpoint_save(s_dir, 4, &a.ck, err, sizeof err), BN_OK);
+    s_blank(&b);
+    assert_int_equal(bn_checkpoint_load(s_dir, 4, FP, 5, &b.ck, err, sizeof err), BN_OK);
+    assert_memory_equal(a.x, b.x, sizeof a.x);
+    assert_memory_equal(a.v, b.v, sizeof a.v);
+    assert_memory_equal(a.order, b.order, sizeof a.order);
+    assert_int_equal(b.ck.epoch, 2);
+    assert_int_equal(b.ck.round, 1002);
+    assert_int_equal(b.ck.order_pos, 3);
+    assert_true(b.ck.sgd_started);
+    assert_true(b.ck.config_fp == FP);
+    assert_int_equal(bn_rng_next(&b.ck.batch_rng), bn_rng_next(&a.ck.batch_rng));
+    char tmp[600];
+    s_path(tmp, sizeof tmp, ".tmp");
+    assert_int_equal(access(tmp, F_OK), -1);   /* no temporary left */
+}
+
+/* The findings of issue 8: a checkpoint of another --batch/--seed was
+ * accepted (round 1000 with R = 2000); one from epoch 50 of a 2-epoch run
+ * "resumed" and did nothing. */
+static void test_refused_for_another_run(void **state)
+{
+    (void) state;
+    s_state_t a, b;
+    char err[512] = "";
+    s_fill(&a, 2.0f, 3);
+    assert_int_equal(bn_checkpoint_save(s_dir, 4, &a.ck, err, sizeof err), BN_OK);
+
+    s_blank(&b);
+    assert_int_equal(bn_checkpoint_load(s_dir, 4, FP ^ 1, 5, &b.ck, err, sizeof err), BN_EMISMATCH);
+    assert_non_null(strstr(err, "another configuration"));
+    assert_true(b.x[0] == 99.0f && b.ck.epoch == 0);        /* untouched */
+
+    s_fill(&a, 2.0f, 50);
+    assert_int_equal(bn_checkpoint_save(s_dir, 4, &a.ck, err, sizeof err), BN_OK);
+    s_blank(&b);
+    assert_int_equal(bn_checkpoint_load(s_dir, 4, FP, 2, &b.ck, err, sizeof err), BN_EMISMATCH);
+    assert_non_null(strstr(err, "at epoch 50, beyond this run's 2 epochs"));
+    assert_true(b.x[0] == 99.0f);
+
+    /* epoch == epochs: a finished node (loads; the caller does nothing) */
+    s_fill(&a, 2.0f, 5);
+    assert_int_equal(bn_checkpoint_save(s_dir, 4, &a.ck, err, sizeof err), BN_OK);
+    s_blank(&b);
+    assert_int_equal(bn_checkpoint_load(s_dir, 4, FP, 5, &b.ck, err, sizeof err), BN_OK);
+    assert_int_equal(b.ck.epoch, 5);
+}
+
+static void test_corrupt_short_foreign(void **state)
+{
+    (void) state;
+    s_state_t a, b;
+    char err[512] = "", path[600];
+    s_fill(&a, 3.0f, 1);
+    assert_int_equal(bn_checkpoint_save(s_dir, 4, &a.ck, err, sizeof err), BN_OK);
+    s_path(path, sizeof path, "");
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+
+    /* one flipped byte in the model */
+    FILE *f = fopen(path, "r+b");
+    assert_non_null(f);
+    fseek(f, 150, SEEK_SET);
+    int c = fgetc(f);
+    fseek(f, 150, SEEK_SET);
+    fputc(c ^ 0x40, f);
+    fclose(f);
+    s_blank(&b);
+    assert_int_equal(bn_checkpoint_load(s_dir, 4, FP, 5, &b.ck, err, sizeof err), BN_EFORMAT);
+    assert_non_null(strstr(err, "checksum"));
+    assert_true(b.x[0] == 99.0f);
+
+    /* truncated */
+    assert_int_equal(bn_checkpoint_save(s_dir, 4, &a.ck, err, sizeof err), BN_OK);
+    assert_int_equal(truncate(path, st.st_size - 9), 0);
+    assert_int_equal(bn_checkpoint_load(s_dir, 4, FP, 5, &b.ck, err, sizeof err), BN_EFORMAT);
+    assert_int_equal(truncate(path, 0), 0);
+    assert_int_equal(bn_checkpoint_load(s_dir, 4, FP, 5, &b.ck, err, sizeof err), BN_EFORMAT);
+
+    /* another model size */
+    assert_int_equal(bn_checkpoint_save(s_dir, 4, &a.ck, err, sizeof err), BN_OK);
+    s_blank(&b);
+    b.ck.dim = DIM - 1;
+    assert_int_equal(bn_checkpoint_load(s_dir, 4, FP, 5, &b.ck, err, sizeof err), BN_EFORMAT);
+    assert_true(b.x[0] == 99.0f);
+
+    /* none at all */
+    s_blank(&b);
+    assert_int_equal(bn_checkpoint_load(s_dir, 9, FP, 5, &b.ck, err, sizeof err), BN_EIO);
+}
+
+/* A write that fails (here: the disk is full, /dev/full) is an error and
+ * leaves the previous checkpoint as it was, not a 0-byte file. */
+static void test_failed_write_keeps_previous(void **state)
+{
+    (void) state;
+    s_state_t a, b;
+    char err[512] = "", tmp[600];
+    s_fill(&a, 4.0f, 1);
+    assert_int_equal(bn_checkpoint_save(s_dir, 4, &a.ck, err, sizeof err), BN_OK);
+    s_path(tmp, sizeof tmp, ".tmp");
+    if (symlink("/dev/full", tmp) != 0)
+        skip();
+    s_state_t newer;
+    s_fill(&newer, 8.0f, 2);
+    assert_int_equal(bn_checkpoint_save(s_dir, 4, &newer.ck, err, sizeof err), BN_EIO);
+    assert_non_null(strstr(err, "failed"));
+    assert_int_equal(access(tmp, F_OK), -1);
+    s_blank(&b);
+    assert_int_equal(bn_checkpoint_load(s_dir, 4, FP, 5, &b.ck, err, sizeof err), BN_OK);
+    assert_int_equal(b.ck.epoch, 1);
+    assert_true(b.x[0] == 4.0f);
+
+    /* a directory that does not exist */
+    char nodir[600];
+    snprintf(nodir, sizeof nodir, "%s/missing", s_dir);
+    assert_int_equal(bn_checkpoint_save(nodir, 4, &a.ck, err, sizeof err), BN_EIO);
+    assert_non_null(strstr(err, "missing"));
+}
+
+static void s_write(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static char *s_read(const char *path)
+{
+    static char buf[4096];
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = 0;
+    fclose(f);
+    return buf;
+}
+
+/* A node resumed at epoch k drops the log lines of epochs > k (it runs them
+ * again), so no epoch is in the jsonl twice. */
+static void test_trim_log(void **state)
+{
+    (void) state;
+    char path[600], err[512] = "";
+    snprintf(path, sizeof path, "%s/node-4.jsonl", s_dir);
+    s_write(path, "{\"node\": 4, \"epoch\": 1, \"t_epoch\": 9}\n"
+                  "{\"node\": 4, \"epoch\": 2, \"t_epoch\": 9}\n"
+                  "{\"node\": 4, \"epoch\": 3, \"t_epoch\": 9}\n");
+    assert_int_equal(bn_checkpoint_log_last(path), 3);
+    assert_int_equal(bn_checkpoint_trim_log(path, 2, err, sizeof err), BN_OK);
+    assert_string_equal(s_read(path), "{\"node\": 4, \"epoch\": 1, \"t_epoch\": 9}\n"
+                                      "{\"node\": 4, \"epoch\": 2, \"t_epoch\": 9}\n");
+    assert_int_equal(bn_checkpoint_log_last(path), 2);
+    /* nothing to drop: unchanged */
+    assert_int_equal(bn_checkpoint_trim_log(path, 5, err, sizeof err), BN_OK);
+    assert_int_equal(bn_checkpoint_log_last(path), 2);
+    /* a torn last line (killed mid-write) goes, and does not count as done */
+    s_write(path, "{\"node\": 4, \"epoch\": 1}\n{\"node\": 4, \"epo");
+    assert_int_equal(bn_checkpoint_log_last(path), 1);
+    s_write(path, "{\"node\": 4, \"epoch\": 1}\n{\"node\": 4, \"epoch\": 2");
+    assert_int_equal(bn_checkpoint_log_last(path), 1);
+    assert_int_equal(bn_checkpoint_trim_log(path, 2, err, sizeof err), BN_OK);
+    assert_string_equal(s_read(path), "{\"node\": 4, \"epoch\": 1}\n");
+    /* resumed at 0: empty */
+    assert_int_equal(bn_checkpoint_trim_log(path, 0, err, sizeof err), BN_OK);
+    assert_string_equal(s_read(path), "");
+    /* missing file: fine */
+    char none[600];
+    snprintf(none, sizeof none, "%s/none.jsonl", s_dir);
+    assert_int_equal(bn_checkpoint_trim_log(none, 1, err, sizeof err), BN_OK);
+    assert_int_equal(bn_checkpoint_log_last(none), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_round_trip),
+        cmocka_unit_test(test_refused_for_another_run),
+        cmocka_unit_test(test_corrupt_short_foreign),
+        cmocka_unit_test(test_failed_write_keeps_previous),
+        cmocka_unit_test(test_trim_log),
+    };
+    return cmocka_run_group_tests(tests, s_setup, s_teardown);
+}
