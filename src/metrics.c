@@ -1,226 +1,369 @@
-/*  metrics.c -- report encoding and eq. (3); see metrics.h. */
+/*  metrics.c -- report encoding and eq. (3); see metrics.h.
+ *
+ *  s_fields is the one list of report keys: pack, unpack and JSON walk it.
+ *  A field's type says how it travels: an unsigned integer (32 or 64 bits),
+ *  a double (finite, or finite-or-NaN for "not measured" figures), a
+ *  boolean, the attack name, a fingerprint (uint64 on the wire, 16 hex
+ *  digits in JSON), the epoch (0-based on the wire, 1-based in JSON), the
+ *  drop counters, and the weight telemetry.
+ */
 #include "metrics.h"
 #include "json.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
-static void s_key(msgpack_packer *pk, const char *k)
-{
-    size_t n = strlen(k);
-    msgpack_pack_str(pk, n);
-    msgpack_pack_str_body(pk, k, n);
-}
+typedef enum {
+    S_U32,          /* uint32_t                                         */
+    S_U64,          /* uint64_t                                         */
+    S_EPOCH,        /* uint32_t, 1-based in JSON                        */
+    S_FP,           /* uint64_t fingerprint, hex string in JSON         */
+    S_F64,          /* double, must be finite                           */
+    S_F64_NAN,      /* double, finite or NaN (not measured)             */
+    S_BOOL,         /* bool                                             */
+    S_ATTACK,       /* char[BN_REPORT_ATTACK_MAX], [a-z0-9-]            */
+    S_DROPS,        /* uint64_t[BN_DROP_COUNT]                          */
+    S_WEIGHT,       /* float * of n_nodes entries, or NULL              */
+} s_type_t;
 
-#define U(k, v) do { s_key(pk, k); msgpack_pack_uint64(pk, (uint64_t) (v)); } while (0)
-#define D(k, v) do { s_key(pk, k); msgpack_pack_double(pk, (double) (v)); } while (0)
-#define B(k, v) do { s_key(pk, k); if (v) msgpack_pack_true(pk); else msgpack_pack_false(pk); } while (0)
+typedef struct {
+    const char *key;
+    s_type_t    type;
+    size_t      off;
+} s_field_t;
+
+#define F(key, type, member) { key, type, offsetof(bn_report_t, member) }
+static const s_field_t s_fields[] = {
+    F("node",             S_U32,     node),
+    F("epoch",            S_EPOCH,   epoch),
+    F("n_nodes",          S_U32,     n_nodes),
+    F("honest",           S_BOOL,    honest),
+    F("final",            S_BOOL,    final),
+    F("resumed",          S_BOOL,    resumed),
+    F("attack",           S_ATTACK,  attack),
+    F("accuracy",         S_F64_NAN, accuracy),
+    F("test_loss",        S_F64_NAN, test_loss),
+    F("train_loss",       S_F64_NAN, train_loss),
+    F("eval_images",      S_U32,     eval_images),
+    F("bytes_sent",       S_U64,     bytes_sent),
+    F("bytes_received",   S_U64,     bytes_received),
+    F("msgs_sent",        S_U64,     msgs_sent),
+    F("msgs_received",    S_U64,     msgs_received),
+    F("send_dropped",     S_U64,     send_dropped),
+    F("rounds",           S_U64,     rounds),
+    F("rounds_timed_out", S_U64,     rounds_timed_out),
+    F("missing",          S_U64,     missing),
+    F("rounds_skipped",   S_U64,     rounds_skipped),
+    F("peers_given_up",   S_U64,     peers_given_up),
+    F("peers_restored",   S_U64,     peers_restored),
+    F("max_rss_kb",       S_U64,     max_rss_kb),
+    F("fault_dropped",    S_U64,     fault_dropped),
+    F("fault_delayed",    S_U64,     fault_delayed),
+    F("rule_nonfinite",   S_U64,     rule_nonfinite),
+    F("dropped",          S_DROPS,   drops),
+    F("t_compute",        S_F64,     t_compute),
+    F("t_wait",           S_F64,     t_wait),
+    F("t_aggregate",      S_F64,     t_aggregate),
+    F("t_encode",         S_F64,     t_encode),
+    F("t_eval",           S_F64,     t_eval),
+    F("t_epoch",          S_F64,     t_epoch),
+    F("topology",         S_FP,      topology_fp),
+    F("config",           S_FP,      config_fp),
+    F("degree",           S_U32,     degree),
+    F("weight",           S_WEIGHT,  weight),
+};
+#undef F
+enum { S_NFIELDS = (int) BN_ARRAY_LEN(s_fields) };
+
+#define S_AT(r, f, T) ((T *) (void *) ((char *) (r) + (f)->off))
+#define S_CAT(r, f, T) ((const T *) (const void *) ((const char *) (r) + (f)->off))
+
+/* ---- pack ---------------------------------------------------------------- */
+
+static void s_pack_str(msgpack_packer *pk, const char *s)
+{
+    size_t n = strlen(s);
+    msgpack_pack_str(pk, n);
+    msgpack_pack_str_body(pk, s, n);
+}
 
 void bn_report_pack(const bn_report_t *r, msgpack_packer *pk)
 {
-    msgpack_pack_map(pk, 34);
-    U("node", r->node);
-    U("epoch", r->epoch);
-    U("n_nodes", r->n_nodes);
-    B("honest", r->honest);
-    B("final", r->final);
-    B("resumed", r->resumed);
-    s_key(pk, "attack");
-    msgpack_pack_str(pk, strlen(r->attack));
-    msgpack_pack_str_body(pk, r->attack, strlen(r->attack));
-    D("accuracy", r->accuracy);
-    D("test_loss", r->test_loss);
-    D("train_loss", r->train_loss);
-    U("eval_images", r->eval_images);
-    U("bytes_sent", r->bytes_sent);
-    U("bytes_received", r->bytes_received);
-    U("msgs_sent", r->msgs_sent);
-    U("msgs_received", r->msgs_received);
-    U("send_dropped", r->send_dropped);
-    U("rounds", r->rounds);
-    U("rounds_timed_out", r->rounds_timed_out);
-    U("missing", r->missing);
-    U("max_rss_kb", r->max_rss_kb);
-    U("fault_dropped", r->fault_dropped);
-    U("fault_delayed", r->fault_delayed);
-    U("rule_nonfinite", r->rule_nonfinite);
-    D("t_compute", r->t_compute);
-    D("t_wait", r->t_wait);
-    D("t_aggregate", r->t_aggregate);
-    D("t_encode", r->t_encode);
-    D("t_eval", r->t_eval);
-    D("t_epoch", r->t_epoch);
-    U("topology", r->topology_fp);
-    U("degree", r->degree);
-    s_key(pk, "drops");
-    msgpack_pack_array(pk, BN_DROP_COUNT);
-    for (int i = 0; i < BN_DROP_COUNT; i++)
-        msgpack_pack_uint64(pk, r->drops[i]);
-    s_key(pk, "weight");
-    if (r->weight) {
-        msgpack_pack_array(pk, r->n_nodes);
-        for (uint32_t i = 0; i < r->n_nodes; i++)
-            msgpack_pack_float(pk, r->weight[i]);
-    } else {
-        msgpack_pack_nil(pk);
+    msgpack_pack_map(pk, S_NFIELDS);
+    for (int i = 0; i < S_NFIELDS; i++) {
+        const s_field_t *f = &s_fields[i];
+        s_pack_str(pk, f->key);
+        switch (f->type) {
+        case S_U32:
+        case S_EPOCH:
+            msgpack_pack_uint32(pk, *S_CAT(r, f, uint32_t));
+            break;
+        case S_U64:
+        case S_FP:
+            msgpack_pack_uint64(pk, *S_CAT(r, f, uint64_t));
+            break;
+        case S_F64:
+        case S_F64_NAN:
+            msgpack_pack_double(pk, *S_CAT(r, f, double));
+            break;
+        case S_BOOL:
+            if (*S_CAT(r, f, bool))
+                msgpack_pack_true(pk);
+            else
+                msgpack_pack_false(pk);
+            break;
+        case S_ATTACK:
+            s_pack_str(pk, S_CAT(r, f, char));
+            break;
+        case S_DROPS:
+            msgpack_pack_array(pk, BN_DROP_COUNT);
+            for (int k = 0; k < BN_DROP_COUNT; k++)
+                msgpack_pack_uint64(pk, r->drops[k]);
+            break;
+        case S_WEIGHT:
+            if (!r->weight) {
+                msgpack_pack_nil(pk);
+                break;
+            }
+            msgpack_pack_array(pk, r->n_nodes);
+            for (uint32_t k = 0; k < r->n_nodes; k++)
+                msgpack_pack_float(pk, r->weight[k]);
+            break;
+        }
     }
-    s_key(pk, "reserved");
-    msgpack_pack_nil(pk);
 }
 
-static bool s_num(const msgpack_object *o, double *out)
+/* ---- unpack -------------------------------------------------------------- */
+
+/* A non-negative integer in any MessagePack integer format. */
+static bool s_uint(const msgpack_object *o, uint64_t max, uint64_t *out)
+{
+    if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
+        *out = o->via.u64;
+    else
+        return false;   /* msgpack-c maps every value >= 0 to POSITIVE_INTEGER */
+    return *out <= max;
+}
+
+/* Any MessagePack number as a double. */
+static bool s_number(const msgpack_object *o, double *out)
 {
     switch (o->type) {
     case MSGPACK_OBJECT_POSITIVE_INTEGER: *out = (double) o->via.u64; return true;
     case MSGPACK_OBJECT_NEGATIVE_INTEGER: *out = (double) o->via.i64; return true;
     case MSGPACK_OBJECT_FLOAT32:
     case MSGPACK_OBJECT_FLOAT64:          *out = o->via.f64; return true;
-    default: return false;
+    default:                              return false;
     }
+}
+
+static bool s_attack_name(const msgpack_object *v, char *dst)
+{
+    if (v->type != MSGPACK_OBJECT_STR || v->via.str.size >= BN_REPORT_ATTACK_MAX)
+        return false;
+    /* [a-z0-9-]: anything else (quotes, NUL, bytes >= 0x80) is refused. */
+    for (uint32_t i = 0; i < v->via.str.size; i++) {
+        char c = v->via.str.ptr[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'))
+            return false;
+    }
+    memcpy(dst, v->via.str.ptr, v->via.str.size);
+    dst[v->via.str.size] = 0;
+    return true;
+}
+
+/* Decodes one value into its field; weight arrays are checked for length
+ * after the loop (n_nodes may come later in the map). */
+static bool s_field_decode(const s_field_t *f, const msgpack_object *v, bn_report_t *r,
+                           const msgpack_object **weight)
+{
+    uint64_t u;
+    double d;
+    switch (f->type) {
+    case S_U32:
+    case S_EPOCH:
+        if (!s_uint(v, UINT32_MAX, &u))
+            return false;
+        *S_AT(r, f, uint32_t) = (uint32_t) u;
+        return true;
+    case S_U64:
+    case S_FP:
+        if (!s_uint(v, UINT64_MAX, &u))
+            return false;
+        *S_AT(r, f, uint64_t) = u;
+        return true;
+    case S_F64:
+    case S_F64_NAN:
+        if (!s_number(v, &d) || isinf(d) || (isnan(d) && f->type == S_F64))
+            return false;
+        *S_AT(r, f, double) = d;
+        return true;
+    case S_BOOL:
+        if (v->type != MSGPACK_OBJECT_BOOLEAN)
+            return false;
+        *S_AT(r, f, bool) = v->via.boolean;
+        return true;
+    case S_ATTACK:
+        return s_attack_name(v, S_AT(r, f, char));
+    case S_DROPS:
+        if (v->type != MSGPACK_OBJECT_ARRAY || v->via.array.size > BN_DROP_COUNT)
+            return false;
+        for (uint32_t k = 0; k < v->via.array.size; k++)
+            if (!s_uint(&v->via.array.ptr[k], UINT64_MAX, &r->drops[k]))
+                return false;
+        return true;
+    case S_WEIGHT:
+        if (v->type == MSGPACK_OBJECT_NIL)
+            return true;
+        if (v->type != MSGPACK_OBJECT_ARRAY || v->via.array.size > BN_REPORT_MAX_NODES)
+            return false;
+        *weight = v;
+        return true;
+    }
+    return false;
+}
+
+static int s_field_index(const msgpack_object *k)
+{
+    if (k->type != MSGPACK_OBJECT_STR)
+        return -2;
+    for (int i = 0; i < S_NFIELDS; i++)
+        if (strlen(s_fields[i].key) == k->via.str.size
+            && !memcmp(s_fields[i].key, k->via.str.ptr, k->via.str.size))
+            return i;
+    return -1;
+}
+
+static bool s_weight_decode(const msgpack_object *v, bn_report_t *r)
+{
+    if (v->via.array.size != r->n_nodes)
+        return false;
+    r->weight = malloc((r->n_nodes ? r->n_nodes : 1) * sizeof(float));
+    if (!r->weight)
+        return false;
+    for (uint32_t k = 0; k < r->n_nodes; k++) {
+        double x;
+        if (!s_number(&v->via.array.ptr[k], &x) || !isfinite(x) || !isfinite((float) x))
+            return false;
+        r->weight[k] = (float) x;
+    }
+    return true;
 }
 
 int bn_report_unpack(const void *buf, size_t len, bn_report_t *r)
 {
     memset(r, 0, sizeof *r);
-    r->accuracy = NAN;
     msgpack_unpacked up;
     msgpack_unpacked_init(&up);
     size_t off = 0;
     int rc = BN_EFORMAT;
-    if (msgpack_unpack_next(&up, buf, len, &off) != MSGPACK_UNPACK_SUCCESS)
+    bool seen[S_NFIELDS] = { false };
+    const msgpack_object *weight = NULL;
+    if (!buf || len == 0 || len > BN_REPORT_MAX_BYTES
+        || msgpack_unpack_next(&up, buf, len, &off) != MSGPACK_UNPACK_SUCCESS || off != len)
         goto done;
     const msgpack_object *o = &up.data;
     if (o->type != MSGPACK_OBJECT_MAP)
         goto done;
     for (uint32_t i = 0; i < o->via.map.size; i++) {
-        const msgpack_object *k = &o->via.map.ptr[i].key, *v = &o->via.map.ptr[i].val;
-        if (k->type != MSGPACK_OBJECT_STR || k->via.str.size >= 32)
+        int idx = s_field_index(&o->via.map.ptr[i].key);
+        if (idx == -2 || (idx >= 0 && seen[idx]))
             goto done;
-        char key[32];
-        memcpy(key, k->via.str.ptr, k->via.str.size);
-        key[k->via.str.size] = 0;
-        double d = 0;
-        bool isnum = s_num(v, &d);
-        /* Integers keep all 64 bits (fingerprints, byte counts). */
-        uint64_t u = v->type == MSGPACK_OBJECT_POSITIVE_INTEGER ? v->via.u64 : (uint64_t) (d > 0 ? d : 0);
-        if (!strcmp(key, "attack")) {
-            if (v->type != MSGPACK_OBJECT_STR || v->via.str.size >= sizeof r->attack)
-                goto done;
-            memcpy(r->attack, v->via.str.ptr, v->via.str.size);
-            r->attack[v->via.str.size] = 0;
-            /* An attack name is [a-z0-9-]; anything else could break the JSON
-             * the monitor writes, so the whole report is refused. */
-            for (const char *c = r->attack; *c; c++)
-                if (!((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '-'))
-                    goto done;
-        } else if (!strcmp(key, "honest") || !strcmp(key, "final") || !strcmp(key, "resumed")) {
-            if (v->type != MSGPACK_OBJECT_BOOLEAN)
-                goto done;
-            bool *dst = key[0] == 'h' ? &r->honest : key[0] == 'f' ? &r->final : &r->resumed;
-            *dst = v->via.boolean;
-        } else if (!strcmp(key, "drops")) {
-            if (v->type != MSGPACK_OBJECT_ARRAY)
-                goto done;
-            for (uint32_t j = 0; j < v->via.array.size && j < BN_DROP_COUNT; j++) {
-                double x;
-                if (!s_num(&v->via.array.ptr[j], &x))
-                    goto done;
-                r->drops[j] = (uint64_t) x;
-            }
-        } else if (!strcmp(key, "weight")) {
-            if (v->type == MSGPACK_OBJECT_NIL)
-                continue;
-            if (v->type != MSGPACK_OBJECT_ARRAY || v->via.array.size > 1000000)
-                goto done;
-            free(r->weight);
-            r->weight = calloc(v->via.array.size ? v->via.array.size : 1, sizeof(float));
-            if (!r->weight)
-                goto done;
-            for (uint32_t j = 0; j < v->via.array.size; j++) {
-                double x;
-                if (!s_num(&v->via.array.ptr[j], &x))
-                    goto done;
-                r->weight[j] = (float) x;
-            }
-            r->n_nodes = v->via.array.size;
-        } else if (isnum) {
-#define F(name, field) else if (!strcmp(key, name)) r->field = d
-#define N(name, field) else if (!strcmp(key, name)) r->field = (__typeof__(r->field)) u
-            if (0) {}
-            N("node", node); N("epoch", epoch);
-            F("accuracy", accuracy); F("test_loss", test_loss); F("train_loss", train_loss);
-            N("eval_images", eval_images); N("bytes_sent", bytes_sent);
-            N("bytes_received", bytes_received); N("msgs_sent", msgs_sent);
-            N("msgs_received", msgs_received); N("send_dropped", send_dropped);
-            N("rounds", rounds); N("rounds_timed_out", rounds_timed_out); N("missing", missing);
-            N("max_rss_kb", max_rss_kb);
-            N("fault_dropped", fault_dropped); N("fault_delayed", fault_delayed);
-            N("rule_nonfinite", rule_nonfinite);
-            F("t_compute", t_compute); F("t_wait", t_wait); F("t_aggregate", t_aggregate);
-            F("t_encode", t_encode); F("t_eval", t_eval); F("t_epoch", t_epoch);
-            N("topology", topology_fp); N("degree", degree);
-#undef F
-#undef N
-        }
+        if (idx == -1)
+            continue;   /* unknown key: a later revision's */
+        seen[idx] = true;
+        if (!s_field_decode(&s_fields[idx], &o->via.map.ptr[i].val, r, &weight))
+            goto done;
     }
+    for (int i = 0; i < S_NFIELDS; i++)
+        if (!seen[i])
+            goto done;
+    if (r->n_nodes > BN_REPORT_MAX_NODES || (weight && !s_weight_decode(weight, r)))
+        goto done;
     rc = BN_OK;
 done:
     msgpack_unpacked_destroy(&up);
     if (rc != BN_OK) {
         free(r->weight);
-        r->weight = NULL;
+        memset(r, 0, sizeof *r);
     }
     return rc;
 }
 
-static void s_jnum(FILE *f, const char *k, double v)
+/* ---- JSON ---------------------------------------------------------------- */
+
+static void s_json_value(const s_field_t *f, const bn_report_t *r, FILE *out)
 {
-    if (isfinite(v))
-        fprintf(f, ", \"%s\": %.6g", k, v);
-    else
-        fprintf(f, ", \"%s\": null", k);
+    switch (f->type) {
+    case S_U32:
+        fprintf(out, "%u", (unsigned) *S_CAT(r, f, uint32_t));
+        break;
+    case S_EPOCH:
+        fprintf(out, "%llu", (unsigned long long) *S_CAT(r, f, uint32_t) + 1);
+        break;
+    case S_U64:
+        fprintf(out, "%llu", (unsigned long long) *S_CAT(r, f, uint64_t));
+        break;
+    case S_FP:
+        fprintf(out, "\"%016llx\"", (unsigned long long) *S_CAT(r, f, uint64_t));
+        break;
+    case S_F64:
+    case S_F64_NAN:
+        bn_json_number(out, *S_CAT(r, f, double), 9);
+        break;
+    case S_BOOL:
+        fputs(*S_CAT(r, f, bool) ? "true" : "false", out);
+        break;
+    case S_ATTACK:
+        bn_json_string(out, S_CAT(r, f, char));
+        break;
+    case S_DROPS: {
+        fputc('{', out);
+        bool first = true;
+        for (int k = 1; k < BN_DROP_COUNT; k++)
+            if (r->drops[k]) {
+                fprintf(out, "%s\"%s\": %llu", first ? "" : ", ", bn_drop_reason_name(k),
+                        (unsigned long long) r->drops[k]);
+                first = false;
+            }
+        fputc('}', out);
+        break;
+    }
+    case S_WEIGHT:
+        if (!r->weight) {
+            fputs("null", out);
+            break;
+        }
+        fputc('[', out);
+        for (uint32_t k = 0; k < r->n_nodes; k++) {
+            if (k)
+                fputs(", ", out);
+            bn_json_number(out, r->weight[k], 6);
+        }
+        fputc(']', out);
+        break;
+    }
 }
 
 void bn_report_to_json(const bn_report_t *r, FILE *f)
 {
-    fprintf(f, "{\"node\": %u, \"epoch\": %u, \"role\": \"%s\", \"attack\": \"%s\"",
-            r->node, r->epoch + 1, r->honest ? "honest" : "byzantine", r->attack);
-    s_jnum(f, "accuracy", r->accuracy);
-    s_jnum(f, "test_loss", r->test_loss);
-    s_jnum(f, "train_loss", r->train_loss);
-    fprintf(f, ", \"eval_images\": %u, \"bytes_sent\": %llu, \"bytes_received\": %llu, "
-               "\"msgs_sent\": %llu, \"msgs_received\": %llu, \"send_dropped\": %llu, "
-               "\"rounds\": %llu, \"rounds_timed_out\": %llu, \"missing\": %llu, "
-               "\"fault_dropped\": %llu, \"fault_delayed\": %llu, \"max_rss_kb\": %llu",
-            r->eval_images, (unsigned long long) r->bytes_sent,
-            (unsigned long long) r->bytes_received, (unsigned long long) r->msgs_sent,
-            (unsigned long long) r->msgs_received, (unsigned long long) r->send_dropped,
-            (unsigned long long) r->rounds, (unsigned long long) r->rounds_timed_out,
-            (unsigned long long) r->missing, (unsigned long long) r->fault_dropped,
-            (unsigned long long) r->fault_delayed, (unsigned long long) r->max_rss_kb);
-    fprintf(f, ", \"dropped\": {");
-    bool first = true;
-    for (int i = 1; i < BN_DROP_COUNT; i++)
-        if (r->drops[i]) {
-            fprintf(f, "%s\"%s\": %llu", first ? "" : ", ", bn_drop_reason_name(i),
-                    (unsigned long long) r->drops[i]);
-            first = false;
-        }
-    fprintf(f, "}");
-    s_jnum(f, "t_compute", r->t_compute);
-    s_jnum(f, "t_wait", r->t_wait);
-    s_jnum(f, "t_aggregate", r->t_aggregate);
-    s_jnum(f, "t_encode", r->t_encode);
-    s_jnum(f, "t_eval", r->t_eval);
-    s_jnum(f, "t_epoch", r->t_epoch);
-    fprintf(f, ", \"topology\": \"%016llx\", \"degree\": %u, \"resumed\": %s}",
-            (unsigned long long) r->topology_fp, r->degree, r->resumed ? "true" : "false");
+    fputc('{', f);
+    for (int i = 0; i < S_NFIELDS; i++) {
+        fprintf(f, "%s\"%s\": ", i ? ", " : "", s_fields[i].key);
+        s_json_value(&s_fields[i], r, f);
+    }
+    fputc('}', f);
 }
+
+/* ---- eq. (3) ------------------------------------------------------------- */
 
 double bn_consensus_error(const float *const *x, uint32_t m, size_t dim, double *mean)
 {
-    if (m <= 1)
+    if (m == 0)
+        return NAN;
+    if (m == 1)
         return 0.0;
     for (size_t k = 0; k < dim; k++)
         mean[k] = 0.0;

@@ -7,6 +7,13 @@
  *  got from this node over the epoch's rounds.  The node never knows who is
  *  Byzantine; the monitor, which knows the roles, turns it into the share of
  *  weight that went to Byzantine neighbours.
+ *
+ *  One key table in metrics.c names every field once: the MessagePack
+ *  packer, the decoder and the JSON writer all walk it, so the wire map and
+ *  the JSON line use the same names (docs/metrics.md lists them with their
+ *  types).  The decoder is strict about what it knows and tolerant of what
+ *  it does not: every key of the table is required exactly once with its
+ *  type, unknown keys are skipped.
  */
 #ifndef BN_METRICS_H
 #define BN_METRICS_H
@@ -17,10 +24,18 @@
 #include "common.h"
 #include "wire.h"
 
+/* Largest n_nodes (length of `weight`) a report may carry. */
+#define BN_REPORT_MAX_NODES 65536u
+/* Largest metrics frame a node produces or the monitor accepts: the fixed
+ * keys take under 1 KB, each weight entry at most 5 bytes (float32). */
+#define BN_REPORT_MAX_BYTES (4096u + 5u * BN_REPORT_MAX_NODES)
+/* Attack names are [a-z0-9-], shorter than this. */
+#define BN_REPORT_ATTACK_MAX 24
+
 typedef struct {
     uint32_t node, epoch, n_nodes;
     bool     honest, final, resumed;
-    char     attack[24];
+    char     attack[BN_REPORT_ATTACK_MAX];
     double   accuracy;          /* fraction; NAN when not evaluated this epoch */
     double   test_loss, train_loss;
     uint32_t eval_images;
@@ -40,19 +55,33 @@ typedef struct {
     float   *weight;            /* n_nodes entries, owned by whoever filled the report */
 } bn_report_t;
 
-/* Packs r into pk as a MessagePack map. */
+/* Packs r into pk as a MessagePack map: every key of the table, `weight` as
+ * an array of n_nodes float32 (nil when r->weight is NULL). */
 void bn_report_pack(const bn_report_t *r, msgpack_packer *pk);
 
-/* Unpacks a report from buf[0..len).  r->weight is malloc'd (caller frees) when
- * present.  BN_EFORMAT on anything unexpected; never reads past len. */
+/* Unpacks a report from buf[0..len), which must hold exactly one MessagePack
+ * map.  BN_EFORMAT (r zeroed, nothing allocated) when: it is not a map; a key
+ * is not a string; a known key appears twice or is missing; a value has the
+ * wrong type or is out of its range (uint32 fields >= 2^32, negative
+ * integers); a number that must be finite is not (only accuracy, test_loss
+ * and train_loss may be NaN, meaning "not measured"; none may be infinite);
+ * `dropped` has more than BN_DROP_COUNT entries; `weight` is not nil or an
+ * array of exactly n_nodes finite numbers; n_nodes > BN_REPORT_MAX_NODES; the
+ * attack name is not [a-z0-9-]; bytes follow the map.  Unknown keys are
+ * skipped.  On BN_OK r->weight is malloc'd (caller frees) or NULL (nil).
+ * Never reads past len. */
 int bn_report_unpack(const void *buf, size_t len, bn_report_t *r);
 
-/* One JSON object, no newline. */
+/* One JSON object, no newline: the table's keys (epoch 1-based, the
+ * fingerprints as 16 hex digits, `dropped` as an object of the non-zero
+ * reasons by name), non-finite numbers as null, strings escaped.  Write
+ * errors are left in f's error indicator (ferror). */
 void bn_report_to_json(const bn_report_t *r, FILE *f);
 
 /* Consensus error of eq. (3) over m vectors of dim floats:
  * (1/m) sum_i ||x_i - xbar||^2 / ||xbar||^2.  mean_scratch holds dim doubles.
- * Returns 0 for m <= 1, INFINITY if xbar = 0 and the x_i differ. */
+ * Returns 0 for m == 1, NAN for m == 0 (no model: undefined), INFINITY if
+ * xbar = 0 and the x_i differ. */
 double bn_consensus_error(const float *const *x, uint32_t m, size_t dim, double *mean_scratch);
 
 #endif

@@ -1,8 +1,13 @@
 /*  monitor.c -- metrics collector; see monitor.h.
  *
- *  State: for each epoch a row of n report slots (JSON text, accuracy, role,
- *  the model of honest nodes while the epoch is open).  At most a few epochs
- *  are open at once; a closed epoch keeps only its summary and the JSON lines.
+ *  State: for each (epoch, node) a cell holding the accepted report's JSON
+ *  and the figures the epoch needs (and, while the epoch is open, the honest
+ *  model); for each epoch its figures once closed.  Everything the monitor
+ *  expects (n, roles, model size, R, deadlines, configuration fingerprint)
+ *  comes from the swarm file, never from a report.
+ *
+ *  Sections: set-up, the journal, validation of one REPORT, epochs
+ *  (deadlines, closing, figures), output (summary.json, epochs.csv), run.
  */
 #include "monitor.h"
 
@@ -12,243 +17,367 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
-#include "metrics.h"
 #include "json.h"
-#include "roles.h"
+#include "metrics.h"
+#include "model.h"
 #include "options.h"
+#include "outfile.h"
+#include "roles.h"
 #include "swarmfile.h"
 #include "transport.h"
 #include "wire.h"
 
+#define S_JOURNAL_VERSION 1
+#define S_JOURNAL_MAX     (1u << 30)   /* a longer journal is not ours */
+
+enum { S_REC_REPORT = 1, S_REC_CLOSE = 2, S_REC_DROPS = 3 };
+enum { S_MODEL_NONE = 0, S_MODEL_FINITE = 1, S_MODEL_NONFINITE = 2 };
+
 typedef struct {
     bool     have;
-    bool     honest;
+    double   t_recv;        /* bn_now() at acceptance (journal replay: the monitor's start) */
     double   accuracy;
     double   byz_share;     /* share of this node's weight given to Byzantine nodes, NAN if n/a */
-    double   sec_per_round;
-    double   t_compute, t_wait, t_aggregate, t_encode;
+    double   sec_per_round, t_compute, t_wait, t_aggregate, t_encode;
     uint64_t max_rss_kb;
+    int      model;         /* S_MODEL_* */
+    char     attack[BN_REPORT_ATTACK_MAX];
     char    *json;          /* the report as JSON, owned */
-    float   *x;             /* honest model while the epoch is open, owned */
+    float   *x;             /* honest finite model while the epoch is open, owned */
 } s_cell_t;
 
-typedef struct {
-    bool     closed;
-    uint32_t reports;
-    double   first_seen;
-    double   mean_acc, min_acc, max_acc, consensus, byz_share, sec_per_round;
-    double   t_compute, t_wait, t_aggregate, t_encode;
-    uint32_t honest_reported;
-    uint64_t max_rss_kb;    /* largest peak RSS of any node that reported */
-} s_epoch_t;
-
-typedef struct {
+struct bn_monitor_t {
     bn_swarm_t   swarm;
     bn_options_t opt;
-    uint32_t     n, E;
-    bool        *is_byz;
-    bool        *role_seen;     /* role known from a report */
-    bool        *role_honest;
-    s_cell_t    *cells;         /* E * n */
-    s_epoch_t   *epochs;        /* E */
-    uint32_t     last_accepted_epoch;
-    bool        *failed;
+    uint32_t     n, E, R;
+    size_t       dim;               /* the swarm's model size, floats */
+    uint64_t     config_fp;
+    bool        *is_byz;            /* n, from (seed, byzantine) */
+    s_cell_t    *cells;             /* E * n */
+    bn_monitor_epoch_t *epochs;     /* E */
+    double       start, budget, first_extra;
+    uint64_t     drops[BN_MDROP_COUNT];
+    uint64_t     models_nonfinite;
+    bool        *warned;            /* (n + 1) * BN_MDROP_COUNT: logged once per sender, reason */
     char         out[BN_PATH_MAX];
-    double      *mean_scratch;
-    size_t       dim;
-    uint64_t     dropped;
-    bool         quiet;
-} s_mon_t;
+    FILE        *journal;
+    double      *mean_scratch;      /* dim */
+    bool         replaying, quiet;
+    int          io_rc;             /* first write failure, BN_OK if none */
+    char         io_err[512];
+};
 
-static s_cell_t *s_cell(s_mon_t *m, uint32_t e, uint32_t i)
+static const char *s_drop_names[BN_MDROP_COUNT] = {
+    "none", "frames", "size", "header", "version", "kind", "swarm", "sender", "auth", "epoch",
+    "dtype", "metrics", "mismatch", "config", "role", "range", "weight", "empty", "dim",
+    "duplicate", "late",
+};
+
+const char *bn_monitor_drop_name(bn_monitor_drop_t why)
+{
+    return (unsigned) why < BN_MDROP_COUNT ? s_drop_names[why] : "?";
+}
+
+static s_cell_t *s_cell(const bn_monitor_t *m, uint32_t e, uint32_t i)
 {
     return &m->cells[(size_t) e * m->n + i];
 }
 
-static bool s_is_honest(const s_mon_t *m, uint32_t i)
+static void s_io_fail(bn_monitor_t *m, const char *msg)
 {
-    return m->role_seen[i] ? m->role_honest[i] : !m->is_byz[i];
+    if (m->io_rc == BN_OK) {
+        m->io_rc = BN_EIO;
+        size_t len = BN_MIN(strlen(msg), sizeof m->io_err - 1);
+        memcpy(m->io_err, msg, len);
+        m->io_err[len] = 0;
+    }
 }
 
-static void s_write_summary(s_mon_t *m)
-{
-    char path[BN_PATH_MAX + 32], tmp[BN_PATH_MAX + 40];
-    snprintf(path, sizeof path, "%s/summary.json", m->out);
-    snprintf(tmp, sizeof tmp, "%s/summary.json.tmp", m->out);
-    FILE *f = fopen(tmp, "w");
-    if (!f) {
-        BN_ERROR("%s: %s", tmp, strerror(errno));
-        return;
-    }
-    fprintf(f, "{\"config\": ");
-    bn_options_to_json(&m->opt, f);
-    fseek(f, -1, SEEK_CUR);   /* reopen the config object to add the swarm's facts */
-    fprintf(f, ", \"nodes\": %u, \"swarm\": ", m->n);
-    bn_json_string(f, m->swarm.name);
-    fprintf(f, "},\n \"epochs\": [");
-    bool first = true;
-    uint32_t last_closed = UINT32_MAX;
-    for (uint32_t e = 0; e < m->E; e++) {
-        s_epoch_t *ep = &m->epochs[e];
-        if (!ep->closed)
-            continue;
-        last_closed = e;
-        fprintf(f, "%s\n  {\"epoch\": %u, \"mean_accuracy\": ", first ? "" : ",", e + 1);
-        first = false;
-        if (isfinite(ep->mean_acc))
-            fprintf(f, "%.6f, \"min_accuracy\": %.6f, \"max_accuracy\": %.6f", ep->mean_acc,
-                    ep->min_acc, ep->max_acc);
-        else
-            fprintf(f, "null, \"min_accuracy\": null, \"max_accuracy\": null");
-        fprintf(f, ", \"consensus_error\": %.6g, \"byzantine_weight\": ", ep->consensus);
-        if (isfinite(ep->byz_share))
-            fprintf(f, "%.6g", ep->byz_share);
-        else
-            fprintf(f, "null");
-        fprintf(f, ", \"honest_reported\": %u, \"max_node_rss_mb\": %.1f", ep->honest_reported,
-                ep->max_rss_kb / 1024.0);
-        fprintf(f, ", \"seconds_per_round\": %.4f, \"round_split\": "
-                   "{\"compute\": %.4f, \"wait\": %.4f, \"aggregate\": %.4f, \"encode\": %.4f}}",
-                ep->sec_per_round, ep->t_compute, ep->t_wait,
-                ep->t_aggregate, ep->t_encode);
-    }
-    fprintf(f, "\n ],\n \"nodes\": [");
-    for (uint32_t i = 0; i < m->n; i++) {
-        const char *attack = "none";
-        double acc = NAN;
-        uint32_t last_e = UINT32_MAX;
-        for (uint32_t e = 0; e < m->E; e++) {
-            s_cell_t *c = s_cell(m, e, i);
-            if (c->have) {
-                last_e = e;
-                if (isfinite(c->accuracy))
-                    acc = c->accuracy;
-            }
-        }
-        (void) attack;
-        bool honest = s_is_honest(m, i);
-        fprintf(f, "%s\n  {\"id\": %u, \"role\": \"%s\", \"attack\": ", i ? "," : "", i,
-                honest ? "honest" : "byzantine");
-        /* The attack name is in the node's own reports; repeat it here. */
-        const char *json0 = last_e != UINT32_MAX ? s_cell(m, last_e, i)->json : NULL;
-        const char *a = json0 ? strstr(json0, "\"attack\": \"") : NULL;
-        if (a) {
-            a += 11;
-            const char *end = strchr(a, '"');
-            fprintf(f, "\"%.*s\"", (int) (end ? end - a : 0), a);
-        } else {
-            fprintf(f, "\"%s\"", honest ? "none" : "unknown");
-        }
-        fprintf(f, ", \"accuracy\": ");
-        if (isfinite(acc))
-            fprintf(f, "%.6f", acc);
-        else
-            fprintf(f, "null");
-        bool failed = last_closed != UINT32_MAX && (last_e == UINT32_MAX || last_e < last_closed);
-        fprintf(f, ", \"failed\": %s, \"last_epoch\": %d, \"epochs\": [", failed ? "true" : "false",
-                last_e == UINT32_MAX ? 0 : (int) last_e + 1);
-        bool f1 = true;
-        for (uint32_t e = 0; e < m->E; e++) {
-            s_cell_t *c = s_cell(m, e, i);
-            if (c->have && c->json) {
-                fprintf(f, "%s%s", f1 ? "" : ", ", c->json);
-                f1 = false;
-            }
-        }
-        fprintf(f, "]}");
-    }
-    fprintf(f, "\n ],\n \"dropped_reports\": %llu}\n", (unsigned long long) m->dropped);
-    fclose(f);
-    rename(tmp, path);
+/* ---- set-up ------------------------------------------------------------ */
 
-    snprintf(path, sizeof path, "%s/epochs.csv", m->out);
-    f = fopen(path, "w");
+/* The run options every node applies: defaults, then the swarm file. */
+static int s_load_options(bn_monitor_t *m, const char *path, char *err, size_t errlen)
+{
+    int rc = bn_swarm_load(&m->swarm, path, err, errlen);
+    if (rc != BN_OK)
+        return rc;
+    if (!m->swarm.monitor.endpoint[0])
+        return bn_fail(err, errlen, BN_EARG, "%s has no 'monitor' line", path);
+    m->n = m->swarm.n;
+    bn_options_default(&m->opt);
+    for (uint32_t i = 0; i < m->swarm.n_options; i++) {
+        rc = bn_options_set(&m->opt, m->swarm.option_names[i], m->swarm.option_values[i], err,
+                            errlen);
+        if (rc != BN_OK)
+            return rc;
+    }
+    rc = bn_options_finish(&m->opt, m->n, err, errlen);
+    if (rc != BN_OK)
+        return rc;
+    bn_model_t *model = bn_model_new(m->opt.model, 1);
+    if (!model)
+        return bn_fail(err, errlen, BN_ENOMEM, "cannot build the swarm's model");
+    m->dim = bn_model_dim(model);
+    bn_model_destroy(&model);
+    m->E = m->opt.epochs;
+    m->R = bn_schedule_rounds_per_epoch(m->opt.train_size, m->n, m->opt.batch,
+                                        m->opt.local_steps);
+    m->config_fp = bn_options_fingerprint(&m->opt);
+    return BN_OK;
+}
+
+static int s_journal_open(bn_monitor_t *m, char *err, size_t errlen);
+
+bn_monitor_t *bn_monitor_new(const bn_monitor_opts_t *opts, double now, char *err, size_t errlen)
+{
+    bn_monitor_t *m = calloc(1, sizeof *m);
+    if (!m) {
+        bn_fail(err, errlen, BN_ENOMEM, "out of memory");
+        return NULL;
+    }
+    m->quiet = opts->quiet;
+    m->start = now;
+    if (s_load_options(m, opts->swarm_path, err, errlen) != BN_OK)
+        goto fail;
+    if (strlen(opts->out_dir) >= sizeof m->out) {
+        bn_fail(err, errlen, BN_EARG, "--out: path too long");
+        goto fail;
+    }
+    snprintf(m->out, sizeof m->out, "%s", opts->out_dir);
+    if (mkdir(m->out, 0755) != 0 && errno != EEXIST) {
+        bn_fail(err, errlen, BN_EIO, "%s: %s", m->out, strerror(errno));
+        goto fail;
+    }
+    double T = m->opt.round_timeout_ms / 1000.0;
+    double grace = opts->grace > 0 ? opts->grace : 20.0;
+    m->budget = m->R * T + grace;
+    m->first_extra = 2 * T;
+    m->is_byz = calloc(m->n, sizeof *m->is_byz);
+    m->cells = calloc((size_t) m->E * m->n, sizeof *m->cells);
+    m->epochs = calloc(m->E, sizeof *m->epochs);
+    m->warned = calloc((size_t) (m->n + 1) * BN_MDROP_COUNT, sizeof *m->warned);
+    m->mean_scratch = malloc((m->dim ? m->dim : 1) * sizeof(double));
+    if (!m->is_byz || !m->cells || !m->epochs || !m->warned || !m->mean_scratch
+        || bn_roles_byzantine(m->opt.seed, m->n, m->opt.byzantine, m->is_byz) != BN_OK) {
+        bn_fail(err, errlen, BN_ENOMEM, "out of memory");
+        goto fail;
+    }
+    if (s_journal_open(m, err, errlen) != BN_OK)
+        goto fail;
+    return m;
+fail:
+    bn_monitor_destroy(&m);
+    return NULL;
+}
+
+void bn_monitor_destroy(bn_monitor_t **self_p)
+{
+    bn_monitor_t *m = self_p ? *self_p : NULL;
+    if (!m)
+        return;
+    if (m->cells)
+        for (size_t i = 0; i < (size_t) m->E * m->n; i++) {
+            free(m->cells[i].json);
+            bn_free(m->cells[i].x);
+        }
+    if (m->journal)
+        fclose(m->journal);
+    free(m->cells);
+    free(m->epochs);
+    free(m->is_byz);
+    free(m->warned);
+    free(m->mean_scratch);
+    bn_swarm_free(&m->swarm);
+    free(m);
+    *self_p = NULL;
+}
+
+/* ---- the journal --------------------------------------------------------
+ *
+ * DIR/monitor.journal is a sequence of MessagePack objects: a map naming the
+ * run (journal version, swarm id, configuration fingerprint, n, E, dim),
+ * then [1, node, epoch, metrics frame (bin), model state] per accepted
+ * report, [2, epoch, consensus error, models] per closed epoch, and
+ * [3, [drop counters]] before each close and at the end.  A record
+ * cut short by a crash ends the replay; the file is truncated there. */
+
+static void s_journal_append(bn_monitor_t *m, const msgpack_sbuffer *sb)
+{
+    if (m->replaying || !m->journal || m->io_rc != BN_OK)
+        return;
+    char path[BN_PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/monitor.journal", m->out);
+    if (fwrite(sb->data, 1, sb->size, m->journal) != sb->size || fflush(m->journal) != 0) {
+        char msg[BN_PATH_MAX + 96];
+        snprintf(msg, sizeof msg, "%s: write failed: %s", path, strerror(errno));
+        s_io_fail(m, msg);
+    }
+}
+
+static void s_journal_head(const bn_monitor_t *m, msgpack_packer *pk)
+{
+    static const char *keys[6] = { "journal", "swarm", "config", "n", "epochs", "dim" };
+    uint64_t vals[6] = { S_JOURNAL_VERSION, m->swarm.swarm_id, m->config_fp, m->n, m->E, m->dim };
+    msgpack_pack_map(pk, 6);
+    for (int i = 0; i < 6; i++) {
+        msgpack_pack_str(pk, strlen(keys[i]));
+        msgpack_pack_str_body(pk, keys[i], strlen(keys[i]));
+        msgpack_pack_uint64(pk, vals[i]);
+    }
+}
+
+static bool s_replay_record(bn_monitor_t *m, const msgpack_object *o);
+
+/* Replays buf[0..len); returns the length of the good prefix (0 if the
+ * head is not this run's). */
+static size_t s_journal_replay(bn_monitor_t *m, const char *buf, size_t len)
+{
+    msgpack_sbuffer head;
+    msgpack_sbuffer_init(&head);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &head, msgpack_sbuffer_write);
+    s_journal_head(m, &pk);
+    size_t good = 0;
+    if (len >= head.size && !memcmp(buf, head.data, head.size)) {
+        good = head.size;
+        msgpack_unpacked up;
+        msgpack_unpacked_init(&up);
+        size_t off = good;
+        m->replaying = true;
+        while (msgpack_unpack_next(&up, buf, len, &off) == MSGPACK_UNPACK_SUCCESS
+               && s_replay_record(m, &up.data))
+            good = off;
+        m->replaying = false;
+        msgpack_unpacked_destroy(&up);
+    }
+    msgpack_sbuffer_destroy(&head);
+    return good;
+}
+
+static char *s_read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
     if (!f)
-        return;
-    fprintf(f, "epoch,mean_accuracy,min_accuracy,max_accuracy,consensus_error,byzantine_weight,seconds_per_round\n");
-    for (uint32_t e = 0; e < m->E; e++) {
-        s_epoch_t *ep = &m->epochs[e];
-        if (ep->closed)
-            fprintf(f, "%u,%.6f,%.6f,%.6f,%.6g,%.6g,%.4f\n", e + 1, ep->mean_acc, ep->min_acc,
-                    ep->max_acc, ep->consensus, ep->byz_share, ep->sec_per_round);
+        return NULL;
+    char *buf = NULL;
+    if (fseek(f, 0, SEEK_END) == 0) {
+        long sz = ftell(f);
+        if (sz > 0 && (unsigned long) sz <= S_JOURNAL_MAX && fseek(f, 0, SEEK_SET) == 0
+            && (buf = malloc((size_t) sz)) && fread(buf, 1, (size_t) sz, f) == (size_t) sz) {
+            *len = (size_t) sz;
+        } else {
+            free(buf);
+            buf = NULL;
+        }
     }
     fclose(f);
+    return buf;
 }
 
-static void s_close_epoch(s_mon_t *m, uint32_t e)
+static int s_journal_open(bn_monitor_t *m, char *err, size_t errlen)
 {
-    s_epoch_t *ep = &m->epochs[e];
-    if (ep->closed)
-        return;
-    ep->closed = true;
-    const float **xs = calloc(m->n, sizeof *xs);
-    uint32_t k = 0, acc_n = 0, share_n = 0, time_n = 0;
-    double acc_sum = 0, share_sum = 0, spr = 0;
-    ep->min_acc = INFINITY;
-    ep->max_acc = -INFINITY;
-    for (uint32_t i = 0; i < m->n; i++) {
-        s_cell_t *c = s_cell(m, e, i);
-        if (c->have && c->max_rss_kb > ep->max_rss_kb)
-            ep->max_rss_kb = c->max_rss_kb;
-        if (!c->have || !s_is_honest(m, i))
-            continue;
-        ep->honest_reported++;
-        if (c->x && xs)
-            xs[k++] = c->x;
-        if (isfinite(c->accuracy)) {
-            acc_sum += c->accuracy;
-            acc_n++;
-            ep->min_acc = fmin(ep->min_acc, c->accuracy);
-            ep->max_acc = fmax(ep->max_acc, c->accuracy);
-        }
-        if (isfinite(c->byz_share)) {
-            share_sum += c->byz_share;
-            share_n++;
-        }
-        spr += c->sec_per_round;
-        ep->t_compute += c->t_compute;
-        ep->t_wait += c->t_wait;
-        ep->t_aggregate += c->t_aggregate;
-        ep->t_encode += c->t_encode;
-        time_n++;
+    char path[BN_PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/monitor.journal", m->out);
+    size_t len = 0, good = 0;
+    char *buf = s_read_file(path, &len);
+    if (buf) {
+        good = s_journal_replay(m, buf, len);
+        free(buf);
+        if (good == 0)
+            BN_WARN("%s belongs to another run: starting a new one", path);
+        else
+            BN_INFO("resumed from %s (%zu of %zu bytes replayed)", path, good, len);
     }
-    ep->mean_acc = acc_n ? acc_sum / acc_n : NAN;
-    if (!acc_n)
-        ep->min_acc = ep->max_acc = NAN;
-    ep->byz_share = share_n ? share_sum / share_n : NAN;
-    ep->consensus = (k && m->mean_scratch) ? bn_consensus_error(xs, k, m->dim, m->mean_scratch) : 0.0;
-    if (time_n) {
-        ep->sec_per_round = spr / time_n;
-        ep->t_compute /= time_n;
-        ep->t_wait /= time_n;
-        ep->t_aggregate /= time_n;
-        ep->t_encode /= time_n;
+    m->journal = fopen(path, good ? "r+b" : "wb");
+    if (!m->journal || (good && (fseek(m->journal, (long) good, SEEK_SET) != 0
+                                 || ftruncate(fileno(m->journal), (off_t) good) != 0)))
+        return bn_fail(err, errlen, BN_EIO, "%s: %s", path, strerror(errno));
+    if (!good) {
+        msgpack_sbuffer sb;
+        msgpack_sbuffer_init(&sb);
+        msgpack_packer pk;
+        msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+        s_journal_head(m, &pk);
+        s_journal_append(m, &sb);
+        msgpack_sbuffer_destroy(&sb);
     }
-    free(xs);
-    for (uint32_t i = 0; i < m->n; i++) {
-        s_cell_t *c = s_cell(m, e, i);
-        bn_free(c->x);
-        c->x = NULL;
+    return m->io_rc == BN_OK ? BN_OK : bn_fail(err, errlen, m->io_rc, "%s", m->io_err);
+}
+
+/* ---- validation of one REPORT ----------------------------------------- */
+
+/* The checks a decoded report's metrics must pass (also on replay). */
+static bn_monitor_drop_t s_check_metrics(const bn_monitor_t *m, const bn_report_t *r)
+{
+    if (r->config_fp != m->config_fp)
+        return BN_MDROP_CONFIG;
+    bool honest = !m->is_byz[r->node];
+    if (r->honest != honest)
+        return BN_MDROP_ROLE;
+    if (r->n_nodes != m->n || r->degree >= m->n || r->final != (r->epoch + 1 == m->E)
+        || r->rounds > m->R || r->rounds_timed_out > m->R || r->rounds_skipped > m->R
+        || r->peers_given_up > (uint64_t) m->n * m->R || r->peers_restored > (uint64_t) m->n * m->R
+        || (!isnan(r->accuracy) && (r->accuracy < 0 || r->accuracy > 1))
+        || r->test_loss < 0 || r->train_loss < 0 || r->t_compute < 0 || r->t_wait < 0
+        || r->t_aggregate < 0 || r->t_encode < 0 || r->t_eval < 0 || r->t_epoch < 0)
+        return BN_MDROP_RANGE;
+    if (honest) {
+        if (!r->weight)
+            return BN_MDROP_WEIGHT;
+        for (uint32_t j = 0; j < m->n; j++)
+            if (!(r->weight[j] >= 0.0f && r->weight[j] <= 1.0f + 1e-4f))
+                return BN_MDROP_WEIGHT;
     }
-    if (!m->quiet) {
-        printf("epoch %3u/%u  accuracy mean %.4f min %.4f max %.4f  consensus %.3g  byz-weight %.3g  "
-               "%.3f s/round (compute %.3f wait %.3f aggregate %.4f encode %.4f)  honest %u\n",
-               e + 1, m->E, ep->mean_acc, ep->min_acc, ep->max_acc, ep->consensus, ep->byz_share,
-               ep->sec_per_round, ep->t_compute, ep->t_wait, ep->t_aggregate, ep->t_encode,
-               ep->honest_reported);
-        fflush(stdout);
-    }
-    s_write_summary(m);
+    return BN_MDROP_NONE;
+}
+
+/* The checks of the frames and header, before the metrics are decoded. */
+static bn_monitor_drop_t s_check_frames(const bn_monitor_t *m, const bn_monitor_frame_t *fr,
+                                        int n_frames, uint32_t auth_id, bn_wire_header_t *h)
+{
+    if (n_frames != 3)
+        return BN_MDROP_FRAMES;
+    if (fr[1].size > BN_REPORT_MAX_BYTES || fr[2].size > m->dim * sizeof(float))
+        return BN_MDROP_SIZE;
+    bn_drop_reason_t why = bn_wire_decode(fr[0].data, fr[0].size, h);
+    if (why != BN_DROP_NONE)
+        return why == BN_DROP_VERSION ? BN_MDROP_VERSION : BN_MDROP_HEADER;
+    if (h->kind != BN_MSG_REPORT)
+        return BN_MDROP_KIND;
+    if (h->swarm_id != m->swarm.swarm_id)
+        return BN_MDROP_SWARM;
+    if (h->sender >= m->n || h->origin != h->sender)
+        return BN_MDROP_SENDER;
+    if ((m->swarm.curve || auth_id != BN_AUTH_NONE) && auth_id != h->sender)
+        return BN_MDROP_AUTH;
+    if (h->epoch >= m->E || h->round < (uint64_t) h->epoch * m->R
+        || h->round > (uint64_t) (h->epoch + 1) * m->R)
+        return BN_MDROP_EPOCH;
+    if (h->dtype != BN_DTYPE_F32)
+        return BN_MDROP_DTYPE;
+    return BN_MDROP_NONE;
+}
+
+/* Honest: exactly the swarm's model; Byzantine: no model. */
+static bn_monitor_drop_t s_check_payload(const bn_monitor_t *m, const bn_wire_header_t *h,
+                                         bool honest, size_t plen)
+{
+    if (honest && plen == 0)
+        return BN_MDROP_EMPTY;
+    if (honest && (h->dim != m->dim || plen != m->dim * sizeof(float)))
+        return BN_MDROP_DIM;
+    if (!honest && (plen != 0 || (h->dim != 0 && h->dim != m->dim)))
+        return BN_MDROP_DIM;
+    return BN_MDROP_NONE;
 }
 
 /* A diverged honest model (NaN) must not poison eq. (3) for the others. */
 static bool s_finite_payload(const void *data, size_t len)
 {
-    if (((uintptr_t) data & 3u) == 0)
-        return bn_all_finite(data, len / 4);
     float v;
-    for (size_t i = 0; i < len; i += 4) {
+    for (size_t i = 0; i + 4 <= len; i += 4) {
         memcpy(&v, (const char *) data + i, 4);
         if (!isfinite(v))
             return false;
@@ -256,183 +385,590 @@ static bool s_finite_payload(const void *data, size_t len)
     return true;
 }
 
-static void s_accept(s_mon_t *m, bn_rx_t *rx)
+static void s_note_drop(bn_monitor_t *m, bn_monitor_drop_t why, uint32_t sender)
 {
-    bn_wire_header_t h;
-    bn_report_t r;
-    if (rx->n != 3 || rx->truncated
-        || bn_wire_decode(zmq_msg_data(&rx->frames[0]), zmq_msg_size(&rx->frames[0]), &h) != BN_DROP_NONE
-        || h.kind != BN_MSG_REPORT || h.swarm_id != m->swarm.swarm_id || h.sender >= m->n
-        || h.epoch >= m->E
-        || (rx->auth_id != BN_AUTH_NONE && rx->auth_id != h.sender)) {
-        m->dropped++;
-        return;
+    m->drops[why]++;
+    uint32_t who = sender < m->n ? sender : m->n;
+    bool *w = &m->warned[(size_t) who * BN_MDROP_COUNT + why];
+    if (!*w && !m->replaying) {
+        *w = true;
+        if (who < m->n)
+            BN_WARN("dropped a report claiming node %u: %s (logged once per node and reason)",
+                    sender, bn_monitor_drop_name(why));
+        else
+            BN_WARN("dropped a report: %s (logged once per reason)", bn_monitor_drop_name(why));
     }
-    if (bn_report_unpack(zmq_msg_data(&rx->frames[1]), zmq_msg_size(&rx->frames[1]), &r) != BN_OK
-        || r.node != h.sender || r.epoch != h.epoch) {
-        m->dropped++;
-        return;
+}
+
+/* ---- epochs ------------------------------------------------------------ */
+
+double bn_monitor_deadline(const bn_monitor_t *m, uint32_t i, uint32_t e)
+{
+    for (uint32_t p = e; p-- > 0;) {
+        const s_cell_t *c = s_cell(m, p, i);
+        if (c->have)
+            return c->t_recv + (e - p) * m->budget;
     }
-    size_t plen = zmq_msg_size(&rx->frames[2]);
-    if (plen && (plen % 4 || (m->dim && plen != m->dim * 4) || plen != (size_t) h.dim * 4)) {
-        free(r.weight);
-        m->dropped++;
-        return;
-    }
-    if (plen && !m->dim) {
-        m->dim = plen / 4;
-        m->mean_scratch = malloc(m->dim * sizeof(double));
-    }
-    s_cell_t *c = s_cell(m, h.epoch, h.sender);
-    s_epoch_t *ep = &m->epochs[h.epoch];
-    if (c->have || ep->closed) {
-        free(r.weight);
-        m->dropped++;
-        return;
-    }
+    return m->start + m->first_extra + (e + 1) * m->budget;
+}
+
+static void s_fill_cell(bn_monitor_t *m, s_cell_t *c, const bn_report_t *r)
+{
     c->have = true;
-    c->honest = r.honest;
-    m->role_seen[h.sender] = true;
-    m->role_honest[h.sender] = r.honest;
-    c->accuracy = r.accuracy;
-    c->sec_per_round = r.rounds ? r.t_epoch / r.rounds : 0;
-    c->t_compute = r.rounds ? r.t_compute / r.rounds : 0;
-    c->t_wait = r.rounds ? r.t_wait / r.rounds : 0;
-    c->t_aggregate = r.rounds ? r.t_aggregate / r.rounds : 0;
-    c->t_encode = r.rounds ? r.t_encode / r.rounds : 0;
-    c->max_rss_kb = r.max_rss_kb;
+    c->accuracy = r->accuracy;
+    double rounds = r->rounds ? (double) r->rounds : 1.0;
+    c->sec_per_round = r->rounds ? r->t_epoch / rounds : 0;
+    c->t_compute = r->t_compute / rounds;
+    c->t_wait = r->t_wait / rounds;
+    c->t_aggregate = r->t_aggregate / rounds;
+    c->t_encode = r->t_encode / rounds;
+    c->max_rss_kb = r->max_rss_kb;
+    snprintf(c->attack, sizeof c->attack, "%s", r->attack);
     c->byz_share = NAN;
-    if (r.honest && r.weight && r.n_nodes == m->n) {
+    if (r->honest && r->weight) {
         double tot = 0, byz = 0;
         for (uint32_t j = 0; j < m->n; j++) {
-            if (!isfinite(r.weight[j]))
-                continue;
-            tot += r.weight[j];
+            tot += r->weight[j];
             if (m->is_byz[j])
-                byz += r.weight[j];
+                byz += r->weight[j];
         }
         if (tot > 0)
             c->byz_share = byz / tot;
-    }
-    if (plen && r.honest && !s_finite_payload(zmq_msg_data(&rx->frames[2]), plen)) {
-        BN_WARN("node %u's model of epoch %u is not finite: left out of the consensus error",
-                h.sender, h.epoch + 1);
-    } else if (plen && r.honest) {
-        c->x = bn_alloc_floats(m->dim);
-        if (c->x)
-            memcpy(c->x, zmq_msg_data(&rx->frames[2]), plen);
     }
     char *buf = NULL;
     size_t blen = 0;
     FILE *mf = open_memstream(&buf, &blen);
     if (mf) {
-        bn_report_to_json(&r, mf);
+        bn_report_to_json(r, mf);
         fclose(mf);
+        free(c->json);
         c->json = buf;
     }
+}
+
+static int s_write_files(bn_monitor_t *m, bool stopped, double now);
+
+/* The epoch's figures from its cells; consensus from the open models, or
+ * (replay) from the journal. */
+static void s_epoch_figures(bn_monitor_t *m, uint32_t e)
+{
+    bn_monitor_epoch_t *ep = &m->epochs[e];
+    uint32_t acc_n = 0, share_n = 0;
+    double acc_sum = 0, share_sum = 0;
+    ep->min_acc = INFINITY;
+    ep->max_acc = -INFINITY;
+    ep->honest_reported = 0;
+    ep->sec_per_round = ep->t_compute = ep->t_wait = ep->t_aggregate = ep->t_encode = 0;
+    for (uint32_t i = 0; i < m->n; i++) {
+        s_cell_t *c = s_cell(m, e, i);
+        if (c->have && c->max_rss_kb > ep->max_rss_kb)
+            ep->max_rss_kb = c->max_rss_kb;
+        if (!c->have || m->is_byz[i])
+            continue;
+        ep->honest_reported++;
+        if (!isnan(c->accuracy)) {
+            acc_sum += c->accuracy;
+            acc_n++;
+            ep->min_acc = fmin(ep->min_acc, c->accuracy);
+            ep->max_acc = fmax(ep->max_acc, c->accuracy);
+        }
+        if (!isnan(c->byz_share)) {
+            share_sum += c->byz_share;
+            share_n++;
+        }
+        ep->sec_per_round += c->sec_per_round;
+        ep->t_compute += c->t_compute;
+        ep->t_wait += c->t_wait;
+        ep->t_aggregate += c->t_aggregate;
+        ep->t_encode += c->t_encode;
+    }
+    ep->mean_acc = acc_n ? acc_sum / acc_n : NAN;
+    if (!acc_n)
+        ep->min_acc = ep->max_acc = NAN;
+    ep->byz_share = share_n ? share_sum / share_n : NAN;
+    double k = ep->honest_reported ? ep->honest_reported : NAN;
+    ep->sec_per_round /= k;
+    ep->t_compute /= k;
+    ep->t_wait /= k;
+    ep->t_aggregate /= k;
+    ep->t_encode /= k;
+}
+
+static void s_journal_drops(bn_monitor_t *m)
+{
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_array(&pk, 2);
+    msgpack_pack_uint32(&pk, S_REC_DROPS);
+    msgpack_pack_array(&pk, BN_MDROP_COUNT);
+    for (int k = 0; k < BN_MDROP_COUNT; k++)
+        msgpack_pack_uint64(&pk, m->drops[k]);
+    s_journal_append(m, &sb);
+    msgpack_sbuffer_destroy(&sb);
+}
+
+static void s_journal_close(bn_monitor_t *m, uint32_t e)
+{
+    s_journal_drops(m);
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_array(&pk, 4);
+    msgpack_pack_uint32(&pk, S_REC_CLOSE);
+    msgpack_pack_uint32(&pk, e);
+    msgpack_pack_double(&pk, m->epochs[e].consensus);
+    msgpack_pack_uint32(&pk, m->epochs[e].models);
+    s_journal_append(m, &sb);
+    msgpack_sbuffer_destroy(&sb);
+}
+
+static void s_print_epoch(const bn_monitor_t *m, uint32_t e)
+{
+    const bn_monitor_epoch_t *ep = &m->epochs[e];
+    if (m->quiet || m->replaying)
+        return;
+    printf("epoch %3u/%u  accuracy mean %.4f min %.4f max %.4f  consensus %.3g  byz-weight %.3g  "
+           "%.3f s/round (compute %.3f wait %.3f aggregate %.4f encode %.4f)  honest %u\n",
+           e + 1, m->E, ep->mean_acc, ep->min_acc, ep->max_acc, ep->consensus, ep->byz_share,
+           ep->sec_per_round, ep->t_compute, ep->t_wait, ep->t_aggregate, ep->t_encode,
+           ep->honest_reported);
+    fflush(stdout);
+}
+
+/* Closes epoch e: figures, consensus over the honest finite models (NAN
+ * without one), models freed, journal, results rewritten. */
+static void s_close_epoch(bn_monitor_t *m, uint32_t e, double consensus, uint32_t models,
+                          double now)
+{
+    bn_monitor_epoch_t *ep = &m->epochs[e];
+    if (ep->closed)
+        return;
+    ep->closed = true;
+    s_epoch_figures(m, e);
+    if (!m->replaying) {
+        const float **xs = calloc(m->n ? m->n : 1, sizeof *xs);
+        models = 0;
+        for (uint32_t i = 0; xs && i < m->n; i++)
+            if (s_cell(m, e, i)->x)
+                xs[models++] = s_cell(m, e, i)->x;
+        consensus = xs ? bn_consensus_error(xs, models, m->dim, m->mean_scratch) : NAN;
+        free(xs);
+    }
+    ep->consensus = consensus;
+    ep->models = models;
+    for (uint32_t i = 0; i < m->n; i++) {
+        bn_free(s_cell(m, e, i)->x);
+        s_cell(m, e, i)->x = NULL;
+    }
+    if (m->replaying)
+        return;
+    s_journal_close(m, e);
+    s_print_epoch(m, e);
+    s_write_files(m, false, now);
+}
+
+/* True when every honest node reported epoch e or is past its deadline. */
+static bool s_epoch_due(const bn_monitor_t *m, uint32_t e, double now)
+{
+    for (uint32_t i = 0; i < m->n; i++)
+        if (!m->is_byz[i] && !s_cell(m, e, i)->have && now < bn_monitor_deadline(m, i, e))
+            return false;
+    return true;
+}
+
+/* Records an accepted report: cell, model, journal, maybe the epoch's close. */
+static void s_record(bn_monitor_t *m, const bn_report_t *r, const bn_monitor_frame_t *fr,
+                     double now)
+{
+    s_cell_t *c = s_cell(m, r->epoch, r->node);
+    s_fill_cell(m, c, r);
+    c->t_recv = now;
+    c->model = S_MODEL_NONE;
+    if (r->honest && fr[2].size) {
+        if (!s_finite_payload(fr[2].data, fr[2].size)) {
+            c->model = S_MODEL_NONFINITE;
+            m->models_nonfinite++;
+            BN_WARN("node %u's model of epoch %u is not finite: left out of the consensus error",
+                    r->node, r->epoch + 1);
+        } else if ((c->x = bn_alloc_floats(m->dim))) {
+            c->model = S_MODEL_FINITE;
+            memcpy(c->x, fr[2].data, fr[2].size);
+        }
+    }
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_array(&pk, 5);
+    msgpack_pack_uint32(&pk, S_REC_REPORT);
+    msgpack_pack_uint32(&pk, r->node);
+    msgpack_pack_uint32(&pk, r->epoch);
+    msgpack_pack_bin(&pk, fr[1].size);
+    msgpack_pack_bin_body(&pk, fr[1].data, fr[1].size);
+    msgpack_pack_uint32(&pk, (uint32_t) c->model);
+    s_journal_append(m, &sb);
+    msgpack_sbuffer_destroy(&sb);
+    if (!m->epochs[r->epoch].closed && s_epoch_due(m, r->epoch, now))
+        s_close_epoch(m, r->epoch, NAN, 0, now);
+}
+
+bn_monitor_drop_t bn_monitor_accept(bn_monitor_t *m, const bn_monitor_frame_t *fr, int n_frames,
+                                    uint32_t auth_id, double now)
+{
+    bn_wire_header_t h;
+    memset(&h, 0, sizeof h);
+    bn_report_t r;
+    memset(&r, 0, sizeof r);
+    bn_monitor_drop_t why = s_check_frames(m, fr, n_frames, auth_id, &h);
+    uint32_t sender = why == BN_MDROP_NONE || why > BN_MDROP_SENDER ? h.sender : UINT32_MAX;
+    if (why == BN_MDROP_NONE && bn_report_unpack(fr[1].data, fr[1].size, &r) != BN_OK)
+        why = BN_MDROP_METRICS;
+    if (why == BN_MDROP_NONE
+        && (r.node != h.sender || r.epoch != h.epoch || r.topology_fp != h.topology))
+        why = BN_MDROP_MISMATCH;
+    if (why == BN_MDROP_NONE)
+        why = s_check_metrics(m, &r);
+    if (why == BN_MDROP_NONE)
+        why = s_check_payload(m, &h, r.honest, fr[2].size);
+    if (why == BN_MDROP_NONE && s_cell(m, h.epoch, h.sender)->have)
+        why = BN_MDROP_DUPLICATE;
+    /* An attacker's report is kept in its record even after its epoch
+     * closed (its figures do not enter the epoch's); an honest one is late. */
+    if (why == BN_MDROP_NONE && r.honest && m->epochs[h.epoch].closed)
+        why = BN_MDROP_LATE;
+    if (why == BN_MDROP_NONE)
+        s_record(m, &r, fr, now);
+    else
+        s_note_drop(m, why, sender);
     free(r.weight);
-    if (ep->reports++ == 0)
-        ep->first_seen = bn_now();
-    if (h.epoch + 1 > m->last_accepted_epoch)
-        m->last_accepted_epoch = h.epoch + 1;
-    if (ep->reports == m->n)
-        s_close_epoch(m, h.epoch);
+    return why;
+}
+
+/* One journal record; false ends the replay. */
+static bool s_replay_record(bn_monitor_t *m, const msgpack_object *o)
+{
+    if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size < 2)
+        return false;
+    const msgpack_object *a = o->via.array.ptr;
+    if (o->via.array.size == 2 && a[0].type == MSGPACK_OBJECT_POSITIVE_INTEGER
+        && a[0].via.u64 == S_REC_DROPS && a[1].type == MSGPACK_OBJECT_ARRAY
+        && a[1].via.array.size == BN_MDROP_COUNT) {
+        for (int k = 0; k < BN_MDROP_COUNT; k++)
+            if (a[1].via.array.ptr[k].type != MSGPACK_OBJECT_POSITIVE_INTEGER)
+                return false;
+        for (int k = 0; k < BN_MDROP_COUNT; k++)
+            m->drops[k] = a[1].via.array.ptr[k].via.u64;
+        return true;
+    }
+    if (o->via.array.size < 4)
+        return false;
+    for (int i = 0; i < 2; i++)
+        if (a[i].type != MSGPACK_OBJECT_POSITIVE_INTEGER)
+            return false;
+    uint64_t kind = a[0].via.u64;
+    if (kind == S_REC_CLOSE && o->via.array.size == 4 && a[1].via.u64 < m->E
+        && (a[2].type == MSGPACK_OBJECT_FLOAT64 || a[2].type == MSGPACK_OBJECT_FLOAT32)
+        && a[3].type == MSGPACK_OBJECT_POSITIVE_INTEGER && a[3].via.u64 <= m->n) {
+        s_close_epoch(m, (uint32_t) a[1].via.u64, a[2].via.f64, (uint32_t) a[3].via.u64,
+                      m->start);
+        return true;
+    }
+    if (kind != S_REC_REPORT || o->via.array.size != 5 || a[2].type != MSGPACK_OBJECT_POSITIVE_INTEGER
+        || a[3].type != MSGPACK_OBJECT_BIN || a[4].type != MSGPACK_OBJECT_POSITIVE_INTEGER
+        || a[4].via.u64 > S_MODEL_NONFINITE)
+        return false;
+    bn_report_t r;
+    if (bn_report_unpack(a[3].via.bin.ptr, a[3].via.bin.size, &r) != BN_OK)
+        return false;
+    bool ok = r.node == a[1].via.u64 && r.epoch == a[2].via.u64 && r.node < m->n
+              && r.epoch < m->E && s_check_metrics(m, &r) == BN_MDROP_NONE
+              && !s_cell(m, r.epoch, r.node)->have;
+    if (ok) {
+        s_cell_t *c = s_cell(m, r.epoch, r.node);
+        s_fill_cell(m, c, &r);
+        c->t_recv = m->start;
+        c->model = (int) a[4].via.u64;
+        if (c->model == S_MODEL_NONFINITE)
+            m->models_nonfinite++;
+    }
+    free(r.weight);
+    return ok;
+}
+
+int bn_monitor_tick(bn_monitor_t *m, double now, char *err, size_t errlen)
+{
+    for (uint32_t e = 0; e < m->E && m->io_rc == BN_OK; e++)
+        if (!m->epochs[e].closed && s_epoch_due(m, e, now))
+            s_close_epoch(m, e, NAN, 0, now);
+    return m->io_rc == BN_OK ? BN_OK : bn_fail(err, errlen, m->io_rc, "%s", m->io_err);
+}
+
+bn_monitor_node_state_t bn_monitor_node_state(const bn_monitor_t *m, uint32_t i, double now)
+{
+    if (s_cell(m, m->E - 1, i)->have)
+        return BN_NODE_FINISHED;
+    return now >= bn_monitor_deadline(m, i, m->E - 1) ? BN_NODE_FAILED : BN_NODE_RUNNING;
+}
+
+bool bn_monitor_done(const bn_monitor_t *m, double now)
+{
+    for (uint32_t e = 0; e < m->E; e++)
+        if (!m->epochs[e].closed)
+            return false;
+    for (uint32_t i = 0; i < m->n; i++)
+        if (bn_monitor_node_state(m, i, now) == BN_NODE_RUNNING)
+            return false;
+    return true;
+}
+
+/* ---- output ------------------------------------------------------------ */
+
+static void s_json_field(FILE *f, const char *key, double v, int digits)
+{
+    fprintf(f, ", \"%s\": ", key);
+    bn_json_number(f, v, digits);
+}
+
+/* "config": the swarm-wide options plus the swarm's facts. */
+static void s_write_config(const bn_monitor_t *m, FILE *f)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *mf = open_memstream(&buf, &len);
+    if (mf) {
+        bn_options_to_json(&m->opt, mf);
+        fclose(mf);
+    }
+    if (buf && len >= 2 && buf[len - 1] == '}')
+        fprintf(f, "%.*s, ", (int) (len - 1), buf);
+    else
+        fputc('{', f);
+    free(buf);
+    fprintf(f, "\"nodes\": %u, \"rounds_per_epoch\": %u, \"model_dim\": %zu, \"swarm\": ", m->n,
+            m->R, m->dim);
+    bn_json_string(f, m->swarm.name);
+    fprintf(f, ", \"config_fingerprint\": \"%016llx\"}", (unsigned long long) m->config_fp);
+}
+
+static void s_write_epochs(const bn_monitor_t *m, FILE *f)
+{
+    bool first = true;
+    for (uint32_t e = 0; e < m->E; e++) {
+        const bn_monitor_epoch_t *ep = &m->epochs[e];
+        if (!ep->closed)
+            continue;
+        fprintf(f, "%s\n  {\"epoch\": %u", first ? "" : ",", e + 1);
+        first = false;
+        s_json_field(f, "mean_accuracy", ep->mean_acc, 6);
+        s_json_field(f, "min_accuracy", ep->min_acc, 6);
+        s_json_field(f, "max_accuracy", ep->max_acc, 6);
+        s_json_field(f, "consensus_error", ep->consensus, 6);
+        s_json_field(f, "byzantine_weight", ep->byz_share, 6);
+        fprintf(f, ", \"honest_reported\": %u, \"models\": %u", ep->honest_reported, ep->models);
+        s_json_field(f, "max_node_rss_mb", ep->max_rss_kb / 1024.0, 6);
+        s_json_field(f, "seconds_per_round", ep->sec_per_round, 4);
+        fprintf(f, ", \"round_split\": {\"compute\": ");
+        bn_json_number(f, ep->t_compute, 4);
+        s_json_field(f, "wait", ep->t_wait, 4);
+        s_json_field(f, "aggregate", ep->t_aggregate, 4);
+        s_json_field(f, "encode", ep->t_encode, 4);
+        fprintf(f, "}}");
+    }
+}
+
+static void s_write_node(const bn_monitor_t *m, uint32_t i, uint32_t last_closed, bool stopped,
+                         double now, FILE *f)
+{
+    double acc = NAN;
+    uint32_t last_e = UINT32_MAX;
+    const char *attack = m->is_byz[i] ? "unknown" : "none";
+    for (uint32_t e = 0; e < m->E; e++) {
+        const s_cell_t *c = s_cell(m, e, i);
+        if (!c->have)
+            continue;
+        last_e = e;
+        attack = c->attack;
+        if (!isnan(c->accuracy))
+            acc = c->accuracy;
+    }
+    bn_monitor_node_state_t st = bn_monitor_node_state(m, i, now);
+    if (stopped && st == BN_NODE_RUNNING && last_closed != UINT32_MAX
+        && (last_e == UINT32_MAX || last_e < last_closed))
+        st = BN_NODE_FAILED;
+    static const char *names[] = { "running", "finished", "failed" };
+    fprintf(f, "%s\n  {\"id\": %u, \"role\": \"%s\", \"attack\": ", i ? "," : "", i,
+            m->is_byz[i] ? "byzantine" : "honest");
+    bn_json_string(f, attack);
+    s_json_field(f, "accuracy", acc, 6);
+    fprintf(f, ", \"state\": \"%s\", \"failed\": %s, \"last_epoch\": %u, \"epochs\": [", names[st],
+            st == BN_NODE_FAILED ? "true" : "false", last_e == UINT32_MAX ? 0 : last_e + 1);
+    bool first = true;
+    for (uint32_t e = 0; e < m->E; e++) {
+        const s_cell_t *c = s_cell(m, e, i);
+        if (c->have && c->json) {
+            fprintf(f, "%s%s", first ? "" : ", ", c->json);
+            first = false;
+        }
+    }
+    fprintf(f, "]}");
+}
+
+static void s_write_summary_to(const bn_monitor_t *m, bool stopped, double now, FILE *f)
+{
+    uint32_t last_closed = UINT32_MAX;
+    for (uint32_t e = 0; e < m->E; e++)
+        if (m->epochs[e].closed)
+            last_closed = e;
+    fprintf(f, "{\"config\": ");
+    s_write_config(m, f);
+    fprintf(f, ",\n \"epochs\": [");
+    s_write_epochs(m, f);
+    fprintf(f, "\n ],\n \"nodes\": [");
+    for (uint32_t i = 0; i < m->n; i++)
+        s_write_node(m, i, last_closed, stopped, now, f);
+    uint64_t total = 0;
+    for (int k = 1; k < BN_MDROP_COUNT; k++)
+        total += m->drops[k];
+    fprintf(f, "\n ],\n \"dropped_reports\": %llu, \"report_drops\": {",
+            (unsigned long long) total);
+    bool first = true;
+    for (int k = 1; k < BN_MDROP_COUNT; k++)
+        if (m->drops[k]) {
+            fprintf(f, "%s\"%s\": %llu", first ? "" : ", ", bn_monitor_drop_name(k),
+                    (unsigned long long) m->drops[k]);
+            first = false;
+        }
+    fprintf(f, "}, \"models_nonfinite\": %llu}\n", (unsigned long long) m->models_nonfinite);
+}
+
+static void s_write_csv_to(const bn_monitor_t *m, FILE *f)
+{
+    fprintf(f, "epoch,mean_accuracy,min_accuracy,max_accuracy,consensus_error,byzantine_weight,"
+               "seconds_per_round,honest_reported,models\n");
+    for (uint32_t e = 0; e < m->E; e++) {
+        const bn_monitor_epoch_t *ep = &m->epochs[e];
+        if (ep->closed)
+            fprintf(f, "%u,%.6f,%.6f,%.6f,%.6g,%.6g,%.4f,%u,%u\n", e + 1, ep->mean_acc,
+                    ep->min_acc, ep->max_acc, ep->consensus, ep->byz_share, ep->sec_per_round,
+                    ep->honest_reported, ep->models);
+    }
+}
+
+/* Rewrites summary.json and epochs.csv, each whole or not at all. */
+static int s_write_files(bn_monitor_t *m, bool stopped, double now)
+{
+    if (m->io_rc != BN_OK)
+        return m->io_rc;
+    static const char *names[2] = { "summary.json", "epochs.csv" };
+    for (int k = 0; k < 2; k++) {
+        char path[BN_PATH_MAX + 32], err[BN_PATH_MAX + 128];
+        snprintf(path, sizeof path, "%s/%s", m->out, names[k]);
+        bn_outfile_t *o = bn_outfile_open(path, err, sizeof err);
+        if (!o) {
+            s_io_fail(m, err);
+            return m->io_rc;
+        }
+        if (k == 0)
+            s_write_summary_to(m, stopped, now, bn_outfile_stream(o));
+        else
+            s_write_csv_to(m, bn_outfile_stream(o));
+        if (bn_outfile_commit(&o, err, sizeof err) != BN_OK) {
+            s_io_fail(m, err);
+            return m->io_rc;
+        }
+    }
+    return BN_OK;
+}
+
+int bn_monitor_finish(bn_monitor_t *m, double now, bool stopped, char *err, size_t errlen)
+{
+    for (uint32_t e = 0; e < m->E && m->io_rc == BN_OK; e++) {
+        bool any = false;
+        for (uint32_t i = 0; i < m->n && !any; i++)
+            any = s_cell(m, e, i)->have;
+        if (!m->epochs[e].closed && (any || !stopped))
+            s_close_epoch(m, e, NAN, 0, now);
+    }
+    s_journal_drops(m);
+    s_write_files(m, stopped, now);
+    return m->io_rc == BN_OK ? BN_OK : bn_fail(err, errlen, m->io_rc, "%s", m->io_err);
+}
+
+const bn_monitor_epoch_t *bn_monitor_epoch(const bn_monitor_t *m, uint32_t e)
+{
+    return e < m->E ? &m->epochs[e] : NULL;
+}
+
+const uint64_t *bn_monitor_drops(const bn_monitor_t *m) { return m->drops; }
+size_t bn_monitor_model_dim(const bn_monitor_t *m) { return m->dim; }
+uint32_t bn_monitor_rounds_per_epoch(const bn_monitor_t *m) { return m->R; }
+uint64_t bn_monitor_config_fp(const bn_monitor_t *m) { return m->config_fp; }
+
+/* ---- run --------------------------------------------------------------- */
+
+/* The one place that knows the transport's message type. */
+static void s_receive(bn_monitor_t *m, bn_transport_t *tr)
+{
+    bn_rx_t rx;
+    if (bn_transport_recv(tr, 200, &rx) != BN_OK)
+        return;
+    bn_monitor_frame_t fr[BN_RX_MAX_FRAMES];
+    for (int k = 0; k < rx.n; k++) {
+        fr[k].data = zmq_msg_data(&rx.frames[k]);
+        fr[k].size = zmq_msg_size(&rx.frames[k]);
+    }
+    bn_monitor_accept(m, fr, rx.truncated ? BN_RX_MAX_FRAMES + 1 : rx.n, rx.auth_id, bn_now());
+    bn_rx_close(&rx);
 }
 
 int bn_monitor_run(const bn_monitor_opts_t *opts, volatile sig_atomic_t *stop)
 {
-    s_mon_t m;
-    memset(&m, 0, sizeof m);
-    m.quiet = opts->quiet;
-    char err[512] = "";
-    int rc = bn_swarm_load(&m.swarm, opts->swarm_path, err, sizeof err);
+    char err[768] = "";
     bn_transport_t *tr = NULL;
-    if (rc != BN_OK)
-        goto fail;
-    if (!m.swarm.monitor.endpoint[0]) {
-        rc = bn_fail(err, sizeof err, BN_EARG, "%s has no 'monitor' line", opts->swarm_path);
-        goto fail;
-    }
-    m.n = m.swarm.n;
-    bn_options_default(&m.opt);
-    for (uint32_t i = 0; i < m.swarm.n_options; i++) {
-        rc = bn_options_set(&m.opt, m.swarm.option_names[i], m.swarm.option_values[i], err, sizeof err);
-        if (rc != BN_OK)
-            goto fail;
-    }
-    bn_options_finish(&m.opt, m.n, err, sizeof err);
-    m.E = m.opt.epochs;
-    snprintf(m.out, sizeof m.out, "%s", opts->out_dir);
-    mkdir(m.out, 0755);
-    m.is_byz = calloc(m.n, sizeof *m.is_byz);
-    m.role_seen = calloc(m.n, sizeof *m.role_seen);
-    m.role_honest = calloc(m.n, sizeof *m.role_honest);
-    m.cells = calloc((size_t) m.E * m.n, sizeof *m.cells);
-    m.epochs = calloc(m.E, sizeof *m.epochs);
-    if (!m.is_byz || !m.role_seen || !m.role_honest || !m.cells || !m.epochs) {
-        rc = BN_ENOMEM;
+    int rc = BN_OK;
+    bn_monitor_t *m = bn_monitor_new(opts, bn_now(), err, sizeof err);
+    if (!m) {
+        rc = BN_EARG;
         goto fail;
     }
-    bn_roles_byzantine(m.opt.seed, m.n, m.opt.byzantine, m.is_byz);
-
     char key[BN_KEY_Z85_LEN + 1];
     bn_transport_opts_t to;
     bn_transport_opts_default(&to);
-    to.rcvhwm = 1000;
+    to.rcvhwm = 16;
+    to.max_msg_size = (int64_t) BN_MAX(m->dim * sizeof(float), (size_t) BN_REPORT_MAX_BYTES);
     if (opts->key_path) {
-        rc = bn_key_read(opts->key_path, key, err, sizeof err);
-        if (rc != BN_OK)
+        if ((rc = bn_key_read(opts->key_path, key, err, sizeof err)) != BN_OK)
             goto fail;
         to.secret_key = key;
     }
-    tr = bn_transport_new(&m.swarm, UINT32_MAX, m.swarm.monitor.endpoint, &to, err, sizeof err);
+    tr = bn_transport_new(&m->swarm, UINT32_MAX, m->swarm.monitor.endpoint, &to, err, sizeof err);
     if (!tr) {
         rc = BN_ENET;
         goto fail;
     }
-    double grace = opts->grace > 0 ? opts->grace : 20.0;
-    for (;;) {
-        uint32_t open_e = 0;
-        while (open_e < m.E && m.epochs[open_e].closed)
-            open_e++;
-        if (open_e == m.E)
-            break;
-        if (stop && *stop)
-            break;
-        bn_rx_t rx;
-        int r = bn_transport_recv(tr, 200, &rx);
-        if (r == BN_OK) {
-            s_accept(&m, &rx);
-            bn_rx_close(&rx);
-        }
-        /* Close epochs the swarm has left behind for longer than the grace. */
-        double now = bn_now();
-        for (uint32_t e = 0; e + 1 < m.E; e++)
-            if (!m.epochs[e].closed && m.epochs[e + 1].reports
-                && now - m.epochs[e + 1].first_seen > grace)
-                s_close_epoch(&m, e);
+    /* A first summary at once: the out directory is writable, and a
+     * restarted monitor shows what it replayed. */
+    s_write_files(m, false, bn_now());
+    if ((rc = bn_monitor_tick(m, bn_now(), err, sizeof err)) != BN_OK)
+        goto fail;
+    while (!bn_monitor_done(m, bn_now()) && !(stop && *stop)) {
+        s_receive(m, tr);
+        if ((rc = bn_monitor_tick(m, bn_now(), err, sizeof err)) != BN_OK)
+            goto fail;
     }
-    for (uint32_t e = 0; e < m.E; e++)
-        if (!m.epochs[e].closed && m.epochs[e].reports)
-            s_close_epoch(&m, e);
-    s_write_summary(&m);
-    rc = BN_OK;
+    bool stopped = stop && *stop && !bn_monitor_done(m, bn_now());
+    if (!stopped)
+        BN_INFO("every node finished or failed: done");
+    if ((rc = bn_monitor_finish(m, bn_now(), stopped, err, sizeof err)) != BN_OK)
+        goto fail;
     goto done;
 fail:
     BN_ERROR("%s", err[0] ? err : bn_strerror(rc));
 done:
     bn_transport_destroy(&tr);
-    if (m.cells)
-        for (size_t i = 0; i < (size_t) m.E * m.n; i++) {
-            free(m.cells[i].json);
-            bn_free(m.cells[i].x);
-        }
-    free(m.cells);
-    free(m.epochs);
-    free(m.is_byz);
-    free(m.role_seen);
-    free(m.role_honest);
-    free(m.mean_scratch);
-    bn_swarm_free(&m.swarm);
+    bn_monitor_destroy(&m);
     return rc;
 }

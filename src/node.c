@@ -701,6 +701,7 @@ static void s_epoch_end(s_node_t *nd)
         r->max_rss_kb = (uint64_t) ru.ru_maxrss;
     r->rule_nonfinite = nd->rule ? bn_rule_stats(nd->rule)->nonfinite : 0;
     r->topology_fp = nd->g ? nd->g->fingerprint : 0;
+    r->config_fp = bn_options_fingerprint(&nd->opt);
     r->degree = nd->deg;
     r->rounds = nd->R;
     r->t_epoch = bn_now() - r->t_epoch;

@@ -22,8 +22,9 @@ static void test_consensus_error_by_hand(void **state)
     /* Identical models: zero. */
     const float *same[2] = { a, a };
     assert_float_equal(bn_consensus_error(same, 2, 2, scratch), 0.0, 0.0);
-    /* One model: zero by definition. */
+    /* One model: zero by definition; none: undefined. */
     assert_float_equal(bn_consensus_error(x, 1, 2, scratch), 0.0, 0.0);
+    assert_true(isnan(bn_consensus_error(x, 0, 2, scratch)));
     /* Three models, 3-d: x = (1,2,2), (1,2,2), (4,2,2): xbar = (2,2,2), ||xbar||^2 = 12,
      * deviations 1 + 1 + 4 = 6, err = 6 / 3 / 12 = 1/6. */
     float c[3] = { 1, 2, 2 }, d[3] = { 4, 2, 2 };
@@ -56,6 +57,11 @@ static void test_report_round_trip(void **state)
     r.drops[BN_DROP_NONFINITE] = 2;
     r.t_wait = 1.5;
     r.topology_fp = 0xfedcba9876543210ULL;
+    r.config_fp = 0x8000000000000001ULL;
+    r.rounds_skipped = 11;
+    r.peers_given_up = 12;
+    r.peers_restored = 13;
+    r.rule_nonfinite = 14;
     r.weight = w;
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
@@ -74,6 +80,11 @@ static void test_report_round_trip(void **state)
     assert_int_equal(back.drops[BN_DROP_STALE], 5);
     assert_int_equal(back.drops[BN_DROP_NONFINITE], 2);
     assert_int_equal(back.topology_fp, 0xfedcba9876543210ULL);
+    assert_int_equal(back.config_fp, 0x8000000000000001ULL);
+    assert_int_equal(back.rounds_skipped, 11);
+    assert_int_equal(back.peers_given_up, 12);
+    assert_int_equal(back.peers_restored, 13);
+    assert_int_equal(back.rule_nonfinite, 14);
     assert_int_equal(back.n_nodes, 4);
     assert_non_null(back.weight);
     for (int i = 0; i < 4; i++)
@@ -91,32 +102,252 @@ static void test_report_round_trip(void **state)
     msgpack_sbuffer_destroy(&sb);
 }
 
-static void test_report_rejects_wrong_types(void **state)
+/* ---- one key at a time ------------------------------------------------
+ *
+ * s_valid() packs a complete report; s_mutated() re-packs it with key `key`
+ * replaced by what `put` packs (put NULL: the key left out), optionally
+ * followed by a second copy of the key (dup) or a trailing byte (tail). */
+
+typedef void (*s_put_fn)(msgpack_packer *pk);
+
+static void s_valid(msgpack_sbuffer *sb, float *w)
+{
+    bn_report_t r;
+    memset(&r, 0, sizeof r);
+    r.node = 1;
+    r.epoch = 2;
+    r.n_nodes = 3;
+    r.honest = true;
+    strcpy(r.attack, "none");
+    r.accuracy = 0.5;
+    r.test_loss = 1.0;
+    r.train_loss = 1.1;
+    r.rounds = 10;
+    r.t_epoch = 2.0;
+    r.config_fp = 0x0123456789abcdefULL;
+    r.rounds_skipped = 4;
+    r.peers_given_up = 5;
+    r.peers_restored = 6;
+    w[0] = 0.25f, w[1] = 0.5f, w[2] = 0.25f;
+    r.weight = w;
+    msgpack_sbuffer_init(sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+    bn_report_pack(&r, &pk);
+}
+
+static void s_mutated(msgpack_sbuffer *out, const char *key, s_put_fn put, bool dup, bool tail)
+{
+    float w[3];
+    msgpack_sbuffer sb;
+    s_valid(&sb, w);
+    msgpack_unpacked up;
+    msgpack_unpacked_init(&up);
+    size_t off = 0;
+    assert_int_equal(msgpack_unpack_next(&up, sb.data, sb.size, &off), MSGPACK_UNPACK_SUCCESS);
+    const msgpack_object *o = &up.data;
+    msgpack_sbuffer_init(out);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, out, msgpack_sbuffer_write);
+    bool found = false;
+    for (uint32_t i = 0; i < o->via.map.size; i++)
+        found |= o->via.map.ptr[i].key.via.str.size == strlen(key)
+                 && !memcmp(o->via.map.ptr[i].key.via.str.ptr, key, strlen(key));
+    uint32_t size = o->via.map.size - (found && !put ? 1 : 0) + (dup ? 1 : 0) + (!found && put);
+    msgpack_pack_map(&pk, size);
+    for (uint32_t i = 0; i < o->via.map.size; i++) {
+        const msgpack_object *k = &o->via.map.ptr[i].key;
+        bool hit = k->via.str.size == strlen(key) && !memcmp(k->via.str.ptr, key, strlen(key));
+        if (hit && !put)
+            continue;
+        msgpack_pack_object(&pk, *k);
+        if (hit)
+            put(&pk);
+        else
+            msgpack_pack_object(&pk, o->via.map.ptr[i].val);
+        if (hit && dup) {
+            msgpack_pack_object(&pk, *k);
+            put(&pk);
+        }
+    }
+    if (!found && put) {
+        msgpack_pack_str(&pk, strlen(key));
+        msgpack_pack_str_body(&pk, key, strlen(key));
+        put(&pk);
+    }
+    if (tail)
+        msgpack_pack_nil(&pk);
+    msgpack_unpacked_destroy(&up);
+    msgpack_sbuffer_destroy(&sb);
+}
+
+static int s_unpack_mutated(const char *key, s_put_fn put, bool dup, bool tail)
+{
+    msgpack_sbuffer sb;
+    s_mutated(&sb, key, put, dup, tail);
+    bn_report_t r;
+    int rc = bn_report_unpack(sb.data, sb.size, &r);
+    if (rc == BN_OK)
+        free(r.weight);
+    else
+        for (size_t i = 0; i < sizeof r; i++)
+            assert_int_equal(((unsigned char *) &r)[i], 0);   /* zeroed on failure */
+    msgpack_sbuffer_destroy(&sb);
+    return rc;
+}
+
+static void s_put_u8(msgpack_packer *pk) { msgpack_pack_uint8(pk, 1); }
+static void s_put_neg(msgpack_packer *pk) { msgpack_pack_int8(pk, -1); }
+static void s_put_big(msgpack_packer *pk) { msgpack_pack_uint64(pk, 1ULL << 32); }
+static void s_put_nan(msgpack_packer *pk) { msgpack_pack_double(pk, NAN); }
+static void s_put_inf(msgpack_packer *pk) { msgpack_pack_double(pk, INFINITY); }
+static void s_put_half(msgpack_packer *pk) { msgpack_pack_double(pk, 0.5); }
+static void s_put_str(msgpack_packer *pk) { msgpack_pack_str(pk, 1); msgpack_pack_str_body(pk, "x", 1); }
+static void s_put_true(msgpack_packer *pk) { msgpack_pack_true(pk); }
+static void s_put_nil(msgpack_packer *pk) { msgpack_pack_nil(pk); }
+static void s_put_quote(msgpack_packer *pk) { msgpack_pack_str(pk, 5); msgpack_pack_str_body(pk, "a\",\"b", 5); }
+static void s_put_long_drops(msgpack_packer *pk)
+{
+    msgpack_pack_array(pk, BN_DROP_COUNT + 1);
+    for (int i = 0; i <= BN_DROP_COUNT; i++)
+        msgpack_pack_uint8(pk, 0);
+}
+static void s_put_short_drops(msgpack_packer *pk)
+{
+    msgpack_pack_array(pk, 2);
+    msgpack_pack_uint8(pk, 0);
+    msgpack_pack_uint8(pk, 7);
+}
+static void s_put_w2(msgpack_packer *pk)
+{
+    msgpack_pack_array(pk, 2);
+    msgpack_pack_float(pk, 0.5f);
+    msgpack_pack_float(pk, 0.5f);
+}
+static void s_put_w_nan(msgpack_packer *pk)
+{
+    msgpack_pack_array(pk, 3);
+    msgpack_pack_float(pk, 0.5f);
+    msgpack_pack_float(pk, NAN);
+    msgpack_pack_float(pk, 0.5f);
+}
+static void s_put_w_huge(msgpack_packer *pk)
+{
+    msgpack_pack_array(pk, 3);
+    msgpack_pack_double(pk, 1e300);   /* finite double, infinite as float32 */
+    msgpack_pack_float(pk, 0.5f);
+    msgpack_pack_float(pk, 0.5f);
+}
+static void s_put_many_nodes(msgpack_packer *pk) { msgpack_pack_uint32(pk, BN_REPORT_MAX_NODES + 1); }
+
+static void test_report_every_key_required(void **state)
 {
     (void) state;
+    const char *keys[] = { "node", "epoch", "n_nodes", "honest", "final", "resumed", "attack",
+                           "accuracy", "test_loss", "train_loss", "eval_images", "bytes_sent",
+                           "bytes_received", "msgs_sent", "msgs_received", "send_dropped",
+                           "rounds", "rounds_timed_out", "missing", "rounds_skipped",
+                           "peers_given_up", "peers_restored", "max_rss_kb", "fault_dropped",
+                           "fault_delayed", "rule_nonfinite", "dropped", "t_compute", "t_wait",
+                           "t_aggregate", "t_encode", "t_eval", "t_epoch", "topology",
+                           "config", "degree", "weight" };
+    assert_int_equal(s_unpack_mutated("no-such-key", NULL, false, false), BN_OK);
+    for (size_t i = 0; i < BN_ARRAY_LEN(keys); i++) {
+        /* the test's list is the table: each key is known (present in the
+         * packed map, so removing it is noticed) and required */
+        assert_int_equal(s_unpack_mutated(keys[i], NULL, false, false), BN_EFORMAT);
+    }
+    /* and the packer writes exactly these keys */
+    float w[3];
+    msgpack_sbuffer sb;
+    s_valid(&sb, w);
+    msgpack_unpacked up;
+    msgpack_unpacked_init(&up);
+    size_t off = 0;
+    assert_int_equal(msgpack_unpack_next(&up, sb.data, sb.size, &off), MSGPACK_UNPACK_SUCCESS);
+    assert_int_equal(up.data.via.map.size, BN_ARRAY_LEN(keys));
+    msgpack_unpacked_destroy(&up);
+    msgpack_sbuffer_destroy(&sb);
+}
+
+static void test_report_rejects_bad_values(void **state)
+{
+    (void) state;
+    /* wrong types */
+    assert_int_equal(s_unpack_mutated("honest", s_put_u8, false, false), BN_EFORMAT);
+    assert_int_equal(s_unpack_mutated("node", s_put_str, false, false), BN_EFORMAT);
+    assert_int_equal(s_unpack_mutated("node", s_put_half, false, false), BN_EFORMAT);
+    assert_int_equal(s_unpack_mutated("node", s_put_true, false, false), BN_EFORMAT);
+    assert_int_equal(s_unpack_mutated("t_epoch", s_put_str, false, false), BN_EFORMAT);
+    assert_int_equal(s_unpack_mutated("dropped", s_put_u8, false, false), BN_EFORMAT);
+    assert_int_equal(s_unpack_mutated("weight", s_put_u8, false, false), BN_EFORMAT);
+    assert_int_equal(s_unpack_mutated("attack", s_put_u8, false, false), BN_EFORMAT);
+    /* ranges */
+    assert_int_equal(s_unpack_mutated("epoch", s_put_neg, false, false), BN_EFORMAT);
+    assert_int_equal(s_unpack_mutated("epoch", s_put_big, false, false), BN_EFORMAT);
+    assert_int_equal(s_unpack_mutated("bytes_sent", s_put_big, false, false), BN_OK);
+    assert_int_equal(s_unpack_mutated("n_nodes", s_put_many_nodes, false, false), BN_EFORMAT);
+    /* finiteness: t_* must be finite; accuracy and the losses may be NaN, never infinite */
+    assert_int_equal(s_unpack_mutated("t_epoch", s_put_nan, false, false), BN_EFORMAT);
+    assert_int_equal(s_unpack_mutated("t_wait", s_put_inf, false, false), BN_EFORMAT);
+    assert_int_equal(s_unpack_mutated("accuracy", s_put_nan, false, false), BN_OK);
+    assert_int_equal(s_unpack_mutated("accuracy", s_put_inf, false, false), BN_EFORMAT);
+    assert_int_equal(s_unpack_mutated("train_loss", s_put_nan, false, false), BN_OK);
+    assert_int_equal(s_unpack_mutated("test_loss", s_put_inf, false, false), BN_EFORMAT);
+    /* duplicates, trailing bytes */
+    assert_int_equal(s_unpack_mutated("epoch", s_put_u8, true, false), BN_EFORMAT);
+    assert_int_equal(s_unpack_mutated("node", s_put_u8, false, true), BN_EFORMAT);
+    /* arrays */
+    assert_int_equal(s_unpack_mutated("dropped", s_put_long_drops, false, false), BN_EFORMAT);
+    assert_int_equal(s_unpack_mutated("dropped", s_put_short_drops, false, false), BN_OK);
+    assert_int_equal(s_unpack_mutated("weight", s_put_w2, false, false), BN_EFORMAT);
+    assert_int_equal(s_unpack_mutated("weight", s_put_w_nan, false, false), BN_EFORMAT);
+    assert_int_equal(s_unpack_mutated("weight", s_put_w_huge, false, false), BN_EFORMAT);
+    assert_int_equal(s_unpack_mutated("weight", s_put_nil, false, false), BN_OK);
+    /* an attack name that would break JSON */
+    assert_int_equal(s_unpack_mutated("attack", s_put_quote, false, false), BN_EFORMAT);
+    /* not a map */
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
     msgpack_packer pk;
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    msgpack_pack_map(&pk, 1);
-    msgpack_pack_str(&pk, 6);
-    msgpack_pack_str_body(&pk, "honest", 6);
-    msgpack_pack_uint8(&pk, 1);  /* must be a boolean */
+    msgpack_pack_array(&pk, 2);
+    msgpack_pack_nil(&pk);
+    msgpack_pack_nil(&pk);
     bn_report_t t;
     assert_int_equal(bn_report_unpack(sb.data, sb.size, &t), BN_EFORMAT);
-    msgpack_sbuffer_clear(&sb);
-    msgpack_pack_array(&pk, 2);  /* not a map */
-    msgpack_pack_nil(&pk);
-    msgpack_pack_nil(&pk);
-    assert_int_equal(bn_report_unpack(sb.data, sb.size, &t), BN_EFORMAT);
-    /* An attack name that would break the monitor's JSON is refused. */
-    msgpack_sbuffer_clear(&sb);
-    msgpack_pack_map(&pk, 1);
-    msgpack_pack_str(&pk, 6);
-    msgpack_pack_str_body(&pk, "attack", 6);
-    msgpack_pack_str(&pk, 5);
-    msgpack_pack_str_body(&pk, "a\",\"b", 5);
-    assert_int_equal(bn_report_unpack(sb.data, sb.size, &t), BN_EFORMAT);
+    assert_int_equal(bn_report_unpack(NULL, 0, &t), BN_EFORMAT);
+    msgpack_sbuffer_destroy(&sb);
+}
+
+/* The JSON line has the wire's keys, null for NaN, hex fingerprints, the
+ * 1-based epoch, the drop counters by name. */
+static void test_report_json_keys(void **state)
+{
+    (void) state;
+    float w[3];
+    msgpack_sbuffer sb;
+    s_valid(&sb, w);
+    bn_report_t r;
+    assert_int_equal(bn_report_unpack(sb.data, sb.size, &r), BN_OK);
+    r.accuracy = NAN;
+    r.drops[BN_DROP_STALE] = 3;
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    bn_report_to_json(&r, f);
+    fclose(f);
+    assert_non_null(strstr(buf, "\"epoch\": 3,"));
+    assert_non_null(strstr(buf, "\"accuracy\": null"));
+    assert_non_null(strstr(buf, "\"config\": \"0123456789abcdef\""));
+    assert_non_null(strstr(buf, "\"dropped\": {\"stale\": 3}"));
+    assert_non_null(strstr(buf, "\"weight\": [0.25, 0.5, 0.25]"));
+    assert_non_null(strstr(buf, "\"rounds_skipped\": 4, \"peers_given_up\": 5, \"peers_restored\": 6"));
+    assert_non_null(strstr(buf, "\"n_nodes\": 3"));
+    assert_non_null(strstr(buf, "\"honest\": true"));
+    assert_non_null(strstr(buf, "\"rule_nonfinite\": 0"));
+    free(buf);
+    free(r.weight);
     msgpack_sbuffer_destroy(&sb);
 }
 
@@ -137,7 +368,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_consensus_error_by_hand),
         cmocka_unit_test(test_report_round_trip),
-        cmocka_unit_test(test_report_rejects_wrong_types),
+        cmocka_unit_test(test_report_every_key_required),
+        cmocka_unit_test(test_report_rejects_bad_values),
+        cmocka_unit_test(test_report_json_keys),
         cmocka_unit_test(test_json_string_escapes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
