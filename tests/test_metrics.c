@@ -361,6 +361,17 @@ static void test_json_string_escapes(void **state)
     fclose(f);
     assert_string_equal(buf, "\"a\\\"b\\\\c\\u000a\"");
     free(buf);
+    /* invalid UTF-8 (a lone continuation byte, an overlong '/', a surrogate,
+     * a truncated sequence) becomes U+FFFD; valid multi-byte text is kept */
+    buf = NULL;
+    f = open_memstream(&buf, &len);
+    bn_json_string(f, "\x80|\xc0\xaf|\xed\xa0\x80|\xe2\x82|\xc3\xa9");
+    bn_json_number(f, NAN, 6);
+    bn_json_number(f, -INFINITY, 6);
+    bn_json_number(f, 0.25, 6);
+    fclose(f);
+    assert_string_equal(buf, "\"\\ufffd|\\ufffd\\ufffd|\\ufffd\\ufffd\\ufffd|\\ufffd\\ufffd|\xc3\xa9\"nullnull0.25");
+    free(buf);
 }
 
 int main(void)
