@@ -22,6 +22,8 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "rng.h"
+
 #define S_MAGIC_LABELS 0x00000801u
 #define S_MAGIC_IMAGES 0x00000803u
 #define S_GZ_RATIO     1032u          /* deflate's largest expansion ratio */
@@ -395,6 +397,87 @@ int bn_dataset_load_dir(bn_dataset_t *ds, const char *dir, bool train,
         return bn_fail(err, errlen, BN_EARG, "%s: data directory path too long", dir);
     }
     return bn_dataset_load(ds, ip, lp, subset, subset_n, err, errlen);
+}
+
+int bn_dataset_load_eval(bn_dataset_t *ds, const char *dir, uint32_t subset, uint64_t seed,
+                         bool *partial, char *err, size_t errlen)
+{
+    char lp[4096];
+    memset(ds, 0, sizeof *ds);
+    *partial = false;
+    if (subset == 0)
+        return bn_dataset_load_dir(ds, dir, false, NULL, 0, err, errlen);
+    if (bn_dataset_file(lp, sizeof lp, dir, false, true) != BN_OK)
+        return bn_fail(err, errlen, BN_EARG, "%s: data directory path too long", dir);
+    uint8_t *labels = NULL;
+    uint32_t total = 0;
+    int rc = bn_idx_read_labels(lp, &labels, &total, err, errlen);
+    free(labels);
+    if (rc != BN_OK)
+        return rc;
+    if (subset >= total)
+        return bn_dataset_load_dir(ds, dir, false, NULL, 0, err, errlen);
+    uint32_t *idx = malloc((size_t) total * sizeof *idx);
+    if (!idx)
+        return bn_fail(err, errlen, BN_ENOMEM, "out of memory for %u test indices", total);
+    for (uint32_t i = 0; i < total; i++)
+        idx[i] = i;
+    bn_rng_t r;
+    bn_rng_seed(&r, seed, BN_STREAM_EVAL);
+    bn_rng_shuffle_u32(&r, idx, total);
+    rc = bn_dataset_load_dir(ds, dir, false, idx, subset, err, errlen);
+    free(idx);
+    *partial = rc == BN_OK;
+    return rc;
+}
+
+int bn_dataset_scan_dir(const char *dir, bool train, uint32_t chunk, bn_dataset_chunk_fn fn,
+                        void *ctx, char *err, size_t errlen)
+{
+    char ip[4096], lp[4096];
+    if (bn_dataset_file(ip, sizeof ip, dir, train, false) != BN_OK
+        || bn_dataset_file(lp, sizeof lp, dir, train, true) != BN_OK)
+        return bn_fail(err, errlen, BN_EARG, "%s: data directory path too long", dir);
+    if (chunk == 0)
+        return bn_fail(err, errlen, BN_EARG, "scan: chunk must be >= 1");
+    s_idx_t fi = { .fd = -1 }, fl = { .fd = -1 };
+    bn_dataset_t view = { 0 };
+    int rc = s_idx_open(&fl, lp, S_MAGIC_LABELS, err, errlen);
+    if (rc == BN_OK)
+        rc = s_read_labels(&fl, &view.labels, err, errlen);
+    s_idx_close(&fl);
+    if (rc != BN_OK)
+        return rc;
+    uint8_t *all_labels = view.labels;
+    rc = s_idx_open(&fi, ip, S_MAGIC_IMAGES, err, errlen);
+    if (rc == BN_OK && fi.dims[0] != fl.dims[0])
+        rc = bn_fail(err, errlen, BN_EFORMAT, "%s: count mismatch: %u images but %s has %u labels",
+                     ip, fi.dims[0], lp, fl.dims[0]);
+    size_t px = (size_t) fi.item_bytes;
+    uint32_t total = fi.dims[0];
+    if (chunk > total)
+        chunk = total;
+    uint8_t *buf = rc == BN_OK ? malloc((size_t) chunk * px) : NULL;
+    if (rc == BN_OK && !buf)
+        rc = bn_fail(err, errlen, BN_ENOMEM, "%s: out of memory for %u images", ip, chunk);
+    view.rows = fi.dims[1];
+    view.cols = fi.dims[2];
+    view.images = buf;
+    for (uint32_t first = 0; rc == BN_OK && first < total; first += chunk) {
+        uint32_t m = total - first < chunk ? total - first : chunk;
+        rc = s_read_at(&fi, buf, (uint64_t) m * px, fi.data_off + (uint64_t) first * px, err, errlen);
+        if (rc != BN_OK)
+            break;
+        view.n = m;
+        view.labels = all_labels + first;
+        fn(&view, ctx);
+    }
+    if (rc == BN_OK)
+        rc = s_finish(&fi, err, errlen);
+    s_idx_close(&fi);
+    free(buf);
+    free(all_labels);
+    return rc;
 }
 
 void bn_dataset_free(bn_dataset_t *ds)

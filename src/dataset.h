@@ -67,6 +67,24 @@ int bn_dataset_file(char *out, size_t len, const char *dir, bool train, bool lab
 int bn_dataset_load_dir(bn_dataset_t *ds, const char *dir, bool train,
                         const uint32_t *subset, uint32_t subset_n, char *err, size_t errlen);
 
+/* The test images a node evaluates on every epoch but the last: DIR's whole
+ * t10k set when subset is 0 or >= its size (*partial = false), else the
+ * first `subset` indices of a shuffle of 0..N-1 by bn_rng stream
+ * BN_STREAM_EVAL of `seed` (the same images on every node), in that order
+ * (*partial = true).  Only those images are kept in memory; the last epoch's
+ * evaluation over the whole set then goes through bn_dataset_scan_dir. */
+int bn_dataset_load_eval(bn_dataset_t *ds, const char *dir, uint32_t subset, uint64_t seed,
+                         bool *partial, char *err, size_t errlen);
+
+/* Visits every image of DIR's train (train) or t10k set in file order, in
+ * chunks of at most `chunk` (>= 1) images: fn(view, ctx) once per chunk,
+ * `view` borrowed for that call only.  Memory: one chunk (chunk * 785 bytes)
+ * plus the reader, whatever the set's size.  Errors as bn_dataset_load;
+ * chunks already visited stay visited. */
+typedef void (*bn_dataset_chunk_fn)(const bn_dataset_t *view, void *ctx);
+int bn_dataset_scan_dir(const char *dir, bool train, uint32_t chunk, bn_dataset_chunk_fn fn,
+                        void *ctx, char *err, size_t errlen);
+
 /* Frees what ds owns and zeroes it; safe on a zeroed ds and twice. */
 void bn_dataset_free(bn_dataset_t *ds);
 

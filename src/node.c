@@ -73,7 +73,7 @@ typedef struct {
 
     bn_dataset_t   train, test;
     uint32_t      *order, order_pos;
-    uint32_t      *eval_idx, eval_n;
+    bool           eval_partial;  /* test holds only the eval subset */
     uint32_t       R;            /* rounds per epoch */
     uint64_t       round;        /* current global round */
     uint32_t       epoch;
@@ -665,6 +665,36 @@ static void s_epoch_begin(s_node_t *nd)
                 (unsigned long long) (nd->g ? nd->g->fingerprint : 0));
 }
 
+
+/* The whole test set, streamed from the data files in chunks of 1,000 images
+ * (a node keeps only its evaluation subset in memory): accuracy and loss
+ * weighted by chunk size, as one bn_model_evaluate over all would give. */
+typedef struct { s_node_t *nd; double correct, loss; uint32_t n; } s_eval_acc_t;
+
+static void s_eval_chunk(const bn_dataset_t *view, void *ctx)
+{
+    s_eval_acc_t *a = ctx;
+    double acc = NAN, loss = NAN;
+    bn_model_evaluate(a->nd->model, a->nd->x, view, NULL, view->n, &acc, &loss);
+    a->correct += acc * view->n;
+    a->loss += loss * view->n;
+    a->n += view->n;
+}
+
+static void s_evaluate_all(s_node_t *nd, bn_report_t *r)
+{
+    s_eval_acc_t a = { nd, 0, 0, 0 };
+    char err[256];
+    if (bn_dataset_scan_dir(nd->opt.data_dir, false, 1000, s_eval_chunk, &a, err, sizeof err) != BN_OK
+        || a.n == 0) {
+        BN_WARN("final evaluation: %s", err);
+        return;
+    }
+    r->accuracy = a.correct / a.n;
+    r->test_loss = a.loss / a.n;
+    r->eval_images = a.n;
+}
+
 static void s_epoch_end(s_node_t *nd)
 {
     bn_report_t *r = &nd->rep;
@@ -680,11 +710,13 @@ static void s_epoch_end(s_node_t *nd)
     r->train_loss = nd->train_steps ? nd->train_loss_sum / nd->train_steps : NAN;
     if (nd->honest && nd->test.n && (last || (nd->epoch + 1) % nd->opt.eval_every == 0)) {
         double t0 = bn_now();
-        bool subset = !last && nd->eval_idx;
-        uint32_t n = subset ? nd->eval_n : nd->test.n;
-        bn_model_evaluate(nd->model, nd->x, &nd->test, subset ? nd->eval_idx : NULL, n,
-                          &r->accuracy, &r->test_loss);
-        r->eval_images = n;
+        if (last && nd->eval_partial)
+            s_evaluate_all(nd, r);
+        else {
+            bn_model_evaluate(nd->model, nd->x, &nd->test, NULL, nd->test.n,
+                              &r->accuracy, &r->test_loss);
+            r->eval_images = nd->test.n;
+        }
         r->t_eval = bn_now() - t0;
     }
     const bn_transport_stats_t *ts = bn_transport_stats(nd->tr);
@@ -794,21 +826,13 @@ static int s_load_data(s_node_t *nd, char *err, size_t errlen)
     }
     if (nd->R == 0)
         nd->R = 1;
+    /* Only the evaluation subset stays in memory; the last epoch streams the
+     * whole test set (s_evaluate_all). */
     if (nd->honest) {
-        rc = bn_dataset_load_dir(&nd->test, o->data_dir, false, NULL, 0, err, errlen);
+        rc = bn_dataset_load_eval(&nd->test, o->data_dir, o->eval_subset, o->seed,
+                                  &nd->eval_partial, err, errlen);
         if (rc != BN_OK)
             return rc;
-        if (o->eval_subset && o->eval_subset < nd->test.n) {
-            nd->eval_n = o->eval_subset;
-            nd->eval_idx = malloc(nd->test.n * sizeof *nd->eval_idx);
-            if (!nd->eval_idx)
-                return BN_ENOMEM;
-            for (uint32_t i = 0; i < nd->test.n; i++)
-                nd->eval_idx[i] = i;
-            bn_rng_t r;
-            bn_rng_seed(&r, o->seed, BN_STREAM_EVAL);
-            bn_rng_shuffle_u32(&r, nd->eval_idx, nd->test.n);
-        }
     }
     nd->order = malloc(nd->train.n * sizeof *nd->order);
     if (!nd->order)
@@ -841,7 +865,6 @@ static void s_free(s_node_t *nd)
     bn_free(nd->bx);
     free(nd->by);
     free(nd->order);
-    free(nd->eval_idx);
     free(nd->is_byz);
     free(nd->misses);
     free(nd->logged);

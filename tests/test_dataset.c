@@ -395,11 +395,92 @@ static void test_malformed_gzip(void **state)
     assert_null(ds.images);
 }
 
+typedef struct { uint8_t img[5 * PX]; uint8_t lab[5]; uint32_t n, calls, max_chunk; } s_scan_t;
+
+static void s_scan_fn(const bn_dataset_t *v, void *ctx)
+{
+    s_scan_t *a = ctx;
+    assert_true(a->n + v->n <= 5);
+    memcpy(a->img + (size_t) a->n * PX, v->images, (size_t) v->n * PX);
+    memcpy(a->lab + a->n, v->labels, v->n);
+    a->n += v->n;
+    a->calls++;
+    if (v->n > a->max_chunk)
+        a->max_chunk = v->n;
+}
+
+/* The chunked scan sees every image once, in order; the evaluation subset is
+ * the seeded shuffle's first images, or the whole set. */
+static void test_scan_and_eval(void **state)
+{
+    (void) state;
+    char tp[512], err[512] = "";
+    s_make_pixels();
+    s_write_idx_gz("t10k-images-idx3-ubyte.gz", true, 0x803, s_di, 3, s_pix, sizeof s_pix, tp);
+    s_write_idx_gz("t10k-labels-idx1-ubyte.gz", true, 0x801, s_dl, 1, s_lab, sizeof s_lab, tp);
+    for (uint32_t chunk = 1; chunk <= 6; chunk++) {
+        s_scan_t a = { .n = 0 };
+        assert_int_equal(bn_dataset_scan_dir(s_dir, false, chunk, s_scan_fn, &a, err, sizeof err), BN_OK);
+        assert_int_equal(a.n, 5);
+        assert_int_equal(a.calls, (5 + chunk - 1) / chunk);
+        assert_int_equal(a.max_chunk, chunk < 5 ? chunk : 5);
+        assert_memory_equal(a.img, s_pix, sizeof s_pix);
+        assert_memory_equal(a.lab, s_lab, 5);
+    }
+    s_scan_t a = { .n = 0 };
+    assert_int_equal(bn_dataset_scan_dir(s_dir, false, 0, s_scan_fn, &a, err, sizeof err), BN_EARG);
+    /* a truncated stream fails the scan */
+    s_write_idx_gz("t10k-images-idx3-ubyte.gz", true, 0x803, s_di, 3, s_pix, sizeof s_pix - 1, tp);
+    memset(&a, 0, sizeof a);
+    assert_int_equal(bn_dataset_scan_dir(s_dir, false, 2, s_scan_fn, &a, err, sizeof err), BN_EFORMAT);
+    s_write_idx_gz("t10k-images-idx3-ubyte.gz", true, 0x803, s_di, 3, s_pix, sizeof s_pix, tp);
+
+    bn_dataset_t ds, ds2;
+    bool partial = true;
+    assert_int_equal(bn_dataset_load_eval(&ds, s_dir, 0, 7, &partial, err, sizeof err), BN_OK);
+    assert_false(partial);
+    assert_int_equal(ds.n, 5);
+    bn_dataset_free(&ds);
+    assert_int_equal(bn_dataset_load_eval(&ds, s_dir, 5, 7, &partial, err, sizeof err), BN_OK);
+    assert_false(partial);
+    assert_int_equal(ds.n, 5);
+    bn_dataset_free(&ds);
+    assert_int_equal(bn_dataset_load_eval(&ds, s_dir, 3, 7, &partial, err, sizeof err), BN_OK);
+    assert_true(partial);
+    assert_int_equal(ds.n, 3);
+    assert_int_equal(bn_dataset_load_eval(&ds2, s_dir, 3, 7, &partial, err, sizeof err), BN_OK);
+    assert_memory_equal(ds.images, ds2.images, 3 * PX);   /* same seed, same images */
+    for (uint32_t k = 0; k < 3; k++) {                     /* each is one of the file's, once */
+        int found = -1;
+        for (int i = 0; i < 5; i++)
+            if (memcmp(ds.images + k * PX, s_pix + i * PX, PX) == 0)
+                found = i;
+        assert_true(found >= 0);
+        assert_int_equal(ds.labels[k], s_lab[found]);
+        for (uint32_t j = 0; j < k; j++)
+            assert_memory_not_equal(ds.images + k * PX, ds.images + j * PX, PX);
+    }
+    bn_dataset_free(&ds);
+    bn_dataset_free(&ds2);
+}
+
 /* The data directory: $BN_DATA_DIR, else Debian's dataset-fashion-mnist. */
 static void s_data_dir(char *dir, size_t len)
 {
     const char *env = getenv("BN_DATA_DIR");
     snprintf(dir, len, "%s", env && *env ? env : BN_DATA_DIR_DEFAULT);
+}
+
+typedef struct { const bn_dataset_t *ref; uint32_t n; int bad; } s_real_chk_t;
+
+static void s_real_scan_fn(const bn_dataset_t *v, void *ctx)
+{
+    s_real_chk_t *c = ctx;
+    if (c->n + v->n > c->ref->n
+        || memcmp(v->images, c->ref->images + (size_t) c->n * PX, (size_t) v->n * PX) != 0
+        || memcmp(v->labels, c->ref->labels + c->n, v->n) != 0)
+        c->bad++;
+    c->n += v->n;
 }
 
 /* The official files (scripts/setup.sh installs them): 60,000 / 10,000, the
@@ -451,6 +532,14 @@ static void test_real_fashion_mnist(void **state)
     assert_int_equal(s0, 33456);
     assert_int_equal(s1, 24390);
 
+    /* The chunked scan of the whole test set sees the same 10,000 images. */
+    {
+        s_real_chk_t c = { &test, 0, 0 };
+        assert_int_equal(bn_dataset_scan_dir(dir, false, 1000, s_real_scan_fn, &c, err, sizeof err), BN_OK);
+        assert_int_equal(c.n, 10000);
+        assert_int_equal(c.bad, 0);
+    }
+
     /* A subset equals the same rows of the full load. */
     uint32_t sub[4] = { 9999, 0, 1234, 5000 };
     bn_dataset_t part;
@@ -486,6 +575,7 @@ int main(void)
         cmocka_unit_test(test_batch_values),
         cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_malformed_gzip),
+        cmocka_unit_test(test_scan_and_eval),
         cmocka_unit_test(test_real_fashion_mnist),
     };
     return cmocka_run_group_tests(tests, s_setup, s_teardown);
