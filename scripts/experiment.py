@@ -4,7 +4,8 @@
     scripts/experiment.py run    EXP... [--only K=V[,K=V]]... [--max-cells N] [--dry-run]
     scripts/experiment.py status EXP...
     scripts/experiment.py report EXP... [--out DIR]
-    scripts/experiment.py summary EXP... --csv FILE [--md FILE]
+    scripts/experiment.py summary EXP... --csv FILE
+    scripts/experiment.py paper          (experiments/*.exp -> results/paper/, docs/paper.md)
 
 An experiment is a text file in the swarm file's syntax (docs/results.md):
 
@@ -812,6 +813,160 @@ def cmd_summary(a):
     return 0
 
 
+# ---- docs/paper.md from a template -------------------------------------------
+
+PAPER_EXPS = ["fig1", "fig2", "table1", "table2", "table3", "fig4", "seeds"]
+
+
+def est_remaining(all_cells, results):
+    """Measured wall time per finished cell, by n; an estimate for the rest."""
+    by_n = {}
+    for c in all_cells:
+        r = load_result(results, c)
+        if r:
+            by_n.setdefault(int(c.get("nodes", 0)), []).append(r["wall_s"])
+    lines = []
+    for n in sorted(by_n):
+        v = by_n[n]
+        lines.append(f"n = {n}: {len(v)} cell(s) finished, wall time per cell {min(v) / 60:.1f} to "
+                     f"{max(v) / 60:.1f} min (mean {statistics.fmean(v) / 60:.1f} min)")
+    missing = [c for c in all_cells if not load_result(results, c)]
+    base = statistics.fmean(by_n[50]) if 50 in by_n else None
+    total = 0.0
+    parts = {}
+    for c in missing:
+        n = int(c.get("nodes", 50))
+        t = statistics.fmean(by_n[n]) if n in by_n else (base * n / 50 if base else None)
+        if t is not None:
+            total += t
+        parts[n] = parts.get(n, 0) + 1
+    return lines, missing, total, parts, base
+
+
+def cmd_paper(a):
+    exps = {}
+    for name in PAPER_EXPS:
+        exps[name] = load_experiment(os.path.join(a.dir, f"{name}.exp"))
+    # Tables, CSVs, figures per experiment.
+    ra = argparse.Namespace(exp=[e["path"] for e in exps.values()], results=a.results, out=None)
+    cmd_report(ra)
+    rows = []
+    for name, e in exps.items():
+        for t, trows in build_tables(e, a.results):
+            rows += [r for r in table_rows_csv(e, t, trows) if r["seeds"]]
+    csvp = os.path.join(REPO, "results", "paper", "summary.csv")
+    fields = ["item", "row", "column", "n", "seeds", "mean", "std", "paper"]
+    with open(csvp + ".tmp", "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
+        w.writeheader()
+        w.writerows(rows)
+    os.replace(csvp + ".tmp", csvp)
+    all_cells, seen = [], set()
+    for e in exps.values():
+        for c in expand_cells(e):
+            if cell_key(c) not in seen:
+                seen.add(cell_key(c))
+                all_cells.append(c)
+    with open(a.template, encoding="utf-8") as f:
+        text = f.read()
+
+    def table(m):
+        name, i = m.group(1), int(m.group(2))
+        e = exps[name]
+        t, trows = build_tables(e, a.results)[i]
+        return table_markdown(e, t, trows)
+
+    def figs(m):
+        name = m.group(1)
+        d = os.path.join(REPO, "results", "paper", name)
+        out = [f"![{f}](../results/paper/{name}/{f})" for f in sorted(os.listdir(d)) if f.endswith(".png")]
+        return "\n".join(out) if out else "(no figure yet)"
+
+    def cells(m):
+        e = exps[m.group(1)]
+        cs = expand_cells(e)
+        done = [c for c in cs if load_result(a.results, c)]
+        miss = [c for c in cs if not load_result(a.results, c)]
+        s = f"{len(done)} of {len(cs)} cells finished"
+        if done:
+            s += ": " + ", ".join(f"`{cell_label(c)}` ({load_result(a.results, c)['wall_s'] / 60:.0f} min)"
+                                  for c in done)
+        if miss:
+            s += f". Not run yet: " + ", ".join(f"`{cell_label(c)}`" for c in miss)
+        return s + "."
+
+    def timing(m):
+        lines, missing, total, parts, base = est_remaining(all_cells, a.results)
+        out = [f"{len(all_cells) - len(missing)} of {len(all_cells)} distinct cells finished "
+               "(a cell shared by several items is run once)."]
+        out += [f"- {l}" for l in lines] or ["- no cell finished yet"]
+        if missing:
+            out.append(f"- not run: {len(missing)} cells (" +
+                       ", ".join(f"{k} at n = {n}" for n, k in sorted(parts.items())) + ")")
+            if base:
+                out.append(f"- estimate for the rest, one swarm at a time on this machine: "
+                           f"{total / 3600:.1f} h (n = 50 cells at the measured mean; larger n "
+                           "scaled by n / 50 from it, a lower bound: aggregation grows with n·k)")
+        return "\n".join(out)
+
+    def checks(m):
+        e1, e3 = exps["fig1"], exps["table3"]
+        out = []
+        def final(opts_sel, exp):
+            vals = []
+            for c in expand_cells(exp):
+                if all(c.get(k) == v for k, v in opts_sel.items()):
+                    r = load_result(a.results, c)
+                    if r:
+                        vals.append(r)
+            return vals
+        for atk in ("random", "reverse", "dlie"):
+            rs = final({"rule": "similarity", "attack": atk, "nodes": "50"}, e1)
+            if rs:
+                acc = statistics.fmean(metric(r, "final_accuracy") for r in rs)
+                cons = statistics.fmean(metric(r, "final_consensus") for r in rs)
+                pv = paper_value(e3, {"nodes": "50", "rule": "similarity", "attack": atk},
+                                 "final_accuracy")
+                ok = acc > 85 and cons < 0.1
+                out.append(f"- ours under {ATTACK_NAMES[atk]}: {acc:.2f}% over {len(rs)} seed(s), "
+                           f"consensus error {cons:.5f}% -> {'holds' if ok else 'DOES NOT hold'} "
+                           f"(> 85%, < 0.1%); paper (Table 3) {pv:.2f}%, difference {acc - pv:+.2f} "
+                           f"points ({'within' if abs(acc - pv) <= 1.5 else 'OUTSIDE'} 1.5)")
+            else:
+                out.append(f"- ours under {ATTACK_NAMES[atk]}: not run yet")
+        for rule in ("mean", "trimmed-mean", "tv-norm"):
+            for atk in ("random", "reverse", "dlie"):
+                rs = final({"rule": rule, "attack": atk}, e1)
+                if rs:
+                    acc = statistics.fmean(metric(r, "final_accuracy") for r in rs)
+                    best = statistics.fmean(metric(r, "best_accuracy") for r in rs)
+                    out.append(f"- {RULE_NAMES[rule]} under {ATTACK_NAMES[atk]}: final {acc:.2f}%, "
+                               f"best {best:.2f}%")
+        ref = final({"rule": "mean", "attack": "none"}, e1)
+        if ref:
+            out.append(f"- D-PSGD without attack (reference): final "
+                       f"{statistics.fmean(metric(r, 'final_accuracy') for r in ref):.2f}% over {len(ref)} seed(s)")
+        sa = final({"rule": "standalone"}, e1)
+        if sa:
+            out.append(f"- Stand-alone: final {statistics.fmean(metric(r, 'final_accuracy') for r in sa):.2f}%")
+        return "\n".join(out)
+
+    def commits(m):
+        cs = sorted({load_result(a.results, c)["byznode_commit"][:10] for c in all_cells
+                     if load_result(a.results, c)})
+        return ", ".join(f"`{c}`" for c in cs) if cs else "(none yet)"
+
+    text = re.sub(r"@@table (\w+) (\d+)@@", table, text)
+    text = re.sub(r"@@figures (\w+)@@", figs, text)
+    text = re.sub(r"@@cells (\w+)@@", cells, text)
+    text = text.replace("@@timing@@", timing(None)).replace("@@checks@@", checks(None))
+    text = text.replace("@@commits@@", commits(None))
+    text = text.replace("@@date@@", datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
+    write_atomic(a.out, text)
+    print(f"experiment: {len(rows)} summary rows -> {os.path.relpath(csvp, REPO)}; {os.path.relpath(a.out, REPO)}")
+    return 0
+
+
 def main(argv):
     ap = argparse.ArgumentParser(prog="experiment.py", description=__doc__.split("\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -838,6 +993,11 @@ def main(argv):
     sm = sp.add_parser("summary", help="one CSV over several experiments")
     common(sm)
     sm.add_argument("--csv", required=True)
+    pp = sp.add_parser("paper", help="every paper item: reports, results/paper/summary.csv, docs/paper.md")
+    pp.add_argument("--results", default=os.path.join(REPO, "results", "cells"))
+    pp.add_argument("--dir", default=os.path.join(REPO, "experiments"), help="the paper's experiment files")
+    pp.add_argument("--template", default=os.path.join(REPO, "experiments", "paper.md.in"))
+    pp.add_argument("--out", default=os.path.join(REPO, "docs", "paper.md"))
     a = ap.parse_args(argv)
     def on_term(signum, frame):
         raise KeyboardInterrupt
@@ -850,7 +1010,7 @@ def main(argv):
         a.only = [dict(parse_kv(t, "--only") for t in o.split(",")) for o in a.only]
     try:
         return {"run": cmd_run, "status": cmd_status, "report": cmd_report,
-                "summary": cmd_summary}[a.cmd](a)
+                "summary": cmd_summary, "paper": cmd_paper}[a.cmd](a)
     except ExpError as e:
         print(f"experiment: error: {e}", file=sys.stderr)
         return 2
