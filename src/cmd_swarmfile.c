@@ -164,6 +164,11 @@ int bn_cmd_swarmfile(int argc, char **argv)
         opt_names[k][nl] = '\0';
         memcpy(opt_values[k], val, vl);
         opt_values[k][vl] = '\0';
+        for (int j = 0; j < k; j++)
+            if (!strcmp(opt_names[j], opt_names[k])) {
+                fprintf(stderr, "byznode swarm-file: --option %s given twice\n", opt_names[k]);
+                return 2;
+            }
         static const char *node_local[] = { "id", "key", "out", "attack" };
         for (size_t j = 0; j < BN_ARRAY_LEN(node_local); j++)
             if (!strcmp(opt_names[k], node_local[j])) {

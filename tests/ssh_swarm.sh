@@ -121,11 +121,11 @@ bn_log "namespaces ${created[*]}; sshd on $net.10-$((9 + n_hosts)):22"
 # The recipe of docs/deployment.md (ssh): a hostfile, swarm-file, launch-ssh.sh.
 cd "$BN_TMP"
 for k in $(seq 0 $((n_hosts - 1))); do echo "$net.$((10 + k)) slots=$(( (n_nodes + n_hosts - 1) / n_hosts ))"; done > hosts.txt
-common_opts=(--option "seed 5" --option "epochs 2" --option "model logreg" --option "rule mean"
+common_opts=(--option "seed 5" --option "model logreg" --option "rule mean"
              --option "p 0.3" --option "batch 600" --option "eval-subset 1000" --option "round-timeout 10000"
              --option "data $BN_SRC/data/fashion-mnist")
 "$BN_BIN" swarm-file --hosts hosts.txt --nodes "$n_nodes" --out swarm.txt --curve keys --port-base 23100 \
-    "${common_opts[@]}"
+    "${common_opts[@]}" --option "epochs 2"
 bn_expect_true "swarm-file refuses to overwrite keys" \
     bash -c "! '$BN_BIN' swarm-file --hosts hosts.txt --nodes $n_nodes --out again.txt --curve keys 2>/dev/null"
 bn_expect_true "every secret key is 0600" \
@@ -190,13 +190,16 @@ bn_expect_true "... before any node ran" test ! -e "$BN_TMP/differ/summary.json"
 
 # Ctrl-C: a long run interrupted once the nodes are training; every remote
 # process must be gone.
+# (a swarm of 50 epochs: swarm-wide options live in the swarm file only)
+"$BN_BIN" swarm-file --hosts hosts.txt --nodes "$n_nodes" --out long.txt --curve keys-long --port-base 23100 \
+    "${common_opts[@]}" --option "epochs 50" 2>/dev/null
 # Job control on: the launcher gets its own process group that does not
 # ignore SIGINT, and the INT goes to the whole group (ssh clients included),
 # as a terminal's Ctrl-C does.
 set -m
-ip netns exec "$cl" "$BN_SRC/scripts/launch-ssh.sh" --swarm swarm.txt --hosts hosts.txt --curve keys \
+ip netns exec "$cl" "$BN_SRC/scripts/launch-ssh.sh" --swarm long.txt --hosts hosts.txt --curve keys-long \
     --ssh-config "$S/config" --build "$BN_BUILD" --remote-dir "$BN_TMP/remote3/{host}" \
-    --out "$BN_TMP/stopped" --node-opt "--epochs 50" --no-plot > stopped.out 2>&1 &
+    --out "$BN_TMP/stopped" --no-plot > stopped.out 2>&1 &
 lpid=$!
 set +m
 for _ in $(seq 1 600); do
