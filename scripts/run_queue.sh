@@ -15,10 +15,16 @@
 # fast-forwarded to it (retried when main moved meanwhile), so finished cells
 # survive whatever stops the queue.  Run it niced under nohup; stop it with
 # kill -TERM on its pid (experiment.py stops the running swarm; the cell in
-# progress is lost, the finished ones are not).
+# progress is lost, the finished ones are not).  A cell whose swarm was
+# stopped by a signal from outside (swarm.sh exit 130 or 143: someone else's
+# cleanup on a shared machine) is retried, up to 2 more times.  Swarm run
+# dirs and sockets go under WORK (default ~/.cache/byznode-queue), not /tmp.
 set -uo pipefail
+# The whole script is one function, called on the last line: the landing
+# step rebases REPO, which may change this very file while it runs.
+main() {
 queue="${1:?usage: run_queue.sh QUEUE --src DIR --repo DIR [--land MAIN]}"; shift
-src=""; repo=""; land=""; work="${TMPDIR:-/tmp}/bn-queue-work"
+src=""; repo=""; land=""; work="${HOME:-/root}/.cache/byznode-queue"
 while [ $# -gt 0 ]; do
     case "$1" in
         --src) src="$2"; shift ;;
@@ -32,6 +38,8 @@ done
 [ -d "$src" ] && [ -x "$src/build/src/byznode" ] || { echo "run_queue.sh: --src needs a built checkout" >&2; exit 2; }
 [ -d "$repo/.git" ] || [ -f "$repo/.git" ] || { echo "run_queue.sh: --repo must be a git worktree" >&2; exit 2; }
 say() { echo "[$(date -u +%H:%M:%S)] run_queue: $*"; }
+mkdir -p "$work/tmp"
+export TMPDIR="$work/tmp"
 
 land_results() {
     local branch
@@ -66,18 +74,31 @@ print("results: cell %s: final accuracy %.2f%%, %.0f s (byznode %s)" % (r["label
     return 0
 }
 
-while read -r exp filter; do
+mapfile -t lines < "$repo/$queue"
+for line in "${lines[@]}"; do
+    read -r exp filter <<< "$line"
     case "$exp" in ''|'#'*) continue ;; esac
     # One cell per call, so that each finished cell is committed at once.
+    retries=0
     while :; do
         out="$("$repo/scripts/experiment.py" run "$repo/$exp" --only "$filter" --max-cells 1 \
-               --src "$src" --build "$src/build" --results "$repo/results/cells" --work "$work" 2>&1)"
+               --src "$src" --build "$src/build" --results "$repo/results/cells" --work "$work/cells" 2>&1)"
         rc=$?
         echo "$out"
         commit_new
         [ "$rc" -ge 2 ] && { say "stopped (experiment.py exit $rc)"; exit "$rc"; }
         echo "$out" | grep -q ", 0 to run" && break
-        echo "$out" | grep -q "ran 0, failed 1" && { say "a cell failed; next queue line"; break; }
+        if echo "$out" | grep -q "ran 0, failed 1"; then
+            if echo "$out" | grep -Eq "swarm.sh exit (130|143)" && [ "$retries" -lt 2 ]; then
+                retries=$((retries + 1))
+                say "the swarm was stopped from outside; retry $retries"
+                continue
+            fi
+            say "a cell failed; next queue line"
+            break
+        fi
     done
-done < "$repo/$queue"
+done
 say "queue finished"
+}
+main "$@"

@@ -77,6 +77,16 @@ sed 's/^option  eval-subset 500$/option  eval-subset 400/' "$exp" > "$BN_TMP/cha
 "$X" run "$BN_TMP/changed.exp" --results "$res" --dry-run > "$BN_TMP/run5.out" 2>&1
 bn_expect_true "a changed option makes 4 new cells" grep -q "4 cells, 0 done, 4 to run" "$BN_TMP/run5.out"
 
+# Errors in an experiment file name the line, before anything runs.
+printf 'option nodes 6\ngird rule mean\n' > "$BN_TMP/typo.exp"
+rc=0; "$X" run "$BN_TMP/typo.exp" --results "$res" --dry-run > "$BN_TMP/typo.out" 2>&1 || rc=$?
+bn_expect_true "a misspelt keyword is refused with its line (exit $rc)" \
+    test "$rc" = 2 -a -n "$(grep -F "typo.exp:2: unknown keyword 'gird'" "$BN_TMP/typo.out")"
+printf 'option nodes 6\ngrid seed 1\nreport table seed - best_acc\n' > "$BN_TMP/typo.exp"
+rc=0; "$X" run "$BN_TMP/typo.exp" --results "$res" --dry-run > "$BN_TMP/typo.out" 2>&1 || rc=$?
+bn_expect_true "an unknown metric is refused with its line (exit $rc)" \
+    test "$rc" = 2 -a -n "$(grep -F "typo.exp:3: unknown metric 'best_acc'" "$BN_TMP/typo.out")"
+
 # 5. Tables and figures.
 "$X" report "$exp" --results "$res" --out "$BN_TMP/report" > "$BN_TMP/report.out" 2>&1 \
     || { cat "$BN_TMP/report.out" >&2; bn_die "report failed"; }
