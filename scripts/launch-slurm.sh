@@ -32,8 +32,8 @@
 #   --build DIR          the byznode build (default build, beside this script)
 #   --curve              CURVE keys for every node and the monitor
 #   --port-base P        monitor at P, nodes from P+1 on each host (default 7100)
-#   --option "NAME VALUE"   a swarm-wide option (repeatable; byznode node --help);
-#                        default: option data <source>/data/fashion-mnist
+#   --option "NAME VALUE"   a swarm-wide option (repeatable; byznode node --help),
+#                        e.g. "data /shared/fashion-mnist" where the hosts have the data
 #   --byzantine-attack NAME   the Byzantine nodes (byznode roles) run this attack
 #   --node-opt "..."     more options for every node
 #   --no-plot  --quiet
@@ -69,7 +69,6 @@ bin="$build/src/byznode"
 [ -n "$out" ] || out="${SLURM_SUBMIT_DIR:-$PWD}/runs/slurm-$SLURM_JOB_ID"
 mkdir -p "$out/nodes" "$out/logs"
 out="$(cd "$out" && pwd)"
-[[ " ${options[*]:-} " == *" data "* ]] || options+=(--option "data $here/data/fashion-mnist")
 
 # 1. The allocation as a hostfile: name, tasks (slots), NodeAddr.
 mapfile -t hosts < <(scontrol show hostnames "$SLURM_JOB_NODELIST")

@@ -228,8 +228,9 @@ done
 declare -A host_extra=()
 for h in "${active[@]}"; do
     rd="${host_rd[$h]}"; extra=""
-    if [ -n "$data" ] && ! rsh "$h" "test -s $(q "$data")/train-images-idx3-ubyte"; then
-        [ -s "$data/train-images-idx3-ubyte" ] || die "option data $data: not on $h, nor here to copy"
+    if [ -n "$data" ] && ! rsh "$h" "test -s $(q "$data")/train-images-idx3-ubyte.gz || test -s $(q "$data")/train-images-idx3-ubyte"; then
+        [ -s "$data/train-images-idx3-ubyte.gz" ] || [ -s "$data/train-images-idx3-ubyte" ] \
+            || die "option data $data: not on $h, nor here to copy"
         say "$h has no $data: copying the data set"
         tar cf - -C "$data" . | rsh_in "$h" "mkdir -p $(q "$rd")/data && tar xf - -C $(q "$rd")/data" \
             || die "copying the data set to $h failed"

@@ -119,7 +119,7 @@ rc=0
 BYZNODE_SRC="$BN_SRC" timeout 300 sbatch --wait --ntasks $n --output "$T/submit/job.out" \
     "$BN_SRC/scripts/slurm/byznode.sbatch" --build "$BN_BUILD" --out "$T/run" --curve --port-base $((base + 100)) \
     --option "seed 5" --option "epochs 2" --option "model logreg" --option "rule mean" --option "batch 600" \
-    --option "eval-subset 1000" --option "round-timeout 10000" > sbatch.out 2>&1 || rc=$?
+    --option "eval-subset 1000" --option "round-timeout 10000" --option "data $BN_DATA" > sbatch.out 2>&1 || rc=$?
 cat job.out >&2 || true
 [ $rc = 0 ] || { tail -n 20 sbatch.out "$T"/run/logs/node-0.log >&2 || true; bn_die "sbatch --wait exited with $rc"; }
 bn_log "run: $n nodes, one sbatch, $((SECONDS - t0)) s"

@@ -123,7 +123,7 @@ cd "$BN_TMP"
 for k in $(seq 0 $((n_hosts - 1))); do echo "$net.$((10 + k)) slots=$(( (n_nodes + n_hosts - 1) / n_hosts ))"; done > hosts.txt
 common_opts=(--option "seed 5" --option "model logreg" --option "rule mean"
              --option "p 0.3" --option "batch 600" --option "eval-subset 1000" --option "round-timeout 10000"
-             --option "data $BN_SRC/data/fashion-mnist")
+             --option "data $BN_DATA")
 "$BN_BIN" swarm-file --hosts hosts.txt --nodes "$n_nodes" --out swarm.txt --curve keys --port-base 23100 \
     "${common_opts[@]}" --option "epochs 2"
 bn_expect_true "swarm-file refuses to overwrite keys" \
