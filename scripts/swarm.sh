@@ -12,6 +12,8 @@
 #           --partition iid|shards|dirichlet  --alpha A  --momentum M
 # Rules:    --trim B (default: --byzantine)  --c C  --bucketing S  --lambda L  --clip-tau T
 #           --beta F  --krum-m M  --z Z (dlie)   (docs/rules.md, docs/attacks.md)
+# Attacks:  --drift-scale S  --drift-direction reverse|random|target  --drift-target ID
+#           --dissensus-scale S   (docs/attacks.md)
 # Metrics:  --eval-subset N  --eval-every K   (last epoch: full test set)
 # Faults:   --fail-nodes K --fail-at-epoch E  (kill K honest nodes after epoch E)
 #           --fault-drop P  --fault-delay MS  --round-timeout MS
@@ -54,6 +56,7 @@ while [ $# -gt 0 ]; do
         --min-degree|--topology|--model|--batch|--lr|--local-steps|--partition|--alpha|--momentum|\
         --eval-subset|--eval-every|--fault-drop|--fault-delay|--round-timeout|--z|--trim|--c|\
         --bucketing|--lambda|--clip-tau|--beta|--krum-m|--weight-decay|--shards-per-node|\
+        --drift-scale|--drift-direction|--drift-target|--dissensus-scale|\
         --checkpoint-every|--data)
             extra+=("${1#--}" "$2"); shift ;;
         -h|--help) sed -n '2,/^set -e/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;;

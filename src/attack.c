@@ -12,6 +12,7 @@
 #include "attack.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const char *const s_names[BN_ATTACK_COUNT] = {
@@ -28,6 +29,17 @@ static const char *const s_names[BN_ATTACK_COUNT] = {
     [BN_ATTACK_CONSTANT]   = "constant",
     [BN_ATTACK_CRASH]      = "crash",
     [BN_ATTACK_NAN]        = "nan",
+    [BN_ATTACK_ECHO]       = "echo",
+    [BN_ATTACK_DRIFT]      = "drift",
+    [BN_ATTACK_DISSENSUS]  = "dissensus",
+    [BN_ATTACK_MINMAX]     = "minmax",
+    [BN_ATTACK_MINSUM]     = "minsum",
+};
+
+static const char *const s_dir_names[BN_DRIFT_COUNT] = {
+    [BN_DRIFT_REVERSE] = "reverse",
+    [BN_DRIFT_RANDOM]  = "random",
+    [BN_DRIFT_TARGET]  = "target",
 };
 
 void bn_attack_opts_default(bn_attack_opts_t *opts, bn_attack_kind_t kind)
@@ -42,6 +54,30 @@ void bn_attack_opts_default(bn_attack_opts_t *opts, bn_attack_kind_t kind)
     opts->value = 1.0f;
     opts->n = 0;
     opts->b = 0;
+    opts->drift_scale = 1.0f;
+    opts->drift_dir = BN_DRIFT_REVERSE;
+    opts->drift_target = UINT32_MAX;
+    opts->dissensus_scale = 1.0f;
+    opts->seed = 0;
+}
+
+int bn_drift_dir_parse(const char *name, bn_drift_dir_t *dir)
+{
+    if (!name || !dir)
+        return BN_EARG;
+    for (int k = 0; k < BN_DRIFT_COUNT; k++)
+        if (strcmp(name, s_dir_names[k]) == 0) {
+            *dir = (bn_drift_dir_t) k;
+            return BN_OK;
+        }
+    return BN_EARG;
+}
+
+const char *bn_drift_dir_name(bn_drift_dir_t dir)
+{
+    if ((unsigned) dir >= BN_DRIFT_COUNT)
+        return "unknown";
+    return s_dir_names[dir];
 }
 
 int bn_attack_parse(const char *name, bn_attack_kind_t *kind)
@@ -77,8 +113,13 @@ bool bn_attack_trains(bn_attack_kind_t kind)
 
 bool bn_attack_per_victim(bn_attack_kind_t kind)
 {
-    (void) kind;
-    return false;   /* no built-in attack is per-victim yet */
+    switch (kind) {
+    case BN_ATTACK_ECHO: case BN_ATTACK_DRIFT: case BN_ATTACK_DISSENSUS:
+    case BN_ATTACK_MINMAX: case BN_ATTACK_MINSUM:
+        return true;
+    default:
+        return false;
+    }
 }
 
 bool bn_attack_needs_honest(bn_attack_kind_t kind)
@@ -88,7 +129,7 @@ bool bn_attack_needs_honest(bn_attack_kind_t kind)
     case BN_ATTACK_IPM:  case BN_ATTACK_ALIE:   case BN_ATTACK_MIMIC:
         return true;
     default:
-        return false;
+        return bn_attack_per_victim(kind);
     }
 }
 
@@ -230,6 +271,213 @@ static void s_copy_self(const bn_attack_input_t *in, float *out)
         memcpy(out, in->x_self, in->dim * sizeof *out);
 }
 
+
+/* ------------------------------------------------------ per-victim attacks */
+
+enum { S_MAX_NB = 1024 };   /* victim neighbours used for r_h and the bounds */
+
+/* The victim's view: index of its own model in honest[] (or -1) and the
+ * indices of its honest neighbours (the first S_MAX_NB of them). */
+typedef struct {
+    const float *xh;        /* victim's own new model                  */
+    uint32_t nb[S_MAX_NB];  /* indices into in->honest                  */
+    uint32_t n_nb;
+} s_view_t;
+
+static void s_view(const bn_attack_input_t *in, s_view_t *v)
+{
+    v->xh = in->victim_x;
+    v->n_nb = 0;
+    for (uint32_t i = 0; i < in->n_honest && v->n_nb < S_MAX_NB; i++) {
+        uint32_t id = in->honest_id ? in->honest_id[i] : UINT32_MAX;
+        if (in->honest[i] == in->victim_x || (id != UINT32_MAX && id == in->victim))
+            continue;
+        if (in->graph && id != UINT32_MAX && in->victim != UINT32_MAX
+            && in->victim < in->graph->n && id < in->graph->n
+            && !bn_topology_has_edge(in->graph, in->victim, id))
+            continue;
+        v->nb[v->n_nb++] = i;
+    }
+}
+
+static double s_dist(const float *a, const float *b, size_t dim)
+{
+    double s = 0.0;
+    for (size_t j = 0; j < dim; j++) {
+        double d = (double) a[j] - b[j];
+        s += d * d;
+    }
+    return sqrt(s);
+}
+
+static int s_cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *) a, y = *(const double *) b;
+    return (x > y) - (x < y);
+}
+
+/* r_h: the median distance from x_h to its honest neighbours (the mean of the
+ * two middle ones for an even count); 0 without neighbours. */
+static double s_spread(const bn_attack_input_t *in, const s_view_t *v)
+{
+    double d[S_MAX_NB];
+    for (uint32_t k = 0; k < v->n_nb; k++)
+        d[k] = s_dist(v->xh, in->honest[v->nb[k]], in->dim);
+    if (v->n_nb == 0)
+        return 0.0;
+    qsort(d, v->n_nb, sizeof *d, s_cmp_double);
+    uint32_t m = v->n_nb / 2;
+    return v->n_nb % 2 ? d[m] : 0.5 * (d[m - 1] + d[m]);
+}
+
+/* Coordinate j of the fixed random direction (before normalisation): uniform
+ * in [-1, 1), a hash of (seed, j), so every attacker and every round agree. */
+static double s_random_coord(uint64_t seed, size_t j)
+{
+    uint64_t h = bn_mix64(seed ^ bn_mix64(0x6472696674ull + (uint64_t) j));
+    return (double) (h >> 11) * 0x1.0p-52 - 1.0;
+}
+
+/* u, the unit direction of drift / minmax / minsum, into u (dim floats).
+ * Returns false when it is undefined (a zero vector); u is then all zeros. */
+static bool s_direction(const bn_attack_opts_t *o, const bn_attack_input_t *in, const float *xh,
+                        float *u)
+{
+    const size_t dim = in->dim;
+    double norm = 0.0;
+    switch (o->drift_dir) {
+    case BN_DRIFT_RANDOM:
+        for (size_t j = 0; j < dim; j++) {
+            u[j] = (float) s_random_coord(o->seed, j);
+            norm += (double) u[j] * u[j];
+        }
+        break;
+    case BN_DRIFT_TARGET: {
+        const float *t = NULL;
+        for (uint32_t i = 0; i < in->n_honest && in->honest_id; i++)
+            if (in->honest_id[i] == o->drift_target)
+                t = in->honest[i];
+        for (size_t j = 0; j < dim; j++) {
+            u[j] = (t ? t[j] : 0.0f) - xh[j];
+            norm += (double) u[j] * u[j];
+        }
+        break;
+    }
+    case BN_DRIFT_REVERSE:
+    default:
+        s_mean_sigma(in, -1.0, false, 0.0, u);
+        for (size_t j = 0; j < dim; j++)
+            norm += (double) u[j] * u[j];
+        break;
+    }
+    norm = sqrt(norm);
+    if (!(norm > 0.0) || !isfinite(norm)) {
+        memset(u, 0, dim * sizeof *u);
+        return false;
+    }
+    for (size_t j = 0; j < dim; j++)
+        u[j] = (float) (u[j] / norm);
+    return true;
+}
+
+/* minmax / minsum step gamma along the unit direction u, over the victim's
+ * neighbourhood S = {x_h} + its honest neighbours, with a_g = x_h - g:
+ *   minmax: the largest gamma with max_g ||a_g + gamma u|| <= max_{g,g'} ||g - g'||
+ *   minsum: the largest gamma with sum_g ||a_g + gamma u||^2
+ *                                    <= max_g sum_{g'} ||g - g'||^2
+ * Both constraints hold at gamma = 0 (x_h is in S), so each is a quadratic
+ * with a non-negative root. */
+static double s_minmax_gamma(const bn_attack_input_t *in, const s_view_t *v, const float *u,
+                             bool sum)
+{
+    const size_t dim = in->dim;
+    const uint32_t m = v->n_nb + 1;          /* |S|; member 0 is x_h */
+    double R = 0.0, best_row = 0.0, B = 0.0, C = 0.0, gamma = INFINITY;
+    for (uint32_t a = 0; a < m; a++) {
+        const float *ga = a == 0 ? v->xh : in->honest[v->nb[a - 1]];
+        double row = 0.0;
+        for (uint32_t b = 0; b < m; b++) {
+            if (b == a)
+                continue;
+            const float *gb = b == 0 ? v->xh : in->honest[v->nb[b - 1]];
+            double d = s_dist(ga, gb, dim);
+            R = BN_MAX(R, d);
+            row += d * d;
+        }
+        best_row = BN_MAX(best_row, row);
+    }
+    for (uint32_t a = 1; a < m; a++) {
+        const float *g = in->honest[v->nb[a - 1]];
+        double ap = 0.0, aa = 0.0;
+        for (size_t j = 0; j < dim; j++) {
+            double d = (double) v->xh[j] - g[j];
+            ap += d * u[j];
+            aa += d * d;
+        }
+        B += ap;
+        C += aa;
+        double disc = ap * ap - aa + R * R;
+        double gg = -ap + sqrt(disc > 0.0 ? disc : 0.0);
+        gamma = BN_MIN(gamma, gg);
+    }
+    if (sum) {
+        double disc = B * B - (double) m * (C - best_row);
+        return BN_MAX(0.0, (-B + sqrt(disc > 0.0 ? disc : 0.0)) / m);
+    }
+    gamma = BN_MIN(gamma, R);                /* g = x_h itself: ||gamma u|| <= R */
+    return m == 1 ? 0.0 : BN_MAX(0.0, gamma);
+}
+
+static int s_per_victim(const bn_attack_opts_t *o, const bn_attack_input_t *in, float *out)
+{
+    const size_t dim = in->dim;
+    if (!in->victim_x) {
+        s_mean_sigma(in, 1.0, false, 0.0, out);      /* something plausible */
+        return BN_EARG;
+    }
+    const float *xh = in->victim_x;
+    if (o->kind == BN_ATTACK_ECHO) {
+        memcpy(out, xh, dim * sizeof *out);
+        return BN_OK;
+    }
+    s_view_t v;
+    s_view(in, &v);
+    if (o->kind == BN_ATTACK_DISSENSUS) {
+        double s = o->dissensus_scale * s_spread(in, &v);
+        /* out = mean of the neighbours, then x_h + s * unit(x_h - mean) */
+        double norm = 0.0;
+        for (size_t j0 = 0; j0 < dim; j0 += S_BLOCK) {
+            size_t w = BN_MIN((size_t) S_BLOCK, dim - j0);
+            double mu[S_BLOCK] = { 0 };
+            for (uint32_t k = 0; k < v.n_nb; k++) {
+                const float *x = in->honest[v.nb[k]] + j0;
+                for (size_t j = 0; j < w; j++)
+                    mu[j] += x[j];
+            }
+            for (size_t j = 0; j < w; j++) {
+                double d = v.n_nb ? (double) xh[j0 + j] - mu[j] / v.n_nb : 0.0;
+                out[j0 + j] = (float) d;
+                norm += d * d;
+            }
+        }
+        norm = sqrt(norm);
+        double k = norm > 0.0 && isfinite(norm) ? s / norm : 0.0;
+        for (size_t j = 0; j < dim; j++)
+            out[j] = (float) (xh[j] + k * out[j]);
+        return BN_OK;
+    }
+    /* drift, minmax, minsum: x_h + step * u */
+    s_direction(o, in, xh, out);
+    double step;
+    if (o->kind == BN_ATTACK_DRIFT)
+        step = o->drift_scale * s_spread(in, &v);
+    else
+        step = s_minmax_gamma(in, &v, out, o->kind == BN_ATTACK_MINSUM);
+    for (size_t j = 0; j < dim; j++)
+        out[j] = (float) (xh[j] + step * out[j]);
+    return BN_OK;
+}
+
 int bn_attack_craft(const bn_attack_opts_t *opts, const bn_attack_input_t *in, float *out)
 {
     if (!opts || !in || (!out && in->dim > 0))
@@ -309,6 +557,9 @@ int bn_attack_craft(const bn_attack_opts_t *opts, const bn_attack_input_t *in, f
         for (size_t j = 0; j < dim; j++)
             out[j] = NAN;
         return BN_OK;
+    case BN_ATTACK_ECHO: case BN_ATTACK_DRIFT: case BN_ATTACK_DISSENSUS:
+    case BN_ATTACK_MINMAX: case BN_ATTACK_MINSUM:
+        return s_per_victim(opts, in, out);
     default:
         return BN_EARG;
     }

@@ -17,19 +17,42 @@
  *    constant   every coordinate = value (default 1.0)
  *    crash      sends nothing
  *    nan        every coordinate NaN
+ *
+ *  Adaptive attacks (per victim: one vector for each honest neighbour h,
+ *  built from h's own new model x_h; docs/attacks.md gives the mechanism):
+ *    echo       x_h
+ *    drift      x_h + s u, u one direction shared by every victim (reverse of
+ *               the honest mean, a fixed random direction, or toward a target)
+ *    dissensus  x_h + s (x_h - mean of h's honest neighbours) / ||...||
+ *    minmax     x_h + gamma u, gamma the largest keeping the vector within the
+ *               honest neighbourhood's diameter (Shejwalkar & Houmansadr)
+ *    minsum     the same with the sum of squared distances
+ *  s = scale * r_h, r_h the median distance from x_h to h's honest neighbours.
  */
 #ifndef BN_ATTACK_H
 #define BN_ATTACK_H
 
 #include "common.h"
 #include "rng.h"
+#include "topology.h"
 
 typedef enum {
     BN_ATTACK_NONE, BN_ATTACK_DLIE, BN_ATTACK_RANDOM, BN_ATTACK_REVERSE,
     BN_ATTACK_SIGN_FLIP, BN_ATTACK_GAUSSIAN, BN_ATTACK_LABEL_FLIP, BN_ATTACK_IPM,
     BN_ATTACK_ALIE, BN_ATTACK_MIMIC, BN_ATTACK_CONSTANT, BN_ATTACK_CRASH,
-    BN_ATTACK_NAN, BN_ATTACK_COUNT
+    BN_ATTACK_NAN, BN_ATTACK_ECHO, BN_ATTACK_DRIFT, BN_ATTACK_DISSENSUS, BN_ATTACK_MINMAX,
+    BN_ATTACK_MINSUM, BN_ATTACK_COUNT
 } bn_attack_kind_t;
+
+/* Direction u of drift, minmax and minsum. */
+typedef enum {
+    BN_DRIFT_REVERSE,   /* -mu / ||mu||, mu the mean of every known honest model      */
+    BN_DRIFT_RANDOM,    /* a fixed pseudo-random unit vector (same every round, every
+                         * attacker: drawn from the run seed)                          */
+    BN_DRIFT_TARGET,    /* (t - x_h) / ||t - x_h||, t the model of honest node
+                         * drift_target when known this round, else the zero model     */
+    BN_DRIFT_COUNT
+} bn_drift_dir_t;
 
 typedef struct {
     bn_attack_kind_t kind;
@@ -38,6 +61,11 @@ typedef struct {
     float    gaussian_std;  /* gaussian, default 200                             */
     float    value;         /* constant, default 1.0                             */
     uint32_t n, b;          /* alie: swarm size and Byzantine count              */
+    float    drift_scale;   /* drift: s in multiples of r_h, default 1.0         */
+    bn_drift_dir_t drift_dir;   /* drift, minmax, minsum: default reverse         */
+    uint32_t drift_target;  /* direction target: honest id, UINT32_MAX = the zero model */
+    float    dissensus_scale;   /* dissensus: s in multiples of r_h, default 1.0  */
+    uint64_t seed;          /* run seed (drift random direction); set by options  */
 } bn_attack_opts_t;
 
 void bn_attack_opts_default(bn_attack_opts_t *opts, bn_attack_kind_t kind);
@@ -53,6 +81,9 @@ bool bn_attack_needs_honest(bn_attack_kind_t kind);
  * all?  The node then calls bn_attack_craft once per victim, with
  * in->victim and in->victim_x set, and sends each vector to its victim only. */
 bool bn_attack_per_victim(bn_attack_kind_t kind);
+
+int bn_drift_dir_parse(const char *name, bn_drift_dir_t *dir);
+const char *bn_drift_dir_name(bn_drift_dir_t dir);
 
 /* z of "a little is enough" for n nodes of which b Byzantine:
  * s = floor(n / 2 + 1) - b, z = Phi^-1((n - s) / n). */
@@ -77,12 +108,18 @@ typedef struct {
      * NULL when unknown).  UINT32_MAX / NULL for a broadcast craft. */
     uint32_t victim;
     const float *victim_x;
+    /* The round's graph (borrowed; may be NULL): per-victim attacks take the
+     * victim's honest neighbours to be the known honest models adjacent to
+     * it in this graph, or every known honest model but its own when NULL. */
+    const bn_topology_t *graph;
 } bn_attack_input_t;
 
 /* Writes the vector to send into out (dim floats).  Returns BN_OK, or BN_EARG
  * when the attack needs honest models and n_honest == 0 (out then holds
- * x_self, so the attacker still sends something plausible).  For crash the
- * caller sends nothing; out is untouched. */
+ * x_self, so the attacker still sends something plausible).  A per-victim
+ * attack whose victim_x is NULL writes the honest mean and returns BN_EARG.
+ * For crash the caller sends nothing; out is untouched.  out must not alias
+ * any input vector. */
 int bn_attack_craft(const bn_attack_opts_t *opts, const bn_attack_input_t *in, float *out);
 
 #endif

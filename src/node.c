@@ -608,7 +608,7 @@ static void s_round_attacker(s_node_t *nd)
     }
     t0 = bn_now();
     bn_attack_input_t in = { nd->dim, k, nd->nb_ptr, nd->nb_id, nd->x_prev, nd->x, &nd->attack_rng,
-                             UINT32_MAX, NULL };
+                             UINT32_MAX, NULL, nd->g };
     if (kind == BN_ATTACK_CRASH) {
         /* sends nothing */
     } else if (bn_attack_per_victim(kind)) {

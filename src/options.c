@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef enum { T_U32, T_U64, T_F32, T_F64, T_BOOL, T_PATH, T_MODEL, T_PART, T_RULE, T_ATTACK } s_type_t;
+typedef enum { T_U32, T_U64, T_F32, T_F64, T_BOOL, T_PATH, T_MODEL, T_PART, T_RULE, T_ATTACK, T_DRIFT } s_type_t;
 
 /* SWARM: must agree on every host (hashed into the configuration
  * fingerprint; a node's command line may not change one the swarm file
@@ -77,6 +77,10 @@ static const s_row_t s_table[] = {
     { "ipm-epsilon",      T_F32,   O(attack.epsilon),     -1e6, 1e6, NULL,   NODE,  "ipm", "ipm: epsilon" },
     { "gaussian-std",     T_F32,   O(attack.gaussian_std),0, 1e9,    NULL,   NODE,  "gaussian", "gaussian attack: std" },
     { "constant",         T_F32,   O(attack.value),       -1e30, 1e30, NULL, NODE,  "constant", "constant attack: value" },
+    { "drift-scale",      T_F32,   O(attack.drift_scale), -1e6, 1e6, NULL,   NODE,  "drift", "drift: step in multiples of the victim's honest spread" },
+    { "drift-direction",  T_DRIFT, O(attack.drift_dir),   0, 0,      NULL,   NODE,  "drift minmax minsum", "direction u: reverse | random | target" },
+    { "drift-target",     T_U32,   O(attack.drift_target),0, 1e6,    NULL,   NODE,  "drift minmax minsum", "direction target: an honest id (unset: the zero model)" },
+    { "dissensus-scale",  T_F32,   O(attack.dissensus_scale), -1e6, 1e6, NULL, NODE, "dissensus", "dissensus: step in multiples of the victim's honest spread" },
     { "omniscient",       T_BOOL,  O(omniscient),         0, 1,      "false",SWARM, "*", "attackers pool every honest model they hear" },
     { "round-timeout",    T_U32,   O(round_timeout_ms),   1, 1e8,    "30000",NODE,  NULL, "ms to wait for a round's neighbours" },
     { "future-rounds",    T_U32,   O(future_rounds),      1, 64,     "4",    NODE,  NULL, "rounds ahead whose messages are kept" },
@@ -109,6 +113,10 @@ static uint32_t s_choices(s_type_t type, const char **out, uint32_t cap)
     case T_ATTACK:
         for (int k = 0; k < BN_ATTACK_COUNT && n < cap; k++)
             out[n++] = bn_attack_name((bn_attack_kind_t) k);
+        break;
+    case T_DRIFT:
+        for (int k = 0; k < BN_DRIFT_COUNT && n < cap; k++)
+            out[n++] = bn_drift_dir_name((bn_drift_dir_t) k);
         break;
     default:
         break;
@@ -198,6 +206,7 @@ static void s_format(const bn_options_t *o, const s_row_t *r, char *buf, size_t 
     case T_PART:   snprintf(buf, cap, "%s", bn_partition_name(*(const bn_partition_kind_t *) at)); break;
     case T_RULE:   snprintf(buf, cap, "%s", bn_rule_name(*(const bn_rule_kind_t *) at)); break;
     case T_ATTACK: snprintf(buf, cap, "%s", bn_attack_name(*(const bn_attack_kind_t *) at)); break;
+    case T_DRIFT:  snprintf(buf, cap, "%s", bn_drift_dir_name(*(const bn_drift_dir_t *) at)); break;
     }
 }
 
@@ -362,6 +371,10 @@ int bn_options_set(bn_options_t *o, const char *name, const char *value, char *e
         o->attack.kind = k;
         return BN_OK;
     }
+    case T_DRIFT:
+        if (bn_drift_dir_parse(value, (bn_drift_dir_t *) at) != BN_OK)
+            return s_bad_choice(r, value, "direction", err, errlen);
+        return BN_OK;
     }
 bad:
     return bn_fail(err, errlen, BN_EARG, "--%s: '%s' is not a number", name, value);
@@ -427,6 +440,7 @@ int bn_options_finish(bn_options_t *o, uint32_t n_nodes, char *err, size_t errle
         return rc;
     o->attack.n = n_nodes;
     o->attack.b = o->byzantine;
+    o->attack.seed = o->seed;
     return BN_OK;
 }
 

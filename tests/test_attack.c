@@ -50,7 +50,8 @@ static void test_names_and_parse(void **state)
 {
     (void) state;
     const char *names[] = { "none", "dlie", "random", "reverse", "sign-flip", "gaussian",
-                            "label-flip", "ipm", "alie", "mimic", "constant", "crash", "nan" };
+                            "label-flip", "ipm", "alie", "mimic", "constant", "crash", "nan",
+                            "echo", "drift", "dissensus", "minmax", "minsum" };
     assert_int_equal(BN_ARRAY_LEN(names), BN_ATTACK_COUNT);
     for (int k = 0; k < BN_ATTACK_COUNT; k++) {
         bn_attack_kind_t got = BN_ATTACK_COUNT;
@@ -86,10 +87,225 @@ static void test_defaults_and_predicates(void **state)
     assert_int_equal(trains, 3);
     assert_true(bn_attack_trains(BN_ATTACK_NONE) && bn_attack_trains(BN_ATTACK_SIGN_FLIP)
                 && bn_attack_trains(BN_ATTACK_LABEL_FLIP));
-    assert_int_equal(needs, 6);
+    assert_int_equal(needs, 11);
     assert_true(bn_attack_needs_honest(BN_ATTACK_DLIE) && bn_attack_needs_honest(BN_ATTACK_RANDOM)
                 && bn_attack_needs_honest(BN_ATTACK_REVERSE) && bn_attack_needs_honest(BN_ATTACK_IPM)
                 && bn_attack_needs_honest(BN_ATTACK_ALIE) && bn_attack_needs_honest(BN_ATTACK_MIMIC));
+    int per_victim = 0;
+    for (int k = 0; k < BN_ATTACK_COUNT; k++)
+        per_victim += bn_attack_per_victim((bn_attack_kind_t) k);
+    assert_int_equal(per_victim, 5);
+    assert_true(bn_attack_per_victim(BN_ATTACK_ECHO) && bn_attack_per_victim(BN_ATTACK_DRIFT)
+                && bn_attack_per_victim(BN_ATTACK_DISSENSUS) && bn_attack_per_victim(BN_ATTACK_MINMAX)
+                && bn_attack_per_victim(BN_ATTACK_MINSUM));
+    for (int k = 0; k < BN_ATTACK_COUNT; k++)
+        if (bn_attack_per_victim((bn_attack_kind_t) k))
+            assert_true(bn_attack_needs_honest((bn_attack_kind_t) k)
+                        && !bn_attack_trains((bn_attack_kind_t) k));
+    assert_true(o.drift_scale == 1.0f && o.dissensus_scale == 1.0f && o.drift_dir == BN_DRIFT_REVERSE
+                && o.drift_target == UINT32_MAX);
+    bn_drift_dir_t dir;
+    const char *dirs[] = { "reverse", "random", "target" };
+    for (int k = 0; k < BN_DRIFT_COUNT; k++) {
+        assert_int_equal(bn_drift_dir_parse(dirs[k], &dir), BN_OK);
+        assert_int_equal(dir, k);
+        assert_string_equal(bn_drift_dir_name((bn_drift_dir_t) k), dirs[k]);
+    }
+    assert_int_equal(bn_drift_dir_parse("up", &dir), BN_EARG);
+    assert_int_equal(bn_drift_dir_parse(NULL, &dir), BN_EARG);
+    assert_string_equal(bn_drift_dir_name(BN_DRIFT_COUNT), "unknown");
+}
+
+/* ---- per-victim attacks ------------------------------------------------
+ * Victim id 2 with x_h = (1, 1, 0); its honest neighbours (no graph given:
+ * every other known honest model)
+ *   id 7: (4, 5, 0)   distance 5
+ *   id 5: (1, 1, 2)   distance 2
+ *   id 9: (1, -2, 0)  distance 3        -> r_h = median(5, 2, 3) = 3
+ * The honest mean over all four is mu = (7/4, 5/4, 1/2), ||mu||^2 = 4.875. */
+static const float s_vh[3] = { 1, 1, 0 };
+static const float s_v7[3] = { 4, 5, 0 };
+static const float s_v5[3] = { 1, 1, 2 };
+static const float s_v9[3] = { 1, -2, 0 };
+static const float *const s_vhonest[4] = { s_v7, s_vh, s_v5, s_v9 };
+static const uint32_t s_vids[4] = { 7, 2, 5, 9 };
+
+static bn_attack_input_t s_vinput(void)
+{
+    bn_attack_input_t in = {
+        .dim = 3, .n_honest = 4, .honest = s_vhonest, .honest_id = s_vids,
+        .x_prev = s_vh, .x_self = s_vh, .rng = NULL, .victim = 2, .victim_x = s_vh, .graph = NULL,
+    };
+    return in;
+}
+
+static void test_echo_drift(void **state)
+{
+    (void) state;
+    bn_attack_opts_t o;
+    bn_attack_input_t in = s_vinput();
+    float out[3];
+
+    bn_attack_opts_default(&o, BN_ATTACK_ECHO);
+    assert_int_equal(bn_attack_craft(&o, &in, out), BN_OK);
+    assert_memory_equal(out, s_vh, sizeof out);
+
+    /* reverse: x_h - s mu / ||mu||, s = 3 (scale 1), then 6 (scale 2) */
+    bn_attack_opts_default(&o, BN_ATTACK_DRIFT);
+    assert_int_equal(bn_attack_craft(&o, &in, out), BN_OK);
+    double nm = sqrt(4.875);
+    const double rev[3] = { 1 - 3 * 1.75 / nm, 1 - 3 * 1.25 / nm, -3 * 0.5 / nm };
+    s_assert_vec(out, rev, 3, 1e-6);
+    o.drift_scale = 2.0f;
+    assert_int_equal(bn_attack_craft(&o, &in, out), BN_OK);
+    const double rev2[3] = { 1 - 6 * 1.75 / nm, 1 - 6 * 1.25 / nm, -6 * 0.5 / nm };
+    s_assert_vec(out, rev2, 3, 1e-6);
+
+    /* target 7: u = (3, 4, 0) / 5, out = x_h + 3 u */
+    o.drift_scale = 1.0f;
+    o.drift_dir = BN_DRIFT_TARGET;
+    o.drift_target = 7;
+    assert_int_equal(bn_attack_craft(&o, &in, out), BN_OK);
+    const double tg[3] = { 2.8, 3.4, 0 };
+    s_assert_vec(out, tg, 3, 1e-6);
+    /* no target (or an unknown id): toward the zero model, u = -(1, 1, 0) / sqrt 2 */
+    o.drift_target = UINT32_MAX;
+    assert_int_equal(bn_attack_craft(&o, &in, out), BN_OK);
+    const double tz[3] = { 1 - 3 / sqrt(2.0), 1 - 3 / sqrt(2.0), 0 };
+    s_assert_vec(out, tz, 3, 1e-6);
+    o.drift_target = 11;
+    assert_int_equal(bn_attack_craft(&o, &in, out), BN_OK);
+    s_assert_vec(out, tz, 3, 1e-6);
+
+    /* random: a unit direction times 3, the same every call and for every
+     * victim (it depends on the seed only), another for another seed */
+    o.drift_dir = BN_DRIFT_RANDOM;
+    o.seed = 1;
+    float r1[3], r2[3], r3[3];
+    assert_int_equal(bn_attack_craft(&o, &in, r1), BN_OK);
+    assert_int_equal(bn_attack_craft(&o, &in, r2), BN_OK);
+    assert_memory_equal(r1, r2, sizeof r1);
+    double n2 = 0;
+    for (int j = 0; j < 3; j++)
+        n2 += ((double) r1[j] - s_vh[j]) * ((double) r1[j] - s_vh[j]);
+    assert_true(fabs(sqrt(n2) - 3.0) < 1e-5);
+    bn_attack_input_t in5 = in;                 /* victim 5: same u, its own r_h */
+    in5.victim = 5;
+    in5.victim_x = s_v5;
+    assert_int_equal(bn_attack_craft(&o, &in5, r3), BN_OK);
+    /* r_5: distances to 7, 2, 9 are sqrt 29, 2, sqrt 13 -> median sqrt 13 */
+    for (int j = 0; j < 3; j++)
+        assert_true(fabs(((double) r3[j] - s_v5[j]) / sqrt(13.0) - ((double) r1[j] - s_vh[j]) / 3.0) < 1e-5);
+    o.seed = 2;
+    assert_int_equal(bn_attack_craft(&o, &in, r2), BN_OK);
+    assert_true(memcmp(r1, r2, sizeof r1) != 0);
+}
+
+static void test_dissensus(void **state)
+{
+    (void) state;
+    bn_attack_opts_t o;
+    bn_attack_input_t in = s_vinput();
+    float out[3];
+    /* neighbour mean (2, 4/3, 2/3); x_h - mean = (-1, -1/3, -2/3), norm sqrt(14)/3;
+     * out = x_h + 3 (x_h - mean) / norm = x_h + (9 / sqrt 14) (-1, -1/3, -2/3) */
+    bn_attack_opts_default(&o, BN_ATTACK_DISSENSUS);
+    assert_int_equal(bn_attack_craft(&o, &in, out), BN_OK);
+    double k = 9 / sqrt(14.0);
+    const double want[3] = { 1 - k, 1 - k / 3, -2 * k / 3 };
+    s_assert_vec(out, want, 3, 1e-6);
+    o.dissensus_scale = 0.5f;
+    assert_int_equal(bn_attack_craft(&o, &in, out), BN_OK);
+    const double half[3] = { 1 - k / 2, 1 - k / 6, -k / 3 };
+    s_assert_vec(out, half, 3, 1e-6);
+    o.dissensus_scale = 0.0f;
+    assert_int_equal(bn_attack_craft(&o, &in, out), BN_OK);
+    assert_memory_equal(out, s_vh, sizeof out);
+}
+
+static void test_victim_neighbourhood_from_graph(void **state)
+{
+    (void) state;
+    /* edges 2-7, 2-9, 5-7 on 10 nodes: victim 2's honest neighbours are 7, 9 */
+    uint32_t off[11] = { 0, 0, 0, 2, 2, 2, 3, 3, 5, 5, 6 };
+    uint32_t adj[6] = { 7, 9, 7, 2, 5, 2 };
+    bn_topology_t g = { .n = 10, .offsets = off, .adj = adj };
+    assert_true(bn_topology_has_edge(&g, 2, 7) && !bn_topology_has_edge(&g, 2, 5));
+    bn_attack_input_t in = s_vinput();
+    in.graph = &g;
+    bn_attack_opts_t o;
+    float out[3];
+    /* r_h = median(5, 3) = 4 */
+    bn_attack_opts_default(&o, BN_ATTACK_DRIFT);
+    o.drift_dir = BN_DRIFT_TARGET;
+    o.drift_target = 7;
+    assert_int_equal(bn_attack_craft(&o, &in, out), BN_OK);
+    const double tg[3] = { 1 + 4 * 0.6, 1 + 4 * 0.8, 0 };
+    s_assert_vec(out, tg, 3, 1e-6);
+    /* dissensus: neighbour mean (2.5, 1.5, 0), x_h - mean = (-1.5, -0.5, 0) */
+    bn_attack_opts_default(&o, BN_ATTACK_DISSENSUS);
+    assert_int_equal(bn_attack_craft(&o, &in, out), BN_OK);
+    double nn = sqrt(2.5);
+    const double ds[3] = { 1 - 4 * 1.5 / nn, 1 - 4 * 0.5 / nn, 0 };
+    s_assert_vec(out, ds, 3, 1e-6);
+}
+
+static void test_minmax_minsum(void **state)
+{
+    (void) state;
+    /* S = {x_h, 7, 5, 9}; pairwise distances h-7 5, h-5 2, h-9 3, 7-5 sqrt 29,
+     * 7-9 sqrt 58, 5-9 sqrt 13: R = sqrt 58; rows of squared distances
+     * h 38, 7 112, 5 46, 9 80: max 112. */
+    bn_attack_opts_t o;
+    bn_attack_input_t in = s_vinput();
+    float out[3];
+    /* u = (0.6, 0.8, 0) (target 7).  minmax: gamma_7 = 5 + sqrt 58,
+     * gamma_5 = sqrt 54, gamma_9 = -2.4 + sqrt(54.76) = 5, gamma_h = sqrt 58
+     * -> gamma = 5, out = (4, 5, 0). */
+    bn_attack_opts_default(&o, BN_ATTACK_MINMAX);
+    o.drift_dir = BN_DRIFT_TARGET;
+    o.drift_target = 7;
+    assert_int_equal(bn_attack_craft(&o, &in, out), BN_OK);
+    const double mm[3] = { 4, 5, 0 };
+    s_assert_vec(out, mm, 3, 1e-5);
+    /* u = (0, -1, 0) (target 9).  minmax: gamma_7 = -4 + 7 = 3 is the least:
+     * out = (1, -2, 0).  minsum: 4 g^2 + 2 B g + C - 112 = 0 with
+     * B = sum a.u = 4 + 0 - 3 = 1, C = 38: g = (-1 + sqrt 297) / 4. */
+    o.drift_target = 9;
+    assert_int_equal(bn_attack_craft(&o, &in, out), BN_OK);
+    const double mm9[3] = { 1, -2, 0 };
+    s_assert_vec(out, mm9, 3, 1e-5);
+    o.kind = BN_ATTACK_MINSUM;
+    assert_int_equal(bn_attack_craft(&o, &in, out), BN_OK);
+    const double ms9[3] = { 1, 1 - (-1 + sqrt(297.0)) / 4, 0 };
+    s_assert_vec(out, ms9, 3, 1e-5);
+    /* a victim with no known neighbour: nothing to hide among, gamma = 0 */
+    bn_attack_input_t alone = in;
+    alone.n_honest = 1;
+    alone.honest = &s_vhonest[1];
+    alone.honest_id = &s_vids[1];
+    assert_int_equal(bn_attack_craft(&o, &alone, out), BN_OK);
+    assert_memory_equal(out, s_vh, sizeof out);
+    o.kind = BN_ATTACK_DRIFT;                 /* r_h = 0 too */
+    assert_int_equal(bn_attack_craft(&o, &alone, out), BN_OK);
+    assert_memory_equal(out, s_vh, sizeof out);
+}
+
+static void test_per_victim_without_victim_model(void **state)
+{
+    (void) state;
+    bn_attack_input_t in = s_vinput();
+    in.victim_x = NULL;                       /* the victim's model did not arrive */
+    float out[3];
+    for (int k = 0; k < BN_ATTACK_COUNT; k++) {
+        if (!bn_attack_per_victim((bn_attack_kind_t) k))
+            continue;
+        bn_attack_opts_t o;
+        bn_attack_opts_default(&o, (bn_attack_kind_t) k);
+        assert_int_equal(bn_attack_craft(&o, &in, out), BN_EARG);
+        const double mu[3] = { 1.75, 1.25, 0.5 };
+        s_assert_vec(out, mu, 3, 1e-6);
+    }
 }
 
 static void test_dlie(void **state)
@@ -382,6 +598,11 @@ int main(void)
         cmocka_unit_test(test_large_dim_statistics),
         cmocka_unit_test(test_alie_z_values),
         cmocka_unit_test(test_norm_quantile_accuracy),
+        cmocka_unit_test(test_echo_drift),
+        cmocka_unit_test(test_dissensus),
+        cmocka_unit_test(test_victim_neighbourhood_from_graph),
+        cmocka_unit_test(test_minmax_minsum),
+        cmocka_unit_test(test_per_victim_without_victim_model),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
