@@ -447,6 +447,11 @@ def metric(r, m):
     return None
 
 
+def fmean_or_none(vals):
+    v = [x for x in vals if x is not None and math.isfinite(x)]
+    return statistics.fmean(v) if v else None
+
+
 def stats(vals):
     v = [x for x in vals if x is not None and math.isfinite(x)]
     if not v:
@@ -572,7 +577,9 @@ def table_rows_csv(exp, t, rows):
     for rl, entries in rows:
         for e in entries:
             st = e["stats"]
-            out.append({"item": exp["item"] or exp["name"], "row": rl, "column": e["col"],
+            col = e["col"] if e["metric"] == "final_accuracy" or ": " in e["col"] \
+                else f"{e['col']} ({e['metric']})"
+            out.append({"item": exp["item"] or exp["name"], "row": rl, "column": col,
                         "n": e["n"], "seeds": st["n"] if st else 0,
                         "mean": "" if not st else f"{st['mean']:.6g}",
                         "std": "" if not st else f"{st['std']:.6g}",
@@ -645,9 +652,14 @@ def figures(exp, results, outdir):
         if kind == "curves":
             what = spec[1]
             panel = spec[2] if len(spec) > 2 else None
-            pvals = sorted({b.get(panel, "") for b, _ in have}) if panel else [""]
+            pvals = list(dict.fromkeys(b.get(panel, "") for b, _ in have)) if panel else [""]
             pvals = pvals or [""]
-            fig, axes = plt.subplots(1, len(pvals), figsize=(5.2 * len(pvals), 4.2), squeeze=False)
+            ncol = min(len(pvals), 2 if len(pvals) == 4 else 3)
+            nrow = (len(pvals) + ncol - 1) // ncol
+            fig, axes = plt.subplots(nrow, ncol, figsize=(5.2 * ncol, 4.2 * nrow), squeeze=False)
+            for extra in list(axes.flat)[len(pvals):]:
+                extra.set_visible(False)
+            axes = [list(axes.flat)]
             field = {"accuracy": "mean_accuracy", "consensus": "consensus_error",
                      "byzweight": "byzantine_weight"}[what]
             for ax, pv in zip(axes[0], pvals):
@@ -689,12 +701,14 @@ def figures(exp, results, outdir):
             fig, ax = plt.subplots(figsize=(max(6, 0.55 * len(cfgs) + 2), 4.4))
             labels, acc, accsd, cons = [], [], [], []
             for b, rs in have:
+                v = [x for x in (metric(r, "best_accuracy") for r in rs) if x is not None]
+                if not v:
+                    continue
                 labels.append(describe(b, varying) + f"\n({len(rs)} seed{'s' if len(rs) > 1 else ''})")
-                v = [metric(r, "best_accuracy") for r in rs]
-                c = [metric(r, "consensus_at_best") for r in rs]
+                c = fmean_or_none(metric(r, "consensus_at_best") for r in rs)
                 acc.append(statistics.fmean(v))
                 accsd.append(statistics.stdev(v) if len(v) > 1 else 0.0)
-                cons.append(statistics.fmean(c))
+                cons.append(c if c is not None and c > 0 else float("nan"))
             xs = list(range(len(labels)))
             ax.bar(xs, acc, yerr=accsd, color="tab:blue", label="best accuracy (%)", capsize=3)
             ax.set_ylabel("best mean honest accuracy (%)")
@@ -848,13 +862,14 @@ def cmd_paper(a):
     for name in PAPER_EXPS:
         exps[name] = load_experiment(os.path.join(a.dir, f"{name}.exp"))
     # Tables, CSVs, figures per experiment.
-    ra = argparse.Namespace(exp=[e["path"] for e in exps.values()], results=a.results, out=None)
-    cmd_report(ra)
+    for e in exps.values():
+        cmd_report(argparse.Namespace(exp=[e["path"]], results=a.results,
+                                      out=os.path.join(a.report_dir, e["name"])))
     rows = []
     for name, e in exps.items():
         for t, trows in build_tables(e, a.results):
             rows += [r for r in table_rows_csv(e, t, trows) if r["seeds"]]
-    csvp = os.path.join(REPO, "results", "paper", "summary.csv")
+    csvp = os.path.join(a.report_dir, "summary.csv")
     fields = ["item", "row", "column", "n", "seeds", "mean", "std", "paper"]
     with open(csvp + ".tmp", "w", newline="", encoding="utf-8") as f:
         w = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
@@ -878,8 +893,9 @@ def cmd_paper(a):
 
     def figs(m):
         name = m.group(1)
-        d = os.path.join(REPO, "results", "paper", name)
-        out = [f"![{f}](../results/paper/{name}/{f})" for f in sorted(os.listdir(d)) if f.endswith(".png")]
+        d = os.path.join(a.report_dir, name)
+        rel = os.path.relpath(d, os.path.dirname(os.path.abspath(a.out)))
+        out = [f"![{f}]({rel}/{f})" for f in sorted(os.listdir(d)) if f.endswith(".png")]
         return "\n".join(out) if out else "(no figure yet)"
 
     def cells(m):
@@ -922,9 +938,9 @@ def cmd_paper(a):
             return vals
         for atk in ("random", "reverse", "dlie"):
             rs = final({"rule": "similarity", "attack": atk, "nodes": "50"}, e1)
-            if rs:
-                acc = statistics.fmean(metric(r, "final_accuracy") for r in rs)
-                cons = statistics.fmean(metric(r, "final_consensus") for r in rs)
+            acc = fmean_or_none(metric(r, "final_accuracy") for r in rs)
+            cons = fmean_or_none(metric(r, "final_consensus") for r in rs)
+            if rs and acc is not None and cons is not None:
                 pv = paper_value(e3, {"nodes": "50", "rule": "similarity", "attack": atk},
                                  "final_accuracy")
                 ok = acc > 85 and cons < 0.1
@@ -937,18 +953,21 @@ def cmd_paper(a):
         for rule in ("mean", "trimmed-mean", "tv-norm"):
             for atk in ("random", "reverse", "dlie"):
                 rs = final({"rule": rule, "attack": atk}, e1)
-                if rs:
-                    acc = statistics.fmean(metric(r, "final_accuracy") for r in rs)
-                    best = statistics.fmean(metric(r, "best_accuracy") for r in rs)
+                acc = fmean_or_none(metric(r, "final_accuracy") for r in rs)
+                best = fmean_or_none(metric(r, "best_accuracy") for r in rs)
+                if rs and acc is not None and best is not None:
+                    cons = fmean_or_none(metric(r, "final_consensus") for r in rs)
                     out.append(f"- {RULE_NAMES[rule]} under {ATTACK_NAMES[atk]}: final {acc:.2f}%, "
-                               f"best {best:.2f}%")
+                               f"best {best:.2f}%, final consensus error "
+                               f"{'n/a' if cons is None else f'{cons:.4g}%'}")
         ref = final({"rule": "mean", "attack": "none"}, e1)
-        if ref:
-            out.append(f"- D-PSGD without attack (reference): final "
-                       f"{statistics.fmean(metric(r, 'final_accuracy') for r in ref):.2f}% over {len(ref)} seed(s)")
+        acc = fmean_or_none(metric(r, "final_accuracy") for r in ref)
+        if acc is not None:
+            out.append(f"- D-PSGD without attack (reference): final {acc:.2f}% over {len(ref)} seed(s)")
         sa = final({"rule": "standalone"}, e1)
-        if sa:
-            out.append(f"- Stand-alone: final {statistics.fmean(metric(r, 'final_accuracy') for r in sa):.2f}%")
+        acc = fmean_or_none(metric(r, "final_accuracy") for r in sa)
+        if acc is not None:
+            out.append(f"- Stand-alone: final {acc:.2f}% (paper, Table 3: 82.08%)")
         return "\n".join(out)
 
     def commits(m):
@@ -963,7 +982,7 @@ def cmd_paper(a):
     text = text.replace("@@commits@@", commits(None))
     text = text.replace("@@date@@", datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
     write_atomic(a.out, text)
-    print(f"experiment: {len(rows)} summary rows -> {os.path.relpath(csvp, REPO)}; {os.path.relpath(a.out, REPO)}")
+    print(f"experiment: {len(rows)} summary rows -> {csvp}; {a.out}")
     return 0
 
 
@@ -998,6 +1017,8 @@ def main(argv):
     pp.add_argument("--dir", default=os.path.join(REPO, "experiments"), help="the paper's experiment files")
     pp.add_argument("--template", default=os.path.join(REPO, "experiments", "paper.md.in"))
     pp.add_argument("--out", default=os.path.join(REPO, "docs", "paper.md"))
+    pp.add_argument("--report-dir", default=os.path.join(REPO, "results", "paper"),
+                    help="where the per-item tables, figures and summary.csv go")
     a = ap.parse_args(argv)
     def on_term(signum, frame):
         raise KeyboardInterrupt
