@@ -310,13 +310,14 @@ int bn_dataset_load(bn_dataset_t *ds, const char *images_path, const char *label
     uint8_t *all_labels = NULL;
     memset(ds, 0, sizeof *ds);
 
-    int rc = s_idx_open(&fl, labels_path, S_MAGIC_LABELS, err, errlen);
+    /* The images' header first (shape, count), then every label. */
+    int rc = s_idx_open(&fi, images_path, S_MAGIC_IMAGES, err, errlen);
+    if (rc != BN_OK)
+        goto fail;
+    rc = s_idx_open(&fl, labels_path, S_MAGIC_LABELS, err, errlen);
     if (rc == BN_OK)
         rc = s_read_labels(&fl, &all_labels, err, errlen);
     s_idx_close(&fl);
-    if (rc != BN_OK)
-        goto fail;
-    rc = s_idx_open(&fi, images_path, S_MAGIC_IMAGES, err, errlen);
     if (rc != BN_OK)
         goto fail;
     if (fi.dims[0] != fl.dims[0]) {
