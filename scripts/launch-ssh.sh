@@ -91,6 +91,12 @@ declare -A host_addr=() host_ids=() host_rd=()
 host_names=(); mon_host=""
 for l in "${host_lines[@]}"; do
     h="${l%% *}"; a="${l#* }"
+    # swarm-file wrote the address resolved to IPv4 (ZeroMQ binds no names): resolve alike.
+    if ! [[ "$a" =~ ^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+$ ]]; then
+        r="$(getent ahostsv4 "$a" | awk 'NR == 1 {print $1}')"
+        [ -n "$r" ] || die "$hosts: host $h: cannot resolve '$a'"
+        a="$r"
+    fi
     for g in "${host_names[@]}"; do
         [ "${host_addr[$g]}" != "$a" ] || die "$hosts: hosts $g and $h share the address $a: cannot tell their nodes apart"
     done

@@ -5,6 +5,11 @@
  *      monitor  tcp://<addr of host 0>:<port-base>
  *      node K   tcp://<addr of K's host>:<port-base + 1 + j>, j = 0, 1, ... on
  *               each address (hosts sharing an address share the numbering)
+ *  A node binds its endpoint exactly as written, and ZeroMQ binds only IP
+ *  addresses (or interface names), not host names: a host's address
+ *  (addr=, else its name) that is not an IPv4 literal is resolved here, once,
+ *  to its first IPv4 address (getaddrinfo), or refused when it does not
+ *  resolve.  A loopback address among several hosts is warned about.
  *  Ids go to hosts in blocks (src/hostfile.h: placement).  A "# host" comment
  *  per host records the placement for a reader; nothing parses it.
  *  With --curve KEYDIR: KEYDIR/<host>/node-K.key for every node of the host
@@ -17,7 +22,9 @@
  *  endpoint twice, no key file present.  The written file is loaded back
  *  with bn_swarm_load as a last check.
  */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -191,6 +198,32 @@ int bn_cmd_swarmfile(int argc, char **argv)
         fprintf(stderr, "byznode swarm-file: %s\n", err);
         goto done;
     }
+
+    /* Addresses: IPv4 literals, resolved once here (see the banner). */
+    bool loopback = false;
+    for (uint32_t h = 0; h < hf.n_hosts; h++) {
+        struct in_addr ip;
+        if (inet_pton(AF_INET, hf.hosts[h].addr, &ip) != 1) {
+            struct addrinfo hints, *res = NULL;
+            memset(&hints, 0, sizeof hints);
+            hints.ai_family = AF_INET;
+            hints.ai_socktype = SOCK_STREAM;
+            int g = getaddrinfo(hf.hosts[h].addr, NULL, &hints, &res);
+            if (g != 0 || !res) {
+                fprintf(stderr, "byznode swarm-file: host %s: cannot resolve '%s' (%s): give its IP with addr=A\n",
+                        hf.hosts[h].name, hf.hosts[h].addr, gai_strerror(g));
+                goto done;
+            }
+            ip = ((struct sockaddr_in *) res->ai_addr)->sin_addr;
+            freeaddrinfo(res);
+            inet_ntop(AF_INET, &ip, hf.hosts[h].addr, sizeof hf.hosts[h].addr);
+        }
+        if ((ntohl(ip.s_addr) >> 24) == 127)
+            loopback = true;
+    }
+    if (loopback && hf.n_hosts > 1)
+        fprintf(stderr, "swarm-file: warning: a host's address is a loopback address (127.x): other hosts "
+                "cannot reach its nodes; give addr=IP in the hostfile\n");
 
     /* Endpoints: the monitor first, then every node. */
     eps = calloc((size_t) n + 1, sizeof *eps);
