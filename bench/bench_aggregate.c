@@ -43,7 +43,8 @@ static const row_t s_rows[] = {
     { "mozi (fake oracle)", "mozi",         -2, 0 },
     { "clipped-gossip",     "clipped-gossip", -1, 0 },
     { "brsgd",              "brsgd",        -1, 0 },
-    { "bygars (fake oracle)", "bygars",     -1, 0 },
+    { "bygars++ (fake oracle)", "bygars++", -1, 0 },
+    { "bygars k=2 (fake oracle)", "bygars", -1, 0 },
     { "bucketing2+median",  "median",       -1, 2 },
     { "bucketing2+krum",    "krum",         -2, 2 },
 };

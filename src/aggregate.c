@@ -13,8 +13,10 @@
  *  bn_rule_aggregate allocates nothing: every buffer comes from bn_rule_new.
  *
  *  Parameters: each rule's table lists the rows it reads; a row read by
- *  several rules (trim, bucketing) is defined once here.  Rows are found by
- *  name over all rules; two distinct rows never share a name (tested).
+ *  several rules (trim, bucketing) is defined once here, or repeated in
+ *  each rule file with the same name, type, default and range (c: the
+ *  similarity rules; tested), which then are one parameter.  Rows are found
+ *  by name over all rules, the first in registry order.
  */
 #include "aggregate.h"
 #include "rules/rules.h"
@@ -93,16 +95,16 @@ static const bn_rule_param_t *s_param_walk(int (*fn)(const bn_rule_param_t *, vo
         const bn_rule_param_t *const *ps = r < S_NRULES ? s_registry[r]->params : s_common;
         for (size_t i = 0; ps && ps[i]; i++) {
             const bn_rule_param_t *p = ps[i];
-            /* skip a row met before (shared rows are listed by several rules) */
+            /* skip a name met before (shared rows are listed by several rules) */
             bool seen = false;
             for (uint32_t q = 0; q < r && !seen; q++)
                 for (size_t t = 0; s_registry[q]->params && s_registry[q]->params[t]; t++)
-                    if (s_registry[q]->params[t] == p) {
+                    if (strcmp(s_registry[q]->params[t]->name, p->name) == 0) {
                         seen = true;
                         break;
                     }
             for (size_t t = 0; t < i && !seen; t++)
-                seen = ps[t] == p;
+                seen = strcmp(ps[t]->name, p->name) == 0;
             if (!seen && fn(p, arg))
                 return p;
         }
@@ -137,7 +139,7 @@ const bn_rule_param_t *bn_rule_param_at(size_t i)
 static bool s_reads(const bn_rule_ops_t *ops, const bn_rule_param_t *p)
 {
     for (size_t i = 0; ops->params && ops->params[i]; i++)
-        if (ops->params[i] == p)
+        if (strcmp(ops->params[i]->name, p->name) == 0)
             return true;
     return p == &bn_rule_param_bucketing && (ops->flags & BN_RULE_F_BUCKETABLE);
 }
@@ -468,4 +470,11 @@ void *bn_rule_state(const bn_rule_t *r)
 const bn_rule_ops_t *bn_rule_ops_of(const bn_rule_t *r)
 {
     return r ? r->ops : NULL;
+}
+
+double bn_rules_reputation(const bn_rule_t *r, uint32_t id)
+{
+    if (!r || !r->ops->reputation || !r->state)
+        return 0.0;
+    return r->ops->reputation(r->state, id);
 }

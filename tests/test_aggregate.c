@@ -85,6 +85,20 @@ static int s_run(const bn_rule_opts_t *opts, size_t dim, const float *x_prev, co
 }
 
 /* A rule by name (the registry has no enum beyond standalone and mean). */
+static bn_rule_kind_t RK(const char *name);
+
+/* The rule asks the node's data (mozi, bygars, bygars++). */
+static bool s_needs_oracle(bn_rule_kind_t kind)
+{
+    bn_rule_opts_t o;
+    bn_rule_opts_default(&o, kind);
+    bn_rule_t *r = bn_rule_new(&o, 2, 1);
+    assert_non_null(r);
+    bool yes = bn_rule_ops_of(r)->flags & BN_RULE_F_ORACLE;
+    bn_rule_destroy(&r);
+    return yes;
+}
+
 static bn_rule_kind_t RK(const char *name)
 {
     bn_rule_kind_t k = UINT32_MAX;
@@ -141,6 +155,21 @@ static void test_registry_tables(void **state)
         assert_true(bn_rule_opts_get(&o, p->name) == p->def);
     }
     assert_true(np >= 9);
+    /* rows repeated by name in several rule files agree */
+    for (uint32_t r = 0; r < bn_rule_count(); r++) {
+        bn_rule_opts_t o;
+        bn_rule_opts_default(&o, r);
+        bn_rule_t *rule = bn_rule_new(&o, 3, 2);
+        assert_non_null(rule);
+        const bn_rule_ops_t *ops = bn_rule_ops_of(rule);
+        for (size_t i = 0; ops->params && ops->params[i]; i++) {
+            const bn_rule_param_t *p = ops->params[i], *q = bn_rule_param_find(p->name);
+            assert_non_null(q);
+            assert_int_equal(p->type, q->type);
+            assert_true(p->def == q->def && p->min == q->min && p->max == q->max);
+        }
+        bn_rule_destroy(&rule);
+    }
     assert_null(bn_rule_param_find("no-such-parameter"));
     assert_null(bn_rule_param_at(np));
     /* each rule object is created with the defaults, and its ops are its row */
@@ -640,6 +669,16 @@ static void s_ctx_grad(void *ctx, const float *x, float *g)
     g[1] = -1.0f;
 }
 
+/* gradient of 1/2 ||x - (1,1)||^2, or NaN */
+typedef struct { int calls, nan; } s_quad_ctx_t;
+static void s_quad_grad(void *ctx, const float *x, float *g)
+{
+    s_quad_ctx_t *c = ctx;
+    c->calls++;
+    g[0] = c->nan ? NAN : x[0] - 1.0f;
+    g[1] = x[1] - 1.0f;
+}
+
 static void test_mozi(void **state)
 {
     (void) state;
@@ -682,7 +721,7 @@ static void test_bygars_reputation(void **state)
     uint32_t ids[3] = { 100, 101, 102 };
     float out[2], w[4];
     bn_rule_opts_t o;
-    s_opts(&o, RK("bygars"));
+    s_opts(&o, RK("bygars++"));
     assert_int_equal(bn_rule_opts_put(&o, "bygars-lr", 0.5f), BN_OK);
     bn_rule_t *r = bn_rule_new(&o, 2, 3);
     assert_non_null(r);
@@ -713,6 +752,58 @@ static void test_bygars_reputation(void **state)
     assert_true(bn_rules_reputation(r, 101) < -0.15);
     assert_float_equal(w[0], 0.0, 0);
     assert_float_equal(w[1], 1.0, 0);
+    bn_rule_destroy(&r);
+}
+
+/* ByGARS (the paper's, Fig. 1a): on loss 1/2 ||x - (1,1)||^2 from q = 0.
+ * x_prev = 0, x_self = (0.1, 0.1) (radius 0.1 sqrt 2); A = x_self (descends),
+ * B = -x_self (ascends), C = 100 x_self (clipped to A).  Step 1 at x^ = 0,
+ * g = (-1, -1): alpha = 0.5 / (0.1 sqrt2 * sqrt2) = 2.5, <D, g> = -0.2 for A,
+ * C and self, +0.2 for B: q = (0.5, -0.5, 0.5, 0.5).  Step 2 at
+ * x^ = 0.5 (0.1 + 0.1 + 0.1 + 0.1) = (0.2, 0.2), g = (-0.8, -0.8),
+ * <D, g> = -0.16: q = (0.9, -0.9, 0.9, 0.9), x_out = 0.9 * 4 * 0.1 = 0.36. */
+static void test_bygars_meta(void **state)
+{
+    (void) state;
+    float prev[2] = { 0 }, self[2] = { 0.1f, 0.1f };
+    float nb[3 * 2] = { 0.1f, 0.1f,   -0.1f, -0.1f,   10, 10 };
+    const float *ptr[3] = { nb, nb + 2, nb + 4 };
+    uint32_t ids[3] = { 100, 101, 102 };
+    float out[2], w[4];
+    s_quad_ctx_t ctx = { 0 };
+    bn_oracle_t oracle = { &ctx, NULL, s_quad_grad };
+    bn_rule_opts_t o;
+    s_opts(&o, RK("bygars"));
+    assert_int_equal(bn_rule_opts_put(&o, "bygars-lr", 0.5), BN_OK);
+    assert_int_equal(bn_rule_opts_put(&o, "bygars-steps", 2), BN_OK);
+    bn_rule_t *r = bn_rule_new(&o, 2, 3);
+    assert_non_null(r);
+    bn_agg_input_t in = { .dim = 2, .x_prev = prev, .x_self = self, .k = 3, .x_nb = ptr,
+                          .nb_id = ids, .oracle = &oracle };
+    assert_int_equal(bn_rule_aggregate(r, &in, out, w), BN_OK);
+    assert_int_equal(ctx.calls, 2);
+    assert_float_equal(bn_rules_reputation(r, 100), 0.9, 1e-5);
+    assert_float_equal(bn_rules_reputation(r, 101), -0.9, 1e-5);   /* flipped, as in the paper */
+    assert_float_equal(bn_rules_reputation(r, 102), 0.9, 1e-4);
+    assert_float_equal(out[0], 0.36, 1e-5);
+    assert_float_equal(out[1], 0.36, 1e-5);
+    double tot = 0.9 + 0.9 + 0.009 + 0.9;
+    assert_float_equal(w[0], 0.9 / tot, 1e-4);
+    assert_float_equal(w[2], 0.009 / tot, 1e-4);
+    /* the scores are remembered: the next round starts from them and goes on */
+    assert_int_equal(bn_rule_aggregate(r, &in, out, w), BN_OK);
+    assert_true(bn_rules_reputation(r, 100) > 0.9);
+    assert_true(bn_rules_reputation(r, 101) < -0.9);
+    assert_true(out[0] > 0.36 && out[0] < 1.0);
+    /* no oracle: refused; a non-finite gradient: degenerate, x_self kept */
+    in.oracle = NULL;
+    assert_int_equal(bn_rule_aggregate(r, &in, out, w), BN_EARG);
+    ctx.nan = 1;
+    in.oracle = &oracle;
+    assert_int_equal(bn_rule_aggregate(r, &in, out, w), BN_OK);
+    assert_float_equal(out[0], 0.1, 0);
+    assert_float_equal(w[3], 1.0, 0);
+    assert_int_equal(bn_rule_stats(r)->degenerate, 1);
     bn_rule_destroy(&r);
 }
 
@@ -781,7 +872,7 @@ static void test_nonfinite_excluded(void **state)
     nb[1 * D + 17] = NAN;
     nb[3 * D + 39] = INFINITY;
     for (bn_rule_kind_t kind = 0; kind < bn_rule_count(); kind++) {
-        if (kind == RK("mozi") || kind == RK("bygars"))
+        if (s_needs_oracle(kind))
             continue;                    /* need an oracle: tested below */
         bn_rule_opts_t o;
         s_opts(&o, (bn_rule_kind_t) kind);
@@ -835,7 +926,7 @@ static void test_huge_finite(void **state)
         nb[2 * D + c] = -0.9985e38f;
     }
     for (bn_rule_kind_t kind = 0; kind < bn_rule_count(); kind++) {
-        if (kind == RK("mozi") || kind == RK("bygars"))
+        if (s_needs_oracle(kind))
             continue;
         bn_rule_opts_t o;
         s_opts(&o, (bn_rule_kind_t) kind);
@@ -1005,6 +1096,7 @@ int main(void)
         cmocka_unit_test(test_brsgd_selection),
         cmocka_unit_test(test_mozi),
         cmocka_unit_test(test_bygars_reputation),
+        cmocka_unit_test(test_bygars_meta),
         cmocka_unit_test(test_bucketing),
         cmocka_unit_test(test_nonfinite_excluded),
         cmocka_unit_test(test_huge_finite),

@@ -78,6 +78,9 @@ struct bn_rule_ops {
     int  (*init)(void *state, const bn_rule_env_t *env);          /* may be NULL */
     int  (*aggregate)(void *state, const bn_set_t *set, float *x_out, float *w);
     void (*free)(void *state);                                    /* may be NULL */
+    /* The reputation the rule holds for node `id` (reputation rules; tests
+     * and telemetry); may be NULL. */
+    double (*reputation)(void *state, uint32_t id);
 };
 
 /* The value of one of the rule's parameters (set or default). */
@@ -136,8 +139,8 @@ int  bn_bucketing_apply(bn_bucketing_t *b, const bn_rule_ops_t *inner, void *inn
 /* KL(p || q) over the three sign bins {+, 0, -}, both smoothed as
  * (p + eps) / (1 + 3 eps) with eps = BN_SIM_EPS; p and q are fractions. */
 double bn_rules_sign_kl(const double p[3], const double q[3]);
-/* The bygars reputation of `id` held by rule object r, or 0 if never seen
- * (0 as well if r is not a bygars rule). */
+/* The reputation of `id` held by rule object r (ops->reputation), or 0 if
+ * never seen or the rule keeps none. */
 double bn_rules_reputation(const bn_rule_t *r, uint32_t id);
 /* The rule object's state and ops (tests). */
 void *bn_rule_state(const bn_rule_t *r);
