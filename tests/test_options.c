@@ -117,12 +117,29 @@ static const char *const s_swarm_wide[][3] = {
     { "eval-every", "2", NULL }, { "eval-subset", "100", NULL }, { "p", "0.5", NULL },
     { "min-degree", "2", NULL }, { "time-varying", "true", NULL }, { "rule", "similarity", NULL },
     { "byzantine", "1", NULL }, { "omniscient", "true", NULL },
-    /* rule parameters enter with the rule that reads them (bn_rule_opts_canon):
-     * the third column is such a rule */
-    { "c", "4", "similarity" }, { "trim", "2", "trimmed-mean" }, { "krum-m", "3", "multi-krum" },
-    { "lambda", "0.01", "tv-norm" }, { "clip-tau", "2", "clipped-gossip" }, { "beta", "0.25", "brsgd" },
-    { "bygars-lr", "0.5", "bygars" }, { "mozi-keep", "3", "mozi" }, { "bucketing", "2", "median" },
+    /* rule parameters (swarm-wide too) come from the rule tables: see
+     * s_rule_param_case, which picks a rule that reads each and a value */
 };
+
+/* For rule parameter p: a rule that reads it (its canonical text names p)
+ * and a value other than the default within p's range. */
+static void s_rule_param_case(const bn_rule_param_t *p, const char **rule, char *value, size_t len)
+{
+    *rule = NULL;
+    for (uint32_t k = 0; k < bn_rule_count() && !*rule; k++) {
+        bn_rule_opts_t ro;
+        bn_rule_opts_default(&ro, k);
+        char canon[512], key[80];
+        bn_rule_opts_canon(&ro, canon, sizeof canon);
+        snprintf(key, sizeof key, " %s=", p->name);
+        if (strstr(canon, key))
+            *rule = bn_rule_name(k);
+    }
+    assert_non_null(*rule);
+    double v = p->def < p->max ? (p->type == BN_RULE_PARAM_U32 ? p->def + 1 : (p->def + p->max) / 2)
+                               : (p->type == BN_RULE_PARAM_U32 ? p->def - 1 : (p->def + p->min) / 2);
+    snprintf(value, len, "%.9g", v);
+}
 static const char *const s_node_local[][2] = {
     { "swarm", "/x" }, { "id", "3" }, { "key", "/k" }, { "out", "/o" }, { "blas-threads", "2" },
     { "data", "/d" }, { "train-images", "/i" }, { "train-labels", "/l" }, { "topology", "/t" },
@@ -139,7 +156,7 @@ static void test_fingerprint_is_exactly_the_swarm_wide_options(void **state)
     char *wide = s_capture(s_wide);
     size_t listed = 0;
     for (char *tok = strtok(wide, " \n"); tok; tok = strtok(NULL, " \n")) {
-        bool found = false;
+        bool found = bn_rule_param_find(tok) != NULL;
         for (size_t i = 0; i < BN_ARRAY_LEN(s_swarm_wide); i++)
             found = found || strcmp(tok, s_swarm_wide[i][0]) == 0;
         if (!found)
@@ -147,7 +164,10 @@ static void test_fingerprint_is_exactly_the_swarm_wide_options(void **state)
         listed++;
     }
     free(wide);
-    assert_int_equal(listed, BN_ARRAY_LEN(s_swarm_wide));
+    size_t n_rule_params = 0;
+    while (bn_rule_param_at(n_rule_params))
+        n_rule_params++;
+    assert_int_equal(listed, BN_ARRAY_LEN(s_swarm_wide) + n_rule_params);
 
     char err[256];
     bn_options_t base;
@@ -166,6 +186,20 @@ static void test_fingerprint_is_exactly_the_swarm_wide_options(void **state)
         assert_int_equal(bn_options_set(&o, s_swarm_wide[i][0], s_swarm_wide[i][1], err, sizeof err), BN_OK);
         if (bn_options_fingerprint(&o) == before)
             fail_msg("changing swarm-wide --%s did not change the fingerprint", s_swarm_wide[i][0]);
+    }
+    for (size_t i = 0; i < n_rule_params; i++) {
+        const bn_rule_param_t *p = bn_rule_param_at(i);
+        const char *rule;
+        char value[64];
+        s_rule_param_case(p, &rule, value, sizeof value);
+        bn_options_t o;
+        bn_options_default(&o);
+        assert_int_equal(bn_options_set(&o, "rule", rule, err, sizeof err), BN_OK);
+        uint64_t before = bn_options_fingerprint(&o);
+        assert_true(bn_options_is_swarm_wide(p->name));
+        assert_int_equal(bn_options_set(&o, p->name, value, err, sizeof err), BN_OK);
+        if (bn_options_fingerprint(&o) == before)
+            fail_msg("changing swarm-wide --%s did not change the fingerprint", p->name);
     }
     /* a rule parameter the rule does not read does not matter */
     bn_options_t unread;
@@ -186,7 +220,7 @@ static void test_fingerprint_is_exactly_the_swarm_wide_options(void **state)
     for (const char *p = h; (p = strstr(p, "\n  --")) != NULL; p++)
         rows++;
     free(h);
-    assert_int_equal(rows, BN_ARRAY_LEN(s_swarm_wide) + BN_ARRAY_LEN(s_node_local));
+    assert_int_equal(rows, BN_ARRAY_LEN(s_swarm_wide) + BN_ARRAY_LEN(s_node_local) + n_rule_params);
 }
 
 static int s_load(bn_options_t *o, const char *const *names, const char *const *values, uint32_t n,
