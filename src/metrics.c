@@ -252,6 +252,76 @@ static bool s_weight_decode(const msgpack_object *v, bn_report_t *r)
     return true;
 }
 
+/* Reads a w-byte big-endian length at p[*i..); false past len. */
+static bool s_be(const uint8_t *p, size_t len, size_t *i, int w, uint64_t *out)
+{
+    if (len - *i < (size_t) w)
+        return false;
+    uint64_t v = 0;
+    for (int k = 0; k < w; k++)
+        v = (v << 8) | p[(*i)++];
+    *out = v;
+    return true;
+}
+
+size_t bn_msgpack_span(const void *buf, size_t len)
+{
+    const uint8_t *p = buf;
+    size_t i = 0;
+    uint64_t pending = 1;   /* objects still to read; each takes >= 1 byte */
+    while (pending) {
+        if (!p || i >= len)
+            return 0;
+        uint8_t c = p[i++];
+        pending--;
+        uint64_t skip = 0, count = 0, v = 0;
+        int w = 0, kind = 0;    /* kind: 0 skip, 1 array, 2 map; w: length bytes */
+        if (c <= 0x7f || c >= 0xe0 || c == 0xc0 || c == 0xc2 || c == 0xc3)
+            ;
+        else if (c <= 0x8f)
+            kind = 2, count = c & 0x0f;
+        else if (c <= 0x9f)
+            kind = 1, count = c & 0x0f;
+        else if (c <= 0xbf)
+            skip = c & 0x1f;
+        else if (c == 0xc4 || c == 0xd9) w = 1;             /* bin8, str8 */
+        else if (c == 0xc5 || c == 0xda) w = 2;             /* bin16, str16 */
+        else if (c == 0xc6 || c == 0xdb) w = 4;             /* bin32, str32 */
+        else if (c == 0xc7) w = 1, skip = 1;                /* ext8: + type */
+        else if (c == 0xc8) w = 2, skip = 1;
+        else if (c == 0xc9) w = 4, skip = 1;
+        else if (c == 0xca || c == 0xce || c == 0xd2) skip = 4;
+        else if (c == 0xcb || c == 0xcf || c == 0xd3) skip = 8;
+        else if (c == 0xcc || c == 0xd0) skip = 1;
+        else if (c == 0xcd || c == 0xd1) skip = 2;
+        else if (c >= 0xd4 && c <= 0xd8) skip = 1 + (1u << (c - 0xd4));   /* fixext */
+        else if (c == 0xdc) kind = 1, w = 2;
+        else if (c == 0xdd) kind = 1, w = 4;
+        else if (c == 0xde) kind = 2, w = 2;
+        else if (c == 0xdf) kind = 2, w = 4;
+        else
+            return 0;                                       /* 0xc1: never used */
+        if (w) {
+            if (!s_be(p, len, &i, w, &v))
+                return 0;
+            if (kind)
+                count = v;
+            else
+                skip += v;
+        }
+        if (skip > len - i)
+            return 0;
+        i += (size_t) skip;
+        if (kind) {
+            uint64_t children = kind == 2 ? 2 * count : count;
+            if (children > len - i)
+                return 0;
+            pending += children;
+        }
+    }
+    return i;
+}
+
 int bn_report_unpack(const void *buf, size_t len, bn_report_t *r)
 {
     memset(r, 0, sizeof *r);
@@ -262,6 +332,7 @@ int bn_report_unpack(const void *buf, size_t len, bn_report_t *r)
     bool seen[S_NFIELDS] = { false };
     const msgpack_object *weight = NULL;
     if (!buf || len == 0 || len > BN_REPORT_MAX_BYTES
+        || bn_msgpack_span(buf, len) != len
         || msgpack_unpack_next(&up, buf, len, &off) != MSGPACK_UNPACK_SUCCESS || off != len)
         goto done;
     const msgpack_object *o = &up.data;

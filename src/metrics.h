@@ -78,6 +78,14 @@ int bn_report_unpack(const void *buf, size_t len, bn_report_t *r);
  * errors are left in f's error indicator (ferror). */
 void bn_report_to_json(const bn_report_t *r, FILE *f);
 
+/* Length of the one MessagePack object at the start of buf[0..len), or 0
+ * when it is malformed, runs past len, or has a container (array, map)
+ * declaring more elements than there are bytes left.  Run before
+ * msgpack-c's unpacker, which allocates a container's element table from
+ * the declared count before reading it: 5 bytes declaring 2^32 elements
+ * would ask for 64 GB.  Non-recursive, reads nothing past len. */
+size_t bn_msgpack_span(const void *buf, size_t len);
+
 /* Consensus error of eq. (3) over m vectors of dim floats:
  * (1/m) sum_i ||x_i - xbar||^2 / ||xbar||^2.  mean_scratch holds dim doubles.
  * Returns 0 for m == 1, NAN for m == 0 (no model: undefined), INFINITY if

@@ -246,9 +246,10 @@ static size_t s_journal_replay(bn_monitor_t *m, const char *buf, size_t len)
         msgpack_unpacked_init(&up);
         size_t off = good;
         m->replaying = true;
-        while (msgpack_unpack_next(&up, buf, len, &off) == MSGPACK_UNPACK_SUCCESS
-               && s_replay_record(m, &up.data))
-            good = off;
+        for (size_t span; (span = bn_msgpack_span(buf + off, len - off)) > 0; good = off)
+            if (msgpack_unpack_next(&up, buf, off + span, &off) != MSGPACK_UNPACK_SUCCESS
+                || !s_replay_record(m, &up.data))
+                break;
         m->replaying = false;
         msgpack_unpacked_destroy(&up);
     }

@@ -351,6 +351,36 @@ static void test_report_json_keys(void **state)
     msgpack_sbuffer_destroy(&sb);
 }
 
+/* Found by fuzz_report: 5 bytes declaring a 2^32-element array made
+ * msgpack-c ask for 64 GB.  Containers must fit the bytes left. */
+static void test_msgpack_span_bounds_containers(void **state)
+{
+    (void) state;
+    const uint8_t huge_array[] = { 0xdd, 0xff, 0xff, 0xff, 0xff };
+    const uint8_t huge_map[] = { 0x81, 0xa1, 'w', 0xdf, 0x10, 0x00, 0x00, 0x00, 0xc0 };
+    const uint8_t ok_map[] = { 0x82, 0xa1, 'a', 0x01, 0xa1, 'b', 0x92, 0xc3, 0xcb,
+                               0, 0, 0, 0, 0, 0, 0, 0 };
+    const uint8_t long_str[] = { 0xdb, 0x7f, 0xff, 0xff, 0xff, 'x' };
+    bn_report_t r;
+    assert_int_equal(bn_msgpack_span(huge_array, sizeof huge_array), 0);
+    assert_int_equal(bn_report_unpack(huge_array, sizeof huge_array, &r), BN_EFORMAT);
+    assert_int_equal(bn_msgpack_span(huge_map, sizeof huge_map), 0);
+    assert_int_equal(bn_report_unpack(huge_map, sizeof huge_map, &r), BN_EFORMAT);
+    assert_int_equal(bn_msgpack_span(ok_map, sizeof ok_map), sizeof ok_map);
+    assert_int_equal(bn_msgpack_span(ok_map, sizeof ok_map - 1), 0);       /* cut */
+    assert_int_equal(bn_msgpack_span(long_str, sizeof long_str), 0);
+    const uint8_t two[] = { 0x01, 0x02 };
+    assert_int_equal(bn_msgpack_span(two, 2), 1);     /* the first object only */
+    const uint8_t never[] = { 0xc1 };
+    assert_int_equal(bn_msgpack_span(never, 1), 0);
+    /* a valid report spans its whole frame */
+    float w[3];
+    msgpack_sbuffer sb;
+    s_valid(&sb, w);
+    assert_int_equal(bn_msgpack_span(sb.data, sb.size), sb.size);
+    msgpack_sbuffer_destroy(&sb);
+}
+
 static void test_json_string_escapes(void **state)
 {
     (void) state;
@@ -382,6 +412,7 @@ int main(void)
         cmocka_unit_test(test_report_every_key_required),
         cmocka_unit_test(test_report_rejects_bad_values),
         cmocka_unit_test(test_report_json_keys),
+        cmocka_unit_test(test_msgpack_span_bounds_containers),
         cmocka_unit_test(test_json_string_escapes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
