@@ -944,6 +944,164 @@ static void test_huge_finite(void **state)
     }
 }
 
+/* ---- adaptive attacks: the victim's own model plus p ----------------------------
+ * Honest models x_j = m + e_j (e_j iid, the honest spread), the victim
+ * x_self = m + e_h after its own step D (x_prev = x_self - D).  s = median
+ * distance from x_self to its honest neighbours.  echo sends x_self, drift
+ * x_self + s u (u = -m / ||m||, one direction for every victim), dissensus
+ * x_self + s (x_self - honest mean) / ||...||. */
+enum { AD_D = 4000, AD_H = 9, AD_B = 3, AD_K = AD_H + AD_B };
+static double s_rel_dist(const float *a, const float *b, size_t d);
+typedef struct {
+    float prev[AD_D], self[AD_D], nb[AD_K * AD_D], hmean[AD_D], m[AD_D];
+    double s;
+} s_adaptive_t;
+
+static void s_adaptive_setup(s_adaptive_t *a, uint64_t seed)
+{
+    bn_rng_t r;
+    bn_rng_seed(&r, seed, 3);
+    for (int c = 0; c < AD_D; c++) {
+        a->m[c] = (float) bn_rng_normal(&r);
+        a->self[c] = a->m[c] + 0.01f * (float) bn_rng_normal(&r);
+        a->prev[c] = a->self[c] - 0.01f * (float) bn_rng_normal(&r);
+        a->hmean[c] = 0.0f;
+    }
+    double d[AD_H];
+    for (int j = 0; j < AD_H; j++) {
+        double dd = 0.0;
+        for (int c = 0; c < AD_D; c++) {
+            float x = a->m[c] + 0.01f * (float) bn_rng_normal(&r);
+            a->nb[j * AD_D + c] = x;
+            a->hmean[c] += x / AD_H;
+            dd += ((double) x - a->self[c]) * ((double) x - a->self[c]);
+        }
+        d[j] = sqrt(dd);
+    }
+    for (int i = 1; i < AD_H; i++)          /* median distance (insertion sort) */
+        for (int j = i; j > 0 && d[j - 1] > d[j]; j--) {
+            double t = d[j];
+            d[j] = d[j - 1];
+            d[j - 1] = t;
+        }
+    a->s = d[AD_H / 2];
+}
+
+/* kind 0 echo, 1 drift, 2 dissensus: the AD_B attacking rows. */
+static void s_adaptive_attack(s_adaptive_t *a, int kind)
+{
+    double mn = 0.0, dn = 0.0;
+    for (int c = 0; c < AD_D; c++) {
+        mn += (double) a->m[c] * a->m[c];
+        dn += ((double) a->self[c] - a->hmean[c]) * ((double) a->self[c] - a->hmean[c]);
+    }
+    mn = sqrt(mn);
+    dn = sqrt(dn);
+    for (int j = AD_H; j < AD_K; j++)
+        for (int c = 0; c < AD_D; c++) {
+            double p = kind == 0 ? 0.0
+                     : kind == 1 ? -a->s * a->m[c] / mn
+                     : a->s * ((double) a->self[c] - a->hmean[c]) / dn;
+            a->nb[j * AD_D + c] = (float) (a->self[c] + p);
+        }
+}
+
+static double s_byz_weight(const float *w)
+{
+    double t = 0.0;
+    for (int j = AD_H; j < AD_K; j++)
+        t += w[j];
+    return t;
+}
+
+static void test_robust_similarity_adaptive(void **state)
+{
+    (void) state;
+    static s_adaptive_t a;
+    static float out[AD_D];
+    const char *names[3] = { "echo", "drift", "dissensus" };
+    for (int kind = 0; kind < 3; kind++) {
+        s_adaptive_setup(&a, 21 + (uint64_t) kind);
+        s_adaptive_attack(&a, kind);
+        float w[AD_K + 1];
+        bn_rule_opts_t o;
+        s_opts(&o, RK("similarity"));
+        assert_int_equal(s_run(&o, AD_D, a.prev, a.self, AD_K, a.nb, out, w, NULL), BN_OK);
+        double ws = s_byz_weight(w);
+        s_opts(&o, RK("robust-similarity"));
+        assert_int_equal(s_run(&o, AD_D, a.prev, a.self, AD_K, a.nb, out, w, NULL), BN_OK);
+        double wr = s_byz_weight(w);
+        double before = s_rel_dist(a.self, a.hmean, AD_D), after = s_rel_dist(out, a.hmean, AD_D);
+        print_message("%-9s Byzantine weight: similarity %.3f, robust-similarity %.3f; "
+                      "distance to the honest mean %.2e -> %.2e\n", names[kind], ws, wr, before, after);
+        assert_true(ws > 0.15);             /* the paper's rule yields */
+        assert_true(wr < 0.02);             /* the hardened one does not */
+        assert_true(after < 0.5 * before);  /* and still mixes with the honest */
+        double hw = 0.0;
+        for (int j = 0; j < AD_H; j++)
+            hw += w[j];
+        assert_true(hw > 0.3);
+    }
+}
+
+/* A neighbour caught drifting stays down for a while after it behaves. */
+static void test_robust_similarity_memory(void **state)
+{
+    (void) state;
+    static s_adaptive_t a;
+    static float out[AD_D];
+    static const float *ptr[AD_K];
+    uint32_t ids[AD_K];
+    for (int j = 0; j < AD_K; j++)
+        ids[j] = 200 + (uint32_t) j;
+    bn_rule_opts_t o;
+    s_opts(&o, RK("robust-similarity"));
+    bn_rule_t *r = bn_rule_new(&o, AD_D, AD_K);
+    assert_non_null(r);
+    float w[AD_K + 1];
+    for (int round = 0; round < 30; round++) {
+        s_adaptive_setup(&a, 40 + (uint64_t) round);
+        if (round < 5)
+            s_adaptive_attack(&a, 1);
+        else                                /* the attackers now send honest-like models */
+            for (int j = AD_H; j < AD_K; j++)
+                memcpy(a.nb + j * AD_D, a.nb + (j - AD_H) * AD_D, sizeof(float) * AD_D);
+        for (int j = 0; j < AD_K; j++)
+            ptr[j] = a.nb + j * AD_D;
+        bn_agg_input_t in = { .dim = AD_D, .x_prev = a.prev, .x_self = a.self, .k = AD_K,
+                              .x_nb = ptr, .nb_id = ids };
+        assert_int_equal(bn_rule_aggregate(r, &in, out, w), BN_OK);
+        /* an attacker sending the same model as honest neighbour j - AD_H */
+        if (round == 5)
+            assert_true(w[AD_H] < 0.5 * w[0]);
+        if (round == 29)
+            assert_float_equal(w[AD_H], w[0], 1e-3 + 0.1 * w[0]);
+    }
+    bn_rule_destroy(&r);
+}
+
+/* Degenerate inputs: no neighbour, no own progress. */
+static void test_robust_similarity_degenerate(void **state)
+{
+    (void) state;
+    float prev[3] = { 1, 2, 3 }, self[3] = { 1, 2, 3 }, nb[2 * 3] = { 0, 0, 0,  5, 5, 5 };
+    float out[3], w[3];
+    bn_rule_opts_t o;
+    bn_rule_stats_t st;
+    s_opts(&o, RK("robust-similarity"));
+    assert_int_equal(s_run(&o, 3, prev, self, 2, nb, out, w, &st), BN_OK);
+    assert_int_equal(st.degenerate, 1);            /* Delta_ii = 0 */
+    assert_float_equal(out[2], 3.0, 0);
+    assert_float_equal(w[2], 1.0, 0);
+    self[0] = 1.5f;
+    assert_int_equal(s_run(&o, 3, prev, self, 0, nb, out, w, &st), BN_OK);
+    assert_float_equal(out[0], 1.5, 0);            /* alone: keeps its own step */
+    /* bands must be ordered */
+    assert_int_equal(bn_rule_opts_put(&o, "rs-z-full", 2.0), BN_OK);
+    assert_int_equal(bn_rule_opts_put(&o, "rs-z-zero", 1.5), BN_OK);
+    assert_null(bn_rule_new(&o, 3, 2));
+}
+
 /* ---- no allocation in bn_rule_aggregate -------------------------------------- */
 #ifdef S_COUNT_ALLOCS
 static float s_fake_loss(void *ctx, const float *x)
@@ -1055,7 +1213,7 @@ static void test_reverse_attack(void **state)
 
     bn_rule_kind_t robust[] = { RK("similarity"), RK("trimmed-mean"), RK("median"),
                                 RK("krum"), RK("multi-krum"), RK("similarity-cos"),
-                                RK("clipped-gossip"), RK("brsgd") };
+                                RK("clipped-gossip"), RK("brsgd"), RK("robust-similarity") };
     for (size_t i = 0; i < BN_ARRAY_LEN(robust); i++) {
         s_opts(&o, robust[i]);
         assert_int_equal(bn_rule_opts_put(&o, "trim", BYZ), BN_OK);
@@ -1069,7 +1227,7 @@ static void test_reverse_attack(void **state)
             if (robust[i] == RK("krum") || robust[i] == RK("multi-krum")
                 || robust[i] == RK("brsgd"))
                 assert_float_equal(w[j], 0.0, 0);
-            if (robust[i] == RK("similarity"))
+            if (robust[i] == RK("similarity") || robust[i] == RK("robust-similarity"))
                 assert_true(w[j] < 0.05f);
         }
     }
@@ -1102,6 +1260,9 @@ int main(void)
         cmocka_unit_test(test_huge_finite),
         cmocka_unit_test(test_no_allocation),
         cmocka_unit_test(test_reverse_attack),
+        cmocka_unit_test(test_robust_similarity_adaptive),
+        cmocka_unit_test(test_robust_similarity_memory),
+        cmocka_unit_test(test_robust_similarity_degenerate),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
