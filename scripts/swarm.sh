@@ -5,21 +5,32 @@
 #
 #   scripts/swarm.sh [options]          (no options: 10 nodes, 3 epochs, mean)
 #
-# Swarm:    --nodes N (10)  --byzantine B (0)  --attack NAME (dlie)  --omniscient
-#           --rule NAME (mean)  --epochs E (3)  --p P (0.6)  --min-degree D
-#           --time-varying  --topology EDGES  --seed S (1)
-# Learning: --model cnn|mlp|logreg  --batch B  --lr LR  --local-steps T
-#           --partition iid|shards|dirichlet  --alpha A  --momentum M
-# Rules:    --trim B (default: --byzantine)  --c C  --bucketing S  --lambda L  --clip-tau T
-#           --beta F  --krum-m M  --z Z (dlie)   (docs/rules.md, docs/attacks.md)
-# Attacks:  --drift-scale S  --drift-direction reverse|random|target  --drift-target ID
-#           --dissensus-scale S   (docs/attacks.md)
-# Metrics:  --eval-subset N  --eval-every K   (last epoch: full test set)
-# Faults:   --fail-nodes K --fail-at-epoch E  (kill K honest nodes after epoch E)
-#           --fault-drop P  --fault-delay MS  --round-timeout MS
-# Wire:     --transport ipc|tcp (ipc)  --base-port PORT (25600)  --curve
-# Other:    --out DIR (runs/<time>)  --node-opt "--name value ..." (passed to every node)
-#           --build DIR (build)  --no-plot  --quiet
+# Everything is checked before any process starts: every option and name once
+# (one line naming the bad value, the valid choices and a did-you-mean), and
+# the swarm's constraints (--byzantine below --nodes, --min-degree below
+# --nodes, a topology that can be drawn) with `byznode check`, i.e. the real
+# option table.  A node or attacker that exits with an error fails the run at
+# once and stops the rest; "done" is printed only with a summary.json.
+#
+# swarm.sh's own options (default):
+#   --nodes N (10)            swarm size, 1..10000
+#   --byzantine B (0)         Byzantine nodes, 0..N-1 (which ones: byznode roles)
+#   --attack NAME (dlie)      what they send (byznode attacks lists the names)
+#   --out DIR (runs/<time>)   run directory; one holding a run is refused
+#   --force                   reuse --out DIR: its previous run is deleted
+#   --resume                  reuse --out DIR and resume its nodes from their
+#                             checkpoints (a run made with --checkpoint-every K)
+#   --transport ipc|tcp (ipc) --base-port PORT (25600; nodes use PORT+1..PORT+N)
+#   --curve                   CURVE keys for every node and the monitor
+#   --fail-nodes K (0)        kill K honest nodes (the last ids) after
+#   --fail-at-epoch E (1)     epoch E (1..epochs-1)
+#   --node-opt "--NAME V ..." extra arguments on every node's command line
+#   --build DIR (build)  --no-plot  --quiet  --help
+# Every other --NAME VALUE (or --NAME for a flag) is a node option, written to
+# the swarm file for every node: the learning, rule and attack parameters
+# (--rule similarity --c 5, --z 1.5, ...), the topology, faults, timeouts.
+# swarm.sh's defaults differ from byznode's in: --epochs 3.  The full list,
+# with defaults and ranges, follows in --help (from byznode node --help).
 #
 # Output: DIR/summary.json, DIR/epochs.csv, DIR/*.png, DIR/swarm.txt,
 # DIR/nodes/node-K.jsonl, DIR/logs/node-K.log, DIR/monitor.log.
@@ -29,67 +40,148 @@ set -euo pipefail
 # cannot change the running script.
 main() {
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+own_options="nodes byzantine attack out force resume transport base-port curve fail-nodes fail-at-epoch node-opt build no-plot quiet help"
 
-nodes=10; byz=0; attack=dlie; rule=mean; epochs=3; p=0.6; seed=1; out=""
+die() { echo "swarm.sh: $*" >&2; exit 2; }
+
+# Levenshtein-closest words of $2... to $1, when close enough to be a typo
+# (the rule of bn_options_suggest: 1 edit up to 4 letters, else len/3, >= 2).
+suggest() {
+    local word="$1"; shift
+    printf '%s\n' "$@" | awk -v w="$word" '
+        function dist(a, b,   i, j, la, lb, d, c) {
+            la = length(a); lb = length(b)
+            for (i = 0; i <= la; i++) d[i, 0] = i
+            for (j = 0; j <= lb; j++) d[0, j] = j
+            for (i = 1; i <= la; i++) for (j = 1; j <= lb; j++) {
+                c = d[i-1, j-1] + (substr(a, i, 1) != substr(b, j, 1))
+                if (d[i-1, j] + 1 < c) c = d[i-1, j] + 1
+                if (d[i, j-1] + 1 < c) c = d[i, j-1] + 1
+                d[i, j] = c
+            }
+            return d[la, lb]
+        }
+        { n++; name[n] = $0; dd[n] = dist(w, $0); if (n == 1 || dd[n] < best) best = dd[n] }
+        END {
+            len = length(w); lim = len <= 4 ? 1 : int(len / 3); if (len > 4 && lim < 2) lim = 2
+            if (best > lim) exit
+            s = ""; for (i = 1; i <= n; i++) if (dd[i] == best) s = s (s == "" ? "" : " or ") name[i]
+            print s
+        }'
+}
+hint() { local s; s="$(suggest "$@")"; [ -z "$s" ] || printf ' (did you mean %s?)' "$s"; }
+opt_hint() {  # hint over option names, with their dashes
+    local s; s="$(suggest "$@")"; [ -z "$s" ] || printf ' (did you mean --%s?)' "${s// or / or --}"; }
+uint() {  # uint NAME VALUE MIN MAX
+    [[ "$2" =~ ^[0-9]+$ ]] && [ "${#2}" -le 9 ] && [ "$2" -ge "$3" ] && [ "$2" -le "$4" ] \
+        || die "--$1 '$2': not an integer in $3..$4"
+}
+
+nodes=10; byz=0; attack=dlie; attack_given=0; out=""; force=0; resume=0
 transport=ipc; base_port=25600; curve=0; fail_nodes=0; fail_at=1; plot=1; quiet=0
-build="$here/build"; node_opts=(); extra=()
+build="$here/build"; node_opts=(); opts=(); help=0
 while [ $# -gt 0 ]; do
-    case "$1" in
-        --nodes) nodes="$2"; shift ;;
-        --byzantine) byz="$2"; shift ;;
-        --attack) attack="$2"; shift ;;
-        --rule) rule="$2"; shift ;;
-        --epochs) epochs="$2"; shift ;;
-        --p) p="$2"; shift ;;
-        --seed) seed="$2"; shift ;;
-        --out) out="$2"; shift ;;
-        --transport) transport="$2"; shift ;;
-        --base-port) base_port="$2"; shift ;;
-        --curve) curve=1 ;;
-        --fail-nodes) fail_nodes="$2"; shift ;;
-        --fail-at-epoch) fail_at="$2"; shift ;;
-        --build) build="$2"; shift ;;
-        --no-plot) plot=0 ;;
-        --quiet) quiet=1 ;;
-        --node-opt) read -r -a more <<< "$2"; node_opts+=("${more[@]}"); shift ;;
-        --time-varying|--omniscient) extra+=("${1#--}" true) ;;
-        --min-degree|--topology|--model|--batch|--lr|--local-steps|--partition|--alpha|--momentum|\
-        --eval-subset|--eval-every|--fault-drop|--fault-delay|--round-timeout|--z|--trim|--c|\
-        --bucketing|--lambda|--clip-tau|--beta|--krum-m|--weight-decay|--shards-per-node|\
-        --drift-scale|--drift-direction|--drift-target|--dissensus-scale|\
-        --checkpoint-every|--data)
-            extra+=("${1#--}" "$2"); shift ;;
-        -h|--help) sed -n '2,/^set -e/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;;
-        *) echo "swarm.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
+    arg="$1"; shift
+    case "$arg" in
+        --*=*) name="${arg%%=*}"; name="${name#--}"; val="${arg#*=}"; has_val=1 ;;
+        --?*)  name="${arg#--}"; val=""; has_val=0 ;;
+        -h)    name=help; has_val=0 ;;
+        *)     die "unexpected argument '$arg' (options are --name value; see --help)" ;;
     esac
-    shift
+    case "$name" in
+        force|resume|curve|no-plot|quiet|help)
+            [ "$has_val" = 0 ] || die "--$name takes no value"
+            case "$name" in force) force=1 ;; resume) resume=1 ;; curve) curve=1 ;;
+                            no-plot) plot=0 ;; quiet) quiet=1 ;; help) help=1 ;; esac ;;
+        nodes|byzantine|attack|out|transport|base-port|fail-nodes|fail-at-epoch|node-opt|build)
+            if [ "$has_val" = 0 ]; then [ $# -gt 0 ] || die "--$name needs a value"; val="$1"; shift; fi
+            case "$name" in
+                nodes) nodes="$val" ;; byzantine) byz="$val" ;; attack) attack="$val"; attack_given=1 ;;
+                out) out="$val" ;; transport) transport="$val" ;; base-port) base_port="$val" ;;
+                fail-nodes) fail_nodes="$val" ;; fail-at-epoch) fail_at="$val" ;; build) build="$val" ;;
+                node-opt) read -r -a more <<< "$val"; node_opts+=("${more[@]}") ;;
+            esac ;;
+        *)  # a node option: a value follows unless the next word is an option
+            if [ "$has_val" = 0 ]; then
+                if [ $# -gt 0 ] && [[ "$1" != --* ]]; then val="$1"; shift; else val=true; fi
+            fi
+            [ -n "$val" ] || die "--$name: empty value"
+            [[ "$val" != *[[:space:]]* ]] || die "--$name '$val': values cannot contain blanks"
+            for ((k = 0; k < ${#opts[@]}; k += 2)); do
+                [ "${opts[k]}" != "$name" ] || die "--$name given twice ('${opts[k+1]}' and '$val')"
+            done
+            opts+=("$name" "$val") ;;
+    esac
 done
-[[ "$nodes" =~ ^[0-9]+$ && "$nodes" -ge 1 ]] || { echo "swarm.sh: --nodes must be >= 1" >&2; exit 2; }
-[[ "$byz" =~ ^[0-9]+$ && "$byz" -lt "$nodes" ]] || { echo "swarm.sh: --byzantine must be below --nodes" >&2; exit 2; }
-[[ "$fail_nodes" =~ ^[0-9]+$ && "$fail_nodes" -le $((nodes - byz)) ]] || { echo "swarm.sh: --fail-nodes must be <= the honest nodes" >&2; exit 2; }
 
-# A killed node costs its neighbours two round timeouts before they stop
-# waiting for it; with --fail-nodes a shorter default keeps that to seconds.
-if [ "$fail_nodes" -gt 0 ] && [[ " ${extra[*]:-} " != *" round-timeout "* ]]; then
-    extra+=(round-timeout 5000)
+bin="$build/src/byznode"
+if [ "$help" = 1 ]; then
+    sed -n '2,/^set -e/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'
+    echo
+    if [ -x "$bin" ]; then
+        echo "Node options (defaults and ranges; [swarm-wide] must agree on every host):"
+        "$bin" node --help | grep '^  --'
+        echo
+        echo "Rules and attacks: $bin rules; $bin attacks"
+    else
+        echo "(build byznode -- scripts/setup.sh -- to list the node options here)"
+    fi
+    exit 0
 fi
 
-# Build and data, if not there yet.
-if [ ! -x "$build/src/byznode" ]; then
+# ---- swarm.sh's own values ------------------------------------------------
+uint nodes "$nodes" 1 10000
+uint byzantine "$byz" 0 $((nodes - 1))
+case "$transport" in ipc|tcp) ;; *) die "--transport '$transport': not ipc or tcp$(hint "$transport" ipc tcp)" ;; esac
+uint base-port "$base_port" 1 $((65535 - nodes))
+uint fail-nodes "$fail_nodes" 0 $((nodes - byz))
+[ "$force" = 0 ] || [ "$resume" = 0 ] || die "--force and --resume exclude each other"
+opt_value() {  # the value given for node option $1, else $2
+    for ((k = 0; k < ${#opts[@]}; k += 2)); do [ "${opts[k]}" = "$1" ] && { echo "${opts[k+1]}"; return; }; done
+    echo "$2"
+}
+epochs="$(opt_value epochs 3)"
+if [ "$fail_nodes" -gt 0 ]; then
+    [[ "$epochs" =~ ^[0-9]+$ ]] && [ "$epochs" -ge 2 ] || die "--fail-nodes needs --epochs >= 2 (got '$epochs')"
+    uint fail-at-epoch "$fail_at" 1 $((epochs - 1))
+fi
+# Node options that are swarm.sh's business, not the swarm file's.
+for ((k = 0; k < ${#opts[@]}; k += 2)); do
+    case "${opts[k]}" in
+        id|swarm|key) die "--${opts[k]} is set by swarm.sh for each node" ;;
+    esac
+done
+
+# ---- the run directory ----------------------------------------------------
+[ -n "$out" ] || out="$here/runs/$(date +%Y%m%d-%H%M%S)-n${nodes}-$(opt_value rule mean)"
+has_run() { [ -e "$1/swarm.txt" ] || [ -e "$1/summary.json" ] || [ -d "$1/nodes" ]; }
+if [ "$resume" = 1 ]; then
+    compgen -G "$out/nodes/checkpoint-*.bin" >/dev/null \
+        || die "--resume: no checkpoints in $out/nodes (run with --checkpoint-every K to make them)"
+elif has_run "$out" && [ "$force" = 0 ]; then
+    die "--out $out holds a previous run: --force deletes it, --resume continues it from its checkpoints"
+fi
+
+# ---- build and data -------------------------------------------------------
+if [ ! -x "$bin" ]; then
     "$here/scripts/setup.sh" --build "$build" >&2
 fi
-bin="$build/src/byznode"
 # The official data set's checksums (unless --data names another copy).
-if [[ " ${extra[*]:-} " != *" data "* ]]; then
+if [ "$(opt_value data "")" = "" ]; then
     "$here/scripts/fetch_data.sh" 2>/dev/null || "$here/scripts/fetch_data.sh"
 fi
 
-[ -n "$out" ] || out="$here/runs/$(date +%Y%m%d-%H%M%S)-n${nodes}-${rule}"
-mkdir -p "$out/nodes" "$out/logs"
-out="$(cd "$out" && pwd)"
-rm -f "$out"/nodes/*.jsonl "$out"/nodes/checkpoint-* "$out/summary.json"
-sockdir="$(mktemp -d "${TMPDIR:-/tmp}/bzn.XXXXXX")"
+# A killed node costs its neighbours two round timeouts before they stop
+# waiting for it; with --fail-nodes a shorter default keeps that to seconds.
+if [ "$fail_nodes" -gt 0 ] && [ "$(opt_value round-timeout "")" = "" ]; then
+    opts+=(round-timeout 5000)
+fi
+# swarm.sh's defaults where byznode's differ or a run needs one.
+[ "$(opt_value epochs "")" != "" ] || opts+=(epochs 3)
+[ "$(opt_value data "")" != "" ] || opts+=(data "${BN_DATA_DIR:-/usr/share/datasets/fashion-mnist}")
+opts+=(byzantine "$byz")
 
+sockdir="$(mktemp -d "${TMPDIR:-/tmp}/bzn.XXXXXX")"
 pids=(); monitor_pid=""
 cleanup() {
     local rc=$?
@@ -110,50 +202,78 @@ cleanup() {
 trap cleanup EXIT
 trap 'echo "swarm.sh: interrupted" >&2; exit 130' INT TERM
 
-byz_ids="$("$bin" roles --nodes "$nodes" --byzantine "$byz" --seed "$seed")"
-is_byz() { [[ " $byz_ids " == *" $1 "* ]]; }
-
 endpoint() {
     if [ "$transport" = tcp ]; then echo "tcp://127.0.0.1:$((base_port + $1 + 1))"
     else echo "ipc://$sockdir/$1"; fi
 }
 monitor_ep="$( [ "$transport" = tcp ] && echo "tcp://127.0.0.1:$base_port" || echo "ipc://$sockdir/m")"
+pubkey() { [ "$curve" = 1 ] && awk '/^public-key/ {print $2}' "$keydir/$1.key" || true; }
+swarm_file() {
+    echo "# byznode swarm file written by scripts/swarm.sh on $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+    echo "swarm local-$(opt_value seed 1)-$$"
+    echo "monitor $monitor_ep $(pubkey monitor)"
+    for ((k = 0; k < ${#opts[@]}; k += 2)); do echo "option ${opts[k]} ${opts[k+1]}"; done
+    for i in $(seq 0 $((nodes - 1))); do echo "node $i $(endpoint "$i") $(pubkey "$i")"; done
+}
+
+# ---- every option and constraint, with the real option table ---------------
+# An unknown name: a did-you-mean over swarm.sh's own and the node options.
+node_names="$("$bin" node --help | sed -n 's/^  --\([a-z0-9-]*\).*/\1/p')"
+for ((k = 0; k < ${#opts[@]}; k += 2)); do
+    n="${opts[k]}"
+    if ! grep -qx -- "$n" <<< "$node_names"; then
+        # shellcheck disable=SC2086
+        die "unknown option --$n$(opt_hint "$n" $own_options $node_names) (see --help)"
+    fi
+done
+keydir="$sockdir/nokeys"; curve_real="$curve"; curve=0
+swarm_file > "$sockdir/check.txt"
+curve="$curve_real"
+check() {
+    local msg
+    if ! msg="$("$bin" check --swarm "$sockdir/check.txt" --id 0 "$@" "${node_opts[@]}" 2>&1 >/dev/null)"; then
+        msg="$(head -n 1 <<< "$msg" | sed 's/^byznode check: //; s/^swarm file: //')"
+        die "$msg"
+    fi
+}
+check
+if [ "$byz" -gt 0 ] || [ "$attack_given" = 1 ]; then
+    check --attack "$attack"
+fi
+byz_ids="$("$bin" roles --nodes "$nodes" --byzantine "$byz" --seed "$(opt_value seed 1)")"
+is_byz() { [[ " $byz_ids " == *" $1 "* ]]; }
+
+# ---- from here on processes start --------------------------------------------
+mkdir -p "$out"
+out="$(cd "$out" && pwd)"
+if [ "$force" = 1 ]; then
+    rm -rf "$out/nodes" "$out/logs" "$out/keys" "$out/summary.json" "$out/epochs.csv" "$out"/*.png \
+           "$out/swarm.txt" "$out/monitor.log" "$out/progress.log" "$out/failed-nodes.txt"
+fi
+mkdir -p "$out/nodes" "$out/logs"
 
 # Keys (CURVE): one pair per node and one for the monitor, kept in the run dir.
+keydir="$out/keys"
 if [ "$curve" = 1 ]; then
-    mkdir -p "$out/keys"; chmod 700 "$out/keys"
-    for i in $(seq 0 $((nodes - 1))) monitor; do "$bin" keygen --out "$out/keys/$i.key"; done
+    rm -rf "$keydir"; mkdir -p "$keydir"; chmod 700 "$keydir"
+    for i in $(seq 0 $((nodes - 1))) monitor; do "$bin" keygen --out "$keydir/$i.key" >/dev/null; done
 fi
-pubkey() { [ "$curve" = 1 ] && awk '/^public-key/ {print $2}' "$out/keys/$1.key" || true; }
-
-{
-    echo "# byznode swarm file written by scripts/swarm.sh on $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-    echo "swarm local-$seed-$$"
-    echo "monitor $monitor_ep $(pubkey monitor)"
-    echo "option seed $seed"
-    echo "option epochs $epochs"
-    echo "option p $p"
-    echo "option rule $rule"
-    echo "option byzantine $byz"
-    [[ " ${extra[*]:-} " == *" data "* ]] || echo "option data ${BN_DATA_DIR:-/usr/share/datasets/fashion-mnist}"
-    for ((k = 0; k < ${#extra[@]}; k += 2)); do echo "option ${extra[k]} ${extra[k+1]}"; done
-    for i in $(seq 0 $((nodes - 1))); do echo "node $i $(endpoint "$i") $(pubkey "$i")"; done
-} > "$out/swarm.txt"
+swarm_file > "$out/swarm.txt"
 
 mon_args=(monitor --swarm "$out/swarm.txt" --out "$out")
-[ "$curve" = 1 ] && mon_args+=(--key "$out/keys/monitor.key")
+[ "$curve" = 1 ] && mon_args+=(--key "$keydir/monitor.key")
 [ "$quiet" = 1 ] && mon_args+=(--quiet)
 # Process substitution, not a pipe: $! must be the monitor itself (with a
 # pipe it is tee's pid, and TERM would never reach the monitor).
 "$bin" "${mon_args[@]}" 2> "$out/monitor.log" > >(tee "$out/progress.log") &
 monitor_pid=$!
 
-[ "$quiet" = 1 ] || echo "swarm: $nodes nodes (Byzantine: ${byz_ids:-none}${byz_ids:+, attack $attack}), rule $rule, $epochs epochs -> $out" >&2
+[ "$quiet" = 1 ] || echo "swarm: $nodes nodes (Byzantine: ${byz_ids:-none}${byz_ids:+, attack $attack}), rule $(opt_value rule mean), $(opt_value epochs 3) epochs -> $out" >&2
 victims=()
 for i in $(seq 0 $((nodes - 1))); do
     args=(node --swarm "$out/swarm.txt" --id "$i" --out "$out/nodes")
     if is_byz "$i"; then args+=(--attack "$attack"); fi
-    [ "$curve" = 1 ] && args+=(--key "$out/keys/$i.key")
+    [ "$curve" = 1 ] && args+=(--key "$keydir/$i.key")
     "$bin" "${args[@]}" "${node_opts[@]}" > "$out/logs/node-$i.log" 2>&1 &
     pids+=($!)
 done
@@ -166,12 +286,32 @@ if [ "$fail_nodes" -gt 0 ]; then
 fi
 
 # Wait for the nodes; kill the victims once they have reported epoch fail_at.
-failed=0
-declare -A killed=()
+# A node that exits with an error (not a victim) fails the run at once.
+declare -A killed=() reaped=()
+t0=$SECONDS
 while :; do
     running=0
-    for i in "${!pids[@]}"; do kill -0 "${pids[$i]}" 2>/dev/null && running=1; done
+    for i in "${!pids[@]}"; do
+        [ -n "${reaped[$i]:-}" ] && continue
+        if kill -0 "${pids[$i]}" 2>/dev/null; then running=1; continue; fi
+        rc=0; wait "${pids[$i]}" 2>/dev/null || rc=$?
+        reaped[$i]=1
+        if [ "$rc" != 0 ] && [ -z "${killed[$i]:-}" ]; then
+            role=honest; is_byz "$i" && role="attacker ($attack)"
+            echo "swarm.sh: node $i ($role) exited with code $rc after $((SECONDS - t0)) s: $(grep -v '^\s*$' "$out/logs/node-$i.log" | tail -n 1)" >&2
+            echo "swarm.sh: stopping the swarm; logs in $out/logs" >&2
+            exit 1
+        fi
+    done
     [ $running = 0 ] && break
+    if [ -n "$monitor_pid" ] && ! kill -0 "$monitor_pid" 2>/dev/null; then
+        rc=0; wait "$monitor_pid" 2>/dev/null || rc=$?
+        monitor_pid=""
+        if [ "$rc" != 0 ]; then
+            echo "swarm.sh: the monitor exited with code $rc: $(tail -n 1 "$out/monitor.log")" >&2
+            exit 1
+        fi
+    fi
     for v in "${victims[@]}"; do
         [ -n "${killed[$v]:-}" ] && continue
         f="$out/nodes/node-$v.jsonl"
@@ -183,26 +323,22 @@ while :; do
     done
     sleep 0.05
 done
-for i in "${!pids[@]}"; do
-    if ! wait "${pids[$i]}" 2>/dev/null; then
-        if [ -z "${killed[$i]:-}" ]; then
-            failed=$((failed + 1))
-            echo "swarm: node $i exited with an error; see $out/logs/node-$i.log:" >&2
-            tail -n 3 "$out/logs/node-$i.log" >&2 || true
-        fi
-    fi
-done
 pids=()
 # The monitor closes the last epochs when it has every report; tell it to finish otherwise.
-for _ in $(seq 1 10); do kill -0 "$monitor_pid" 2>/dev/null || break; sleep 0.2; done
-kill -TERM "$monitor_pid" 2>/dev/null || true
-wait "$monitor_pid" 2>/dev/null || true
-monitor_pid=""
+if [ -n "$monitor_pid" ]; then
+    for _ in $(seq 1 10); do kill -0 "$monitor_pid" 2>/dev/null || break; sleep 0.2; done
+    kill -TERM "$monitor_pid" 2>/dev/null || true
+    wait "$monitor_pid" 2>/dev/null || true
+    monitor_pid=""
+fi
 
+if [ ! -s "$out/summary.json" ]; then
+    echo "swarm.sh: no summary.json in $out (monitor.log: $(tail -n 1 "$out/monitor.log" 2>/dev/null))" >&2
+    exit 1
+fi
 if [ "$plot" = 1 ] && command -v gnuplot >/dev/null && [ -s "$out/epochs.csv" ]; then
     "$here/scripts/plot.sh" "$out" || echo "swarm: plotting failed (results are in $out)" >&2
 fi
 [ "$quiet" = 1 ] || echo "swarm: done: $out/summary.json" >&2
-[ $failed = 0 ]
 }
 main "$@"

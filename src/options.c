@@ -420,8 +420,13 @@ int bn_options_finish(bn_options_t *o, uint32_t n_nodes, char *err, size_t errle
     if (o->byzantine >= n_nodes && n_nodes > 0)
         return bn_fail(err, errlen, BN_EARG, "--byzantine %u: must be below the swarm size %u",
                        o->byzantine, n_nodes);
-    if (o->min_degree == 0 && o->byzantine > 0)
+    if (o->min_degree == 0 && o->byzantine > 0) {
         o->min_degree = 2 * o->byzantine + 1;
+        if (n_nodes > 0 && o->min_degree >= n_nodes)
+            return bn_fail(err, errlen, BN_EARG, "--byzantine %u: every node needs 2b+1 = %u neighbours "
+                           "(the default --min-degree), impossible in a swarm of %u nodes",
+                           o->byzantine, o->min_degree, n_nodes);
+    }
     if (n_nodes > 0 && o->min_degree >= n_nodes)
         return bn_fail(err, errlen, BN_EARG, "--min-degree %u: impossible in a swarm of %u nodes",
                        o->min_degree, n_nodes);
