@@ -34,6 +34,7 @@ changed option is a new key, so a new cell.  Tables average over seeds
 import argparse
 import csv
 import datetime
+import glob
 import hashlib
 import json
 import math
@@ -923,6 +924,16 @@ def cmd_paper(a):
                 out.append(f"- estimate for the rest, one swarm at a time on this machine: "
                            f"{total / 3600:.1f} h (n = 50 cells at the measured mean; larger n "
                            "scaled by n / 50 from it, a lower bound: aggregation grows with n·k)")
+        probes = sorted(glob.glob(os.path.join(os.path.dirname(a.results), "probes", "*.json")))
+        for pf in probes:
+            with open(pf, encoding="utf-8") as f:
+                pr = json.load(f)
+            rep = pr["epoch_report_node0"]
+            out.append(f"- measured probe (`results/probes/{os.path.basename(pf)}`): n = {pr['nodes']}, "
+                       f"one epoch took {rep['t_epoch']:.0f} s on node 0 (compute {rep['t_compute']:.0f} s, "
+                       f"wait {rep['t_wait']:.0f} s, aggregate {rep['t_aggregate']:.1f} s, evaluation "
+                       f"{rep['t_eval']:.1f} s; load average {pr['load_average']}), so an 80-epoch cell at "
+                       f"that size would take about {80 * rep['t_epoch'] / 3600:.1f} h on this machine as it was")
         return "\n".join(out)
 
     def checks(m):
