@@ -16,10 +16,10 @@ struct bn_outfile_t {
 
 bn_outfile_t *bn_outfile_open(const char *path, char *err, size_t errlen)
 {
-    bn_outfile_t *self = calloc(1, sizeof *self);
     size_t n = strlen(path);
+    bn_outfile_t *self = calloc(1, sizeof *self);
     if (!self || !(self->path = strdup(path)) || !(self->tmp = malloc(n + 8))) {
-        bn_fail(err, errlen, BN_ENOMEM, "%s: out of memory", path);
+        bn_fail(err, errlen, BN_ENOMEM, "out of memory for an output file");
         goto fail;
     }
     memcpy(self->tmp, path, n);
