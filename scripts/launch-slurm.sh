@@ -92,7 +92,7 @@ done
     || die "this batch step runs on ${SLURMD_NODENAME}, not on the first host ${hosts[0]}: the monitor's endpoint is there"
 
 # 2. The swarm file (and keys).
-rm -rf "$out/swarm.txt" "$out/summary.json" "$out/epochs.csv" "$out"/nodes/*.jsonl "$out"/logs/node-*.log
+rm -rf "$out/swarm.txt" "$out/summary.json" "$out/epochs.csv" "$out/monitor.journal" "$out"/nodes/*.jsonl "$out"/logs/node-*.log
 sf=(swarm-file --hosts "$out/hosts.txt" --nodes "$n" --out "$out/swarm.txt" --port-base "$port_base"
     --name "slurm-$SLURM_JOB_ID" "${options[@]}")
 if [ "$curve" = 1 ]; then

@@ -130,7 +130,7 @@ q() { printf '%q' "$1"; }
 [ -n "$out" ] || out="$here/runs/$(date +%Y%m%d-%H%M%S)-ssh-n$n_nodes"
 mkdir -p "$out/nodes" "$out/logs" "$out/hosts"
 out="$(cd "$out" && pwd)"
-rm -f "$out"/nodes/*.jsonl "$out"/logs/node-*.log "$out/summary.json" "$out/epochs.csv"
+rm -f "$out"/nodes/*.jsonl "$out"/logs/node-*.log "$out/summary.json" "$out/epochs.csv" "$out/monitor.journal"
 cp "$swarm" "$out/swarm.txt"
 [ -n "$remote_dir" ] || remote_dir="/tmp/byznode-$name/{host}"
 for h in "${host_names[@]}"; do host_rd[$h]="${remote_dir//\{host\}/$h}"; done

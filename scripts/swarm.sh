@@ -247,7 +247,7 @@ is_byz() { [[ " $byz_ids " == *" $1 "* ]]; }
 mkdir -p "$out"
 out="$(cd "$out" && pwd)"
 if [ "$force" = 1 ]; then
-    rm -rf "$out/nodes" "$out/logs" "$out/keys" "$out/summary.json" "$out/epochs.csv" "$out"/*.png \
+    rm -rf "$out/nodes" "$out/logs" "$out/keys" "$out/summary.json" "$out/epochs.csv" "$out/monitor.journal" "$out"/*.png \
            "$out/swarm.txt" "$out/monitor.log" "$out/progress.log" "$out/failed-nodes.txt"
 fi
 mkdir -p "$out/nodes" "$out/logs"

@@ -5,6 +5,8 @@
 #     the node failed and every epoch closed from the others' reports;
 #   * one 200 MB frame: refused by libzmq before it is buffered (the
 #     monitor's peak RSS stays far below it), and the run goes on;
+#   * the monitor killed after epoch 1 and restarted: both epochs in its
+#     summary (journal replay);
 #   * disk full (a 40 KB tmpfs this test mounts): the monitor says so on one
 #     line and exits non-zero, summary.json keeps its last good content;
 #   * an --out that cannot be written: one line, exit non-zero.
@@ -71,6 +73,22 @@ bn_expect_true "200 MB frame: the monitor's peak RSS stays below 100 MB ($((hwm_
 wait_exit 30
 bn_expect_true "200 MB frame: the run went on, exit 0 (got $rc)" test "$rc" = 0
 bn_expect big "every report of both epochs" "[e['honest_reported'] for e in s['epochs']]" "v == [4, 4]"
+
+# 2b. the monitor killed (SIGKILL) after epoch 1 and started again on the
+#     same directory: its summary has both epochs (journal replay)
+monitor "$BN_TMP/restart" --grace 60
+"$FORGE" --swarm "$swarm" $(reports 1 0 1 2 3) || bn_die "forger failed"
+for _ in $(seq 1 100); do
+    grep -q '"epoch": 1,' "$BN_TMP/restart/summary.json" 2>/dev/null && break; sleep 0.1
+done
+kill -KILL "$mon_pid"; wait "$mon_pid" 2>/dev/null || true
+monitor "$BN_TMP/restart" --grace 60
+"$FORGE" --swarm "$swarm" $(reports 2 0 1 2 3) || bn_die "forger failed"
+wait_exit 30
+bn_expect_true "restart: the second monitor exited by itself with 0 (got $rc)" test "$rc" = 0
+bn_expect_true "restart: it resumed from its journal" grep -q "resumed from" "$BN_TMP/restart.log"
+bn_expect restart "both epochs, every report" "[e['honest_reported'] for e in s['epochs']]" "v == [4, 4]"
+bn_expect restart "every node's two reports" "[len(x['epochs']) for x in nodes]" "v == [2] * $n"
 
 # 3. an --out that cannot be written
 touch "$BN_TMP/plainfile"
