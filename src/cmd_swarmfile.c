@@ -221,9 +221,6 @@ int bn_cmd_swarmfile(int argc, char **argv)
         if ((ntohl(ip.s_addr) >> 24) == 127)
             loopback = true;
     }
-    if (loopback && hf.n_hosts > 1)
-        fprintf(stderr, "swarm-file: warning: a host's address is a loopback address (127.x): other hosts "
-                "cannot reach its nodes; give addr=IP in the hostfile\n");
 
     /* Endpoints: the monitor first, then every node. */
     eps = calloc((size_t) n + 1, sizeof *eps);
@@ -379,6 +376,9 @@ int bn_cmd_swarmfile(int argc, char **argv)
         goto done;
     }
     bn_swarm_free(&check);
+    if (loopback && hf.n_hosts > 1)
+        fprintf(stderr, "swarm-file: warning: a host's address is a loopback address (127.x): other hosts "
+                "cannot reach its nodes; give addr=IP in the hostfile\n");
     fprintf(stderr, "swarm-file: %u nodes on %u host(s) -> %s%s%s\n", n, hf.n_hosts, out_path,
             keydir ? ", keys in " : "", keydir ? keydir : "");
     rc = 0;

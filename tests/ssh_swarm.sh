@@ -202,7 +202,7 @@ ip netns exec "$cl" "$BN_SRC/scripts/launch-ssh.sh" --swarm long.txt --hosts hos
     --out "$BN_TMP/stopped" --no-plot > stopped.out 2>&1 &
 lpid=$!
 set +m
-for _ in $(seq 1 600); do
+for _ in $(seq 1 1200); do
     [ "$(pgrep -fc -- "$BN_TMP/remote3/.*byznode node .*--id " || true)" -ge "$n_nodes" ] && break
     kill -0 $lpid 2>/dev/null || break
     sleep 0.1
