@@ -8,7 +8,9 @@
  *
  *  usage: bench_model [seconds per phase (default 3)] [batch (default 60)] [models (default cnn)]
  *  models: comma-separated subset of cnn,mlp,logreg or "all".
- *  env BN_PORTABLE=1: force the portable (non-AVX-512) kernels, for comparison.
+ *  env BN_KERNELS=portable|avx2|avx512|neon: force a kernel set (layers.h);
+ *  refused, exit status 2, when this CPU cannot run it.  The set in use is
+ *  printed first.
  */
 #include "layers.h"
 #include "model.h"
@@ -69,11 +71,14 @@ int main(int argc, char **argv)
     }
     const uint32_t batch = (uint32_t) batch_arg, nbatches = 16;
     openblas_set_num_threads(1);
-    const char *portable = getenv("BN_PORTABLE");
-    if (portable && strcmp(portable, "1") == 0) {
-        bn_layers_force_portable(true);
-        printf("byznode: portable kernels forced (BN_PORTABLE=1)\n");
+    char err[160];
+    if (bn_kernels_init(err, sizeof err) != BN_OK) {
+        fprintf(stderr, "bench_model: %s\n", err);
+        return 2;
     }
+    const char *forced = getenv("BN_KERNELS");
+    printf("byznode kernels: %s (%s)\n", bn_kernels_name(bn_kernels_current()),
+           forced && *forced ? "forced by BN_KERNELS" : "best this CPU supports");
 
     float *x = bn_alloc_floats((size_t) batch * nbatches * 784);
     uint8_t *y = bn_alloc_aligned((size_t) batch * nbatches);

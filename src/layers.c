@@ -1,56 +1,175 @@
 /*  layers.c -- stateless layer kernels; see layers.h for layouts and shapes.
  *
- *  Matrix products go through cblas_sgemm (OpenBLAS, row-major).  Everything
- *  else is written as simple loops over the contiguous channel dimension so
- *  that the compiler vectorises them; restrict says which buffers never alias.
+ *  Matrix products go through cblas_sgemm (OpenBLAS, row-major).  The
+ *  portable kernels here are simple loops over the contiguous channel
+ *  dimension that the compiler vectorises for the build's baseline; restrict
+ *  says which buffers never alias.  The direct convolutions, pooling passes
+ *  and the fused first layer also have per-ISA versions (kernels_avx512.c,
+ *  kernels_avx2.c, kernels_neon.c, behind kernels.h), one set of which is
+ *  chosen once per process: the best the CPU has, or BN_KERNELS.  A set
+ *  entry that declines a shape falls back to the portable loop here.
  */
 #include "layers.h"
+
+#include "kernels.h"
 
 #include <assert.h>
 #include <cblas.h>
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
-/* AVX-512 kernels are compiled on every x86-64 gcc/clang build (with a
- * target attribute) and chosen at run time, so -Dnative=false builds still
- * use them on CPUs that have AVX-512; elsewhere the portable loops run. */
+/* ---- kernel set selection ------------------------------------------------ */
+
+static const char *const s_kernels_names[BN_KERNELS_COUNT] = {
+    [BN_KERNELS_PORTABLE] = "portable",
+    [BN_KERNELS_AVX2]     = "avx2",
+    [BN_KERNELS_AVX512]   = "avx512",
+    [BN_KERNELS_NEON]     = "neon",
+};
+
+/* The portable set: no entries, every kernel runs the loops in this file. */
+static const bn_kernel_set_t s_portable_set = { .name = "portable", .available = true };
+
+static const bn_kernel_set_t *s_sets[BN_KERNELS_COUNT] = {
+    [BN_KERNELS_PORTABLE] = &s_portable_set,
+    [BN_KERNELS_AVX2]     = &bn_kernel_set_avx2,
+    [BN_KERNELS_AVX512]   = &bn_kernel_set_avx512,
+    [BN_KERNELS_NEON]     = &bn_kernel_set_neon,
+};
+
+static int s_current = -1;           /* bn_kernels_t once chosen; -1 before  */
+
+const char *bn_kernels_name(bn_kernels_t k)
+{
+    return (unsigned) k < BN_KERNELS_COUNT ? s_kernels_names[k] : "unknown";
+}
+
+int bn_kernels_parse(const char *name, bn_kernels_t *k)
+{
+    if (!name || !k)
+        return BN_EARG;
+    for (int i = 0; i < BN_KERNELS_COUNT; i++)
+        if (strcmp(name, s_kernels_names[i]) == 0) {
+            *k = (bn_kernels_t) i;
+            return BN_OK;
+        }
+    return BN_EARG;
+}
+
+/* What the CPU reports, without asking whether the set was compiled in. */
+static bool s_cpu_has(bn_kernels_t k)
+{
+    switch (k) {
+    case BN_KERNELS_PORTABLE:
+        return true;
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#define S_AVX512_CODE 1
-#define S_AVX512 __attribute__((target("avx512f")))
-#include <immintrin.h>
-#else
-#define S_AVX512_CODE 0
+    case BN_KERNELS_AVX2:
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    case BN_KERNELS_AVX512:
+        return __builtin_cpu_supports("avx512f");
 #endif
-
-static bool s_force_portable = false;
-
-void bn_layers_force_portable(bool on)
-{
-    s_force_portable = on;
-}
-
-static bool s_use_avx512(void)
-{
-    if (s_force_portable)
+#if defined(__aarch64__)
+    case BN_KERNELS_NEON:
+        return true;                 /* Advanced SIMD is aarch64 baseline    */
+#endif
+    default:
         return false;
-#if defined(__AVX512F__)
-    return true;
-#elif S_AVX512_CODE
-    static int cached = -1;          /* benign race: every thread stores the same value */
-    if (cached < 0)
-        cached = __builtin_cpu_supports("avx512f") ? 1 : 0;
-    return cached == 1;
-#else
-    return false;
-#endif
+    }
 }
 
-bool bn_layers_vectorised(void)
+bool bn_kernels_supported(bn_kernels_t k)
 {
-    return s_use_avx512();
+    return (unsigned) k < BN_KERNELS_COUNT && s_sets[k]->available && s_cpu_has(k);
+}
+
+bn_kernels_t bn_kernels_best(void)
+{
+    static const bn_kernels_t order[] = { BN_KERNELS_AVX512, BN_KERNELS_AVX2, BN_KERNELS_NEON };
+    for (size_t i = 0; i < BN_ARRAY_LEN(order); i++)
+        if (bn_kernels_supported(order[i]))
+            return order[i];
+    return BN_KERNELS_PORTABLE;
+}
+
+int bn_kernels_select(bn_kernels_t k)
+{
+    if (!bn_kernels_supported(k))
+        return BN_EARG;
+    s_current = (int) k;
+    return BN_OK;
+}
+
+/* "avx2 fma avx512f" or "neon" or "none": what the CPU offers, for messages. */
+static void s_cpu_features(char *buf, size_t len)
+{
+    buf[0] = '\0';
+    size_t used = 0;
+    const char *have[4];
+    size_t n = 0;
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    if (__builtin_cpu_supports("avx2"))
+        have[n++] = "avx2";
+    if (__builtin_cpu_supports("fma"))
+        have[n++] = "fma";
+    if (__builtin_cpu_supports("avx512f"))
+        have[n++] = "avx512f";
+#elif defined(__aarch64__)
+    have[n++] = "neon";
+#endif
+    if (n == 0)
+        have[n++] = "none of avx2/fma/avx512f/neon";
+    for (size_t i = 0; i < n && used + 1 < len; i++) {
+        int w = snprintf(buf + used, len - used, "%s%s", i ? " " : "", have[i]);
+        if (w < 0)
+            break;
+        used += (size_t) w;
+    }
+}
+
+int bn_kernels_init(char *err, size_t errlen)
+{
+    char cpu[96];
+    s_cpu_features(cpu, sizeof cpu);
+    const char *env = getenv("BN_KERNELS");
+    bn_kernels_t k = bn_kernels_best();
+    if (env && *env) {
+        if (bn_kernels_parse(env, &k) != BN_OK)
+            return bn_fail(err, errlen, BN_EARG,
+                           "BN_KERNELS=%s: not a kernel set (portable, avx2, avx512, neon)", env);
+        if (!bn_kernels_supported(k))
+            return bn_fail(err, errlen, BN_EARG,
+                           "BN_KERNELS=%s: this %s cannot run it (CPU has: %s)", env,
+                           s_sets[k]->available ? "CPU" : "build", cpu);
+    }
+    s_current = (int) k;
+    BN_INFO("kernels: %s (%s; CPU has: %s)", bn_kernels_name(k),
+            env && *env ? "forced by BN_KERNELS" : "best this CPU supports", cpu);
+    return BN_OK;
+}
+
+bn_kernels_t bn_kernels_current(void)
+{
+    if (s_current < 0) {
+        /* A program that did not call bn_kernels_init: do it now; a bad
+         * BN_KERNELS is a request that cannot be honoured, so stop. */
+        char err[160];
+        if (bn_kernels_init(err, sizeof err) != BN_OK) {
+            fprintf(stderr, "byznode: %s\n", err);
+            exit(2);
+        }
+    }
+    return (bn_kernels_t) s_current;
+}
+
+static const bn_kernel_set_t *s_set(void)
+{
+    return s_sets[bn_kernels_current()];
 }
 
 /* ---- convolution ------------------------------------------------------ */
+
 
 void bn_conv_weight_to_ohwi(float *restrict dst, const float *restrict src,
                             int OC, int C, int K)
@@ -159,60 +278,14 @@ void bn_conv_weight_to_hwio(float *restrict dst, const float *restrict src, int 
                 dst[((size_t) k * C + c) * OC + o] = src[((size_t) o * C + c) * KK + k];
 }
 
-#if S_AVX512_CODE
-/* NOC = OC / 16 vectors per pixel; a block is 8 output pixels of one row, so
- * 8 * NOC accumulators stay in registers across all K*K*C taps. */
-#define S_CONV_DIRECT_KERNEL(NAME, NOC)                                                   \
-S_AVX512 static void NAME(float *out, const float *in, const float *wt,                   \
-                          int B, int H, int W, int C, int K)                              \
-{                                                                                         \
-    const int OH = H - K + 1, OW = W - K + 1, OC = 16 * (NOC);                            \
-    for (int b = 0; b < B; b++)                                                           \
-        for (int oh = 0; oh < OH; oh++)                                                   \
-            for (int ow0 = 0; ow0 < OW; ow0 += 8) {                                       \
-                __m512 acc[8][NOC];                                                       \
-                for (int j = 0; j < 8; j++)                                               \
-                    for (int v = 0; v < (NOC); v++)                                       \
-                        acc[j][v] = _mm512_setzero_ps();                                  \
-                for (int ki = 0; ki < K; ki++)                                            \
-                    for (int kj = 0; kj < K; kj++) {                                      \
-                        const float *src = in + (((size_t) b * H + oh + ki) * W + ow0 + kj) * C; \
-                        const float *w = wt + (size_t) (ki * K + kj) * C * OC;            \
-                        for (int c = 0; c < C; c++, w += OC) {                            \
-                            __m512 wv[NOC];                                               \
-                            for (int v = 0; v < (NOC); v++)                               \
-                                wv[v] = _mm512_loadu_ps(w + 16 * v);                      \
-                            for (int j = 0; j < 8; j++) {                                 \
-                                const __m512 x = _mm512_set1_ps(src[(size_t) j * C + c]); \
-                                for (int v = 0; v < (NOC); v++)                           \
-                                    acc[j][v] = _mm512_fmadd_ps(x, wv[v], acc[j][v]);     \
-                            }                                                             \
-                        }                                                                 \
-                    }                                                                     \
-                float *o = out + (((size_t) b * OH + oh) * OW + ow0) * OC;                \
-                for (int j = 0; j < 8; j++)                                               \
-                    for (int v = 0; v < (NOC); v++)                                       \
-                        _mm512_storeu_ps(o + (size_t) j * OC + 16 * v, acc[j][v]);        \
-            }                                                                             \
-}
-S_CONV_DIRECT_KERNEL(s_conv_direct16, 1)
-S_CONV_DIRECT_KERNEL(s_conv_direct32, 2)
-#undef S_CONV_DIRECT_KERNEL
-#endif
 
 void bn_conv2d_forward_direct(float *out, const float *in, const float *weight_hwio,
                               int B, int H, int W, int C, int OC, int K)
 {
     const int OH = H - K + 1, OW = W - K + 1;
-#if S_AVX512_CODE
-    if (OW % 8 == 0 && (OC == 16 || OC == 32) && s_use_avx512()) {
-        if (OC == 16)
-            s_conv_direct16(out, in, weight_hwio, B, H, W, C, K);
-        else
-            s_conv_direct32(out, in, weight_hwio, B, H, W, C, K);
+    const bn_kernel_set_t *ks = s_set();
+    if (ks->conv_forward && ks->conv_forward(out, in, weight_hwio, B, H, W, C, OC, K))
         return;
-    }
-#endif
     for (int b = 0; b < B; b++)
         for (int oh = 0; oh < OH; oh++)
             for (int ow = 0; ow < OW; ow++) {
@@ -233,79 +306,16 @@ void bn_conv2d_forward_direct(float *out, const float *in, const float *weight_h
             }
 }
 
-#if S_AVX512_CODE
-/* dweight (OHWI) for C == 16: per tap and block of 16 output channels, 16
- * accumulators (one per output channel, a vector over the 16 input channels)
- * run over every output pixel of the batch. */
-S_AVX512 static void s_conv_dw_c16(float *dw, const float *dout, const float *in,
-                                   int B, int H, int W, int OC, int K)
-{
-    const int OH = H - K + 1, OW = W - K + 1, KK = K * K;
-    for (int ki = 0; ki < K; ki++)
-        for (int kj = 0; kj < K; kj++)
-            for (int oc0 = 0; oc0 < OC; oc0 += 16) {
-                __m512 acc[16];
-                for (int o = 0; o < 16; o++)
-                    acc[o] = _mm512_setzero_ps();
-                for (int b = 0; b < B; b++)
-                    for (int oh = 0; oh < OH; oh++) {
-                        const float *x = in + (((size_t) b * H + oh + ki) * W + kj) * 16;
-                        const float *g = dout + ((size_t) b * OH + oh) * OW * OC + oc0;
-                        for (int ow = 0; ow < OW; ow++, x += 16, g += OC) {
-                            const __m512 xv = _mm512_loadu_ps(x);
-                            for (int o = 0; o < 16; o++)
-                                acc[o] = _mm512_fmadd_ps(_mm512_set1_ps(g[o]), xv, acc[o]);
-                        }
-                    }
-                for (int o = 0; o < 16; o++)
-                    _mm512_storeu_ps(dw + ((size_t) (oc0 + o) * KK + ki * K + kj) * 16, acc[o]);
-            }
-}
-
-/* din for C == 16: for 8 output pixels of a row and one tap, the 8 input
- * pixels they touch are 8 vectors; each output channel adds weight x dout. */
-S_AVX512 static void s_conv_dx_c16(float *din, const float *dout, const float *w,
-                                   int B, int H, int W, int OC, int K)
-{
-    const int OH = H - K + 1, OW = W - K + 1;
-    memset(din, 0, (size_t) B * H * W * 16 * sizeof(float));
-    for (int b = 0; b < B; b++)
-        for (int oh = 0; oh < OH; oh++)
-            for (int ow0 = 0; ow0 < OW; ow0 += 8) {
-                const float *g = dout + (((size_t) b * OH + oh) * OW + ow0) * OC;
-                for (int ki = 0; ki < K; ki++)
-                    for (int kj = 0; kj < K; kj++) {
-                        float *d = din + (((size_t) b * H + oh + ki) * W + ow0 + kj) * 16;
-                        __m512 acc[8];
-                        for (int j = 0; j < 8; j++)
-                            acc[j] = _mm512_loadu_ps(d + j * 16);
-                        const float *wk = w + (size_t) (ki * K + kj) * 16;
-                        for (int oc = 0; oc < OC; oc++) {
-                            const __m512 wv = _mm512_loadu_ps(wk + (size_t) oc * K * K * 16);
-                            for (int j = 0; j < 8; j++)
-                                acc[j] = _mm512_fmadd_ps(_mm512_set1_ps(g[(size_t) j * OC + oc]),
-                                                         wv, acc[j]);
-                        }
-                        for (int j = 0; j < 8; j++)
-                            _mm512_storeu_ps(d + j * 16, acc[j]);
-                    }
-            }
-}
-#endif
 
 void bn_conv2d_backward_direct(float *din, float *dweight_ohwi, const float *dout,
                                const float *in, const float *weight_ohwi,
                                int B, int H, int W, int C, int OC, int K)
 {
     const int OH = H - K + 1, OW = W - K + 1, KK = K * K;
-#if S_AVX512_CODE
-    if (C == 16 && OC % 16 == 0 && OW % 8 == 0 && s_use_avx512()) {
-        s_conv_dw_c16(dweight_ohwi, dout, in, B, H, W, OC, K);
-        if (din)
-            s_conv_dx_c16(din, dout, weight_ohwi, B, H, W, OC, K);
+    const bn_kernel_set_t *ks = s_set();
+    if (ks->conv_backward
+        && ks->conv_backward(din, dweight_ohwi, dout, in, weight_ohwi, B, H, W, C, OC, K))
         return;
-    }
-#endif
     memset(dweight_ohwi, 0, (size_t) OC * KK * C * sizeof(float));
     if (din)
         memset(din, 0, (size_t) B * H * W * C * sizeof(float));
@@ -372,102 +382,15 @@ static inline void s_pool_pixel(float *restrict out, uint8_t *restrict am,
     }
 }
 
-#if S_AVX512_CODE
-/* 16 channels of one pooled pixel from the window cells v0..v3 (row-major);
- * strict '>' keeps the first maximum.  With relu: max(0, max + bias). */
-S_AVX512 static inline void s_pool16_vec(float *out, uint8_t *am, __m512 v0, __m512 v1, __m512 v2,
-                                __m512 v3, __m512 bias, bool relu)
-{
-    __m512 m = v0;
-    __m512i a = _mm512_setzero_si512();
-    __mmask16 k = _mm512_cmp_ps_mask(v1, m, _CMP_GT_OQ);
-    m = _mm512_mask_blend_ps(k, m, v1);
-    a = _mm512_mask_mov_epi32(a, k, _mm512_set1_epi32(1));
-    k = _mm512_cmp_ps_mask(v2, m, _CMP_GT_OQ);
-    m = _mm512_mask_blend_ps(k, m, v2);
-    a = _mm512_mask_mov_epi32(a, k, _mm512_set1_epi32(2));
-    k = _mm512_cmp_ps_mask(v3, m, _CMP_GT_OQ);
-    m = _mm512_mask_blend_ps(k, m, v3);
-    a = _mm512_mask_mov_epi32(a, k, _mm512_set1_epi32(3));
-    if (relu)
-        m = _mm512_max_ps(_mm512_add_ps(m, bias), _mm512_setzero_ps());
-    _mm512_storeu_ps(out, m);
-    _mm_storeu_si128((__m128i *) am, _mm512_cvtepi32_epi8(a));
-}
-
-S_AVX512 static inline void s_pool16(float *out, uint8_t *am, const float *p0, const float *p1,
-                            const float *p2, const float *p3, __m512 bias, bool relu)
-{
-    s_pool16_vec(out, am, _mm512_loadu_ps(p0), _mm512_loadu_ps(p1), _mm512_loadu_ps(p2),
-                 _mm512_loadu_ps(p3), bias, relu);
-}
-
-/* Backward of 16 channels of one pooled pixel: g (already ReLU-masked) goes
- * to the argmax cell, zeros to the other three. */
-S_AVX512 static inline void s_unpool16(float *d0, float *d1, float *d2, float *d3, __m512 g,
-                              const uint8_t *am)
-{
-    __m512i a = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *) am));
-    _mm512_storeu_ps(d0, _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(a, _mm512_set1_epi32(0)), g));
-    _mm512_storeu_ps(d1, _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(a, _mm512_set1_epi32(1)), g));
-    _mm512_storeu_ps(d2, _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(a, _mm512_set1_epi32(2)), g));
-    _mm512_storeu_ps(d3, _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(a, _mm512_set1_epi32(3)), g));
-}
-S_AVX512 static void s_pool_forward16(float *out, uint8_t *argmax, const float *in,
-                                      const float *bias, int B, int H, int W, int C, bool relu)
-{
-    const int OH = H / 2, OW = W / 2;
-    for (int b = 0; b < B; b++)
-        for (int oh = 0; oh < OH; oh++)
-            for (int ow = 0; ow < OW; ow++) {
-                size_t o = (((size_t) b * OH + oh) * OW + ow) * C;
-                const float *p0 = in + (((size_t) b * H + 2 * oh) * W + 2 * ow) * C;
-                for (int c = 0; c < C; c += 16)
-                    s_pool16(out + o + c, argmax + o + c, p0 + c, p0 + C + c,
-                             p0 + (size_t) W * C + c, p0 + (size_t) W * C + C + c,
-                             relu ? _mm512_loadu_ps(bias + c) : _mm512_setzero_ps(), relu);
-            }
-}
-
-S_AVX512 static void s_pool_backward16(float *din, float *dbias, const float *dout,
-                                       const float *out, const uint8_t *argmax,
-                                       int B, int H, int W, int C)
-{
-    const int OH = H / 2, OW = W / 2;
-    for (int c = 0; c < C; c += 16) {
-        __m512 db = _mm512_setzero_ps();
-        for (int b = 0; b < B; b++)
-            for (int oh = 0; oh < OH; oh++)
-                for (int ow = 0; ow < OW; ow++) {
-                    size_t o = (((size_t) b * OH + oh) * OW + ow) * C + c;
-                    float *d0 = din + (((size_t) b * H + 2 * oh) * W + 2 * ow) * C + c;
-                    __m512 g = _mm512_loadu_ps(dout + o);
-                    if (dbias) {
-                        __mmask16 on = _mm512_cmp_ps_mask(_mm512_loadu_ps(out + o),
-                                                          _mm512_setzero_ps(), _CMP_GT_OQ);
-                        g = _mm512_maskz_mov_ps(on, g);
-                        db = _mm512_add_ps(db, g);
-                    }
-                    s_unpool16(d0, d0 + C, d0 + (size_t) W * C, d0 + (size_t) W * C + C,
-                               g, argmax + o);
-                }
-        if (dbias)
-            _mm512_storeu_ps(dbias + c, db);
-    }
-}
-#endif
 
 static void s_pool_forward(float *out, uint8_t *argmax, const float *in, const float *bias,
                            int B, int H, int W, int C, bool relu)
 {
     assert(H % 2 == 0 && W % 2 == 0);
     const int OH = H / 2, OW = W / 2;
-#if S_AVX512_CODE
-    if (C % 16 == 0 && s_use_avx512()) {
-        s_pool_forward16(out, argmax, in, bias, B, H, W, C, relu);
+    const bn_kernel_set_t *ks = s_set();
+    if (ks->pool_forward && ks->pool_forward(out, argmax, in, bias, B, H, W, C, relu))
         return;
-    }
-#endif
     for (int b = 0; b < B; b++)
         for (int oh = 0; oh < OH; oh++)
             for (int ow = 0; ow < OW; ow++) {
@@ -496,12 +419,9 @@ static void s_pool_backward(float *din, float *dbias, const float *dout, const f
     const int OH = H / 2, OW = W / 2;
     if (dbias)
         memset(dbias, 0, (size_t) C * sizeof(float));
-#if S_AVX512_CODE
-    if (C % 16 == 0 && s_use_avx512()) {
-        s_pool_backward16(din, dbias, dout, out, argmax, B, H, W, C);
+    const bn_kernel_set_t *ks = s_set();
+    if (ks->pool_backward && ks->pool_backward(din, dbias, dout, out, argmax, B, H, W, C))
         return;
-    }
-#endif
     for (int b = 0; b < B; b++)
         for (int oh = 0; oh < OH; oh++)
             for (int ow = 0; ow < OW; ow++) {
@@ -573,93 +493,6 @@ void bn_nchw_to_nhwc(float *restrict dst, const float *restrict src, int B, int 
 
 /* ---- fused first layer (single input channel) ------------------------- */
 
-#if S_AVX512_CODE
-enum { S_MAX_KK = 64 };
-
-/* Forward for 16 output channels oc0..oc0+15: each step computes a 2 x 8 block
- * of conv outputs (two rows, eight columns) in 16 registers by broadcast-FMA
- * over the K*K taps, then pools it into 4 outputs. */
-S_AVX512 static void s_conv1ch_fwd16(float *out, uint8_t *argmax, const float *in, const float *weight,
-                            const float *bias, int B, int H, int W, int OC, int K, int oc0)
-{
-    const int KK = K * K, OH = H - K + 1, OW = W - K + 1, PH = OH / 2, PW = OW / 2;
-    float wt[S_MAX_KK * 16] __attribute__((aligned(64)));
-    for (int k = 0; k < KK; k++)
-        for (int c = 0; c < 16; c++)
-            wt[k * 16 + c] = weight[(size_t) (oc0 + c) * KK + k];
-    const __m512 vb = _mm512_loadu_ps(bias + oc0);
-    for (int b = 0; b < B; b++)
-        for (int ph = 0; ph < PH; ph++)
-            for (int ow0 = 0; ow0 < OW; ow0 += 8) {
-                __m512 a0[8], a1[8];
-                for (int j = 0; j < 8; j++)
-                    a0[j] = a1[j] = _mm512_setzero_ps();
-                const float *r = in + ((size_t) b * H + 2 * ph) * W + ow0;
-                for (int ki = 0; ki < K; ki++)
-                    for (int kj = 0; kj < K; kj++) {
-                        const __m512 w = _mm512_load_ps(wt + (ki * K + kj) * 16);
-                        const float *s0 = r + (size_t) ki * W + kj, *s1 = s0 + W;
-                        for (int j = 0; j < 8; j++) {
-                            a0[j] = _mm512_fmadd_ps(_mm512_set1_ps(s0[j]), w, a0[j]);
-                            a1[j] = _mm512_fmadd_ps(_mm512_set1_ps(s1[j]), w, a1[j]);
-                        }
-                    }
-                for (int pj = 0; pj < 4; pj++) {
-                    size_t o = (((size_t) b * PH + ph) * PW + ow0 / 2 + pj) * OC + oc0;
-                    s_pool16_vec(out + o, argmax + o, a0[2 * pj], a0[2 * pj + 1],
-                                 a1[2 * pj], a1[2 * pj + 1], vb, true);
-                }
-            }
-}
-
-/* Backward for 16 output channels: the pooled gradient is expanded to the
- * 2 x 8 block of conv outputs in registers (ReLU and argmax masks), then
- * every tap's weight gradient gathers the 16 products. */
-S_AVX512 static void s_conv1ch_bwd16(float *dweight, float *dbias, const float *dout, const float *out,
-                            const uint8_t *argmax, const float *in,
-                            int B, int H, int W, int OC, int K, int oc0)
-{
-    const int KK = K * K, OH = H - K + 1, OW = W - K + 1, PH = OH / 2, PW = OW / 2;
-    float dwt[S_MAX_KK * 16] __attribute__((aligned(64)));
-    memset(dwt, 0, sizeof dwt);
-    __m512 db = _mm512_setzero_ps();
-    const __m512i q0 = _mm512_set1_epi32(0), q1 = _mm512_set1_epi32(1);
-    const __m512i q2 = _mm512_set1_epi32(2), q3 = _mm512_set1_epi32(3);
-    for (int b = 0; b < B; b++)
-        for (int ph = 0; ph < PH; ph++)
-            for (int ow0 = 0; ow0 < OW; ow0 += 8) {
-                __m512 g0[8], g1[8];
-                for (int pj = 0; pj < 4; pj++) {
-                    size_t o = (((size_t) b * PH + ph) * PW + ow0 / 2 + pj) * OC + oc0;
-                    __mmask16 on = _mm512_cmp_ps_mask(_mm512_loadu_ps(out + o),
-                                                      _mm512_setzero_ps(), _CMP_GT_OQ);
-                    __m512 g = _mm512_maskz_loadu_ps(on, dout + o);
-                    db = _mm512_add_ps(db, g);
-                    __m512i a = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *) (argmax + o)));
-                    g0[2 * pj]     = _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(a, q0), g);
-                    g0[2 * pj + 1] = _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(a, q1), g);
-                    g1[2 * pj]     = _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(a, q2), g);
-                    g1[2 * pj + 1] = _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(a, q3), g);
-                }
-                const float *r = in + ((size_t) b * H + 2 * ph) * W + ow0;
-                for (int ki = 0; ki < K; ki++)
-                    for (int kj = 0; kj < K; kj++) {
-                        const float *s0 = r + (size_t) ki * W + kj, *s1 = s0 + W;
-                        __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
-                        for (int j = 0; j < 8; j++) {
-                            acc0 = _mm512_fmadd_ps(_mm512_set1_ps(s0[j]), g0[j], acc0);
-                            acc1 = _mm512_fmadd_ps(_mm512_set1_ps(s1[j]), g1[j], acc1);
-                        }
-                        float *d = dwt + (ki * K + kj) * 16;
-                        _mm512_store_ps(d, _mm512_add_ps(_mm512_load_ps(d), _mm512_add_ps(acc0, acc1)));
-                    }
-            }
-    for (int k = 0; k < KK; k++)
-        for (int c = 0; c < 16; c++)
-            dweight[(size_t) (oc0 + c) * KK + k] = dwt[k * 16 + c];
-    _mm512_storeu_ps(dbias + oc0, db);
-}
-#endif
 
 /* Portable paths: blocks of 16 output channels with taps transposed to
  * wt[k][16] (zero-padded past OC), so the inner loops over 16 channels
@@ -770,13 +603,9 @@ void bn_conv1ch_relu_pool_forward(float *out, uint8_t *argmax, const float *in,
     assert(OH % 2 == 0 && OW % 2 == 0);
     (void) OH;
     (void) OW;
-#if S_AVX512_CODE
-    if (OC % 16 == 0 && OW % 8 == 0 && K * K <= S_MAX_KK && s_use_avx512()) {
-        for (int oc0 = 0; oc0 < OC; oc0 += 16)
-            s_conv1ch_fwd16(out, argmax, in, weight, bias, B, H, W, OC, K, oc0);
+    const bn_kernel_set_t *ks = s_set();
+    if (ks->conv1ch_forward && ks->conv1ch_forward(out, argmax, in, weight, bias, B, H, W, OC, K))
         return;
-    }
-#endif
     s_conv1ch_fwd_generic(out, argmax, in, weight, bias, B, H, W, OC, K);
 }
 
@@ -789,13 +618,10 @@ void bn_conv1ch_relu_pool_backward(float *dweight, float *dbias, const float *do
     (void) OH;
     (void) OW;
     (void) KK;
-#if S_AVX512_CODE
-    if (OC % 16 == 0 && OW % 8 == 0 && KK <= S_MAX_KK && s_use_avx512()) {
-        for (int oc0 = 0; oc0 < OC; oc0 += 16)
-            s_conv1ch_bwd16(dweight, dbias, dout, out, argmax, in, B, H, W, OC, K, oc0);
+    const bn_kernel_set_t *ks = s_set();
+    if (ks->conv1ch_backward
+        && ks->conv1ch_backward(dweight, dbias, dout, out, argmax, in, B, H, W, OC, K))
         return;
-    }
-#endif
     s_conv1ch_bwd_generic(dweight, dbias, dout, out, argmax, in, B, H, W, OC, K);
 }
 

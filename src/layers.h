@@ -22,13 +22,51 @@
 
 #include "common.h"
 
-/* The pooling and first-layer kernels have AVX-512 paths, chosen at run time
- * when the CPU has AVX-512F (and channel counts are multiples of 16), and
- * portable paths otherwise.  on = true forces the portable paths (for tests
- * and comparisons); process-wide, not thread-safe, call before any kernel. */
-void bn_layers_force_portable(bool on);
-/* True when the AVX-512 paths are in use (CPU support and not forced off). */
-bool bn_layers_vectorised(void);
+/* ---- kernel sets ---------------------------------------------------------
+ *
+ * The direct convolutions, the pooling passes and the fused first layer
+ * have one implementation per instruction set; ONE set is in use per
+ * process.  All sets compute the same values up to float rounding (ties in
+ * pooling resolved identically) and every kernel keeps working on every set:
+ * a shape a set is not blocked for runs the portable loops.
+ *   portable -- plain C for the build's baseline (x86-64: SSE2); conv2 of the
+ *               CNN goes through im2col + sgemm
+ *   avx2     -- AVX2 + FMA, 8 floats per vector (x86-64)
+ *   avx512   -- AVX-512F, 16 floats per vector (x86-64)
+ *   neon     -- Advanced SIMD, 4 floats per vector (aarch64)
+ * The x86 sets are compiled into every x86-64 build (function-level target
+ * attributes), so a build for the baseline CPU still uses them where the CPU
+ * has them. */
+typedef enum {
+    BN_KERNELS_PORTABLE,
+    BN_KERNELS_AVX2,
+    BN_KERNELS_AVX512,
+    BN_KERNELS_NEON,
+    BN_KERNELS_COUNT
+} bn_kernels_t;
+
+/* "portable", "avx2", "avx512", "neon" (static; "unknown" out of range). */
+const char *bn_kernels_name(bn_kernels_t k);
+/* Name -> set; BN_EARG for anything else. */
+int bn_kernels_parse(const char *name, bn_kernels_t *k);
+/* True when set k is compiled into this build AND this CPU can run it. */
+bool bn_kernels_supported(bn_kernels_t k);
+/* The fastest supported set: avx512, else avx2, else neon, else portable. */
+bn_kernels_t bn_kernels_best(void);
+/* Start-up choice: the set named by the environment variable BN_KERNELS if
+ * set (BN_EARG and a message in err, naming the CPU's features, when it is
+ * not a set name or the CPU or build lacks it: a forced path is never
+ * silently replaced), else bn_kernels_best(); logs one INFO line saying
+ * which set and why.  Call once, before threads start. */
+int bn_kernels_init(char *err, size_t errlen);
+/* Switches to set k (tests and benchmarks compare sets this way); BN_EARG,
+ * nothing changed, if unsupported.  Process-wide, not thread-safe: call
+ * while no kernel runs. */
+int bn_kernels_select(bn_kernels_t k);
+/* The set in use.  If neither bn_kernels_init nor bn_kernels_select ran
+ * yet, runs bn_kernels_init first, and on its failure prints the message
+ * and exits with status 2 (a forced set that cannot run is never ignored). */
+bn_kernels_t bn_kernels_current(void);
 
 /* ---- convolution ------------------------------------------------------ */
 
@@ -62,15 +100,17 @@ void bn_conv2d_backward(float *din, float *dcol, float *dweight, float *dbias,
                         int B, int H, int W, int C, int OC, int K);
 
 /* Direct (no im2col) convolution for NHWC input: out [B][OH][OW][OC] =
- * conv(in [B][H][W][C], weight [K][K][C][OC] ("HWIO")), no bias.  AVX-512
- * register-blocked when OC is 16 or 32 and OW % 8 == 0, portable loops
- * otherwise.  Same values as bn_conv2d_forward up to float rounding. */
+ * conv(in [B][H][W][C], weight [K][K][C][OC] ("HWIO")), no bias.  Register-
+ * blocked in the SIMD sets (avx512: OC 16 or 32, OW % 8 == 0; avx2 and neon:
+ * OC % 16 == 0, OW % 4 == 0), portable loops otherwise.  Same values as
+ * bn_conv2d_forward up to float rounding. */
 void bn_conv2d_forward_direct(float *out, const float *in, const float *weight_hwio,
                               int B, int H, int W, int C, int OC, int K);
 /* Backward of bn_conv2d_forward_direct, also without im2col: dweight
  * [OC][K][K][C] ("OHWI") overwritten from dout [B][OH][OW][OC] and in; if
  * din != NULL, din [B][H][W][C] overwritten using weight [OC][K][K][C].
- * AVX-512 when C == 16, OC % 16 == 0 and OW % 8 == 0; portable otherwise. */
+ * SIMD sets when C == 16 (avx512: OC % 16 == 0, OW % 8 == 0; avx2 and neon:
+ * OC % 4 == 0, OW % 4 == 0); portable otherwise. */
 void bn_conv2d_backward_direct(float *din, float *dweight_ohwi, const float *dout,
                                const float *in, const float *weight_ohwi,
                                int B, int H, int W, int C, int OC, int K);
@@ -113,7 +153,8 @@ void bn_nchw_to_nhwc(float *dst, const float *src, int B, int H, int W, int C);
  * single-channel input in [B][H][W] and weight [OC][K][K] (PyTorch layout,
  * C = 1); argmax as bn_maxpool2_forward.  Equal to bn_conv2d_forward followed
  * by bn_bias_relu_maxpool2_forward, without im2col or the full-resolution
- * output (vectorised when OC % 16 == 0 and OW % 8 == 0).  OH, OW even. */
+ * output (SIMD sets when OC % 16 == 0 -- neon: % 8 -- and OW % 8 == 0 --
+ * avx2: % 2, neon: % 4 -- and K*K <= 64).  OH, OW even. */
 void bn_conv1ch_relu_pool_forward(float *out, uint8_t *argmax, const float *in,
                                   const float *weight, const float *bias,
                                   int B, int H, int W, int OC, int K);

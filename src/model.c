@@ -10,9 +10,10 @@
  *  channel, 25 taps) is a direct convolution fused with bias, ReLU and
  *  max-pool, and its backward computes only the weight gradient, straight
  *  from the pooled gradient.  conv2 is a register-blocked direct convolution
- *  (AVX-512; forward, weight and input gradients, no im2col) or, on CPUs
- *  without AVX-512, im2col + sgemm in chunks of CONV2_CHUNK samples; its bias
- *  + ReLU + max-pool are fused into one pass that records argmax.
+ *  (forward, weight and input gradients, no im2col) with every SIMD kernel
+ *  set (avx512, avx2, neon: see layers.h) or, with the portable set, im2col
+ *  + sgemm in chunks of CONV2_CHUNK samples; its bias + ReLU + max-pool are
+ *  fused into one pass that records argmax.
  *  Scratch for max_batch samples is allocated once in bn_model_new; buffers
  *  are reused across phases where lifetimes allow (conv2's output holds its
  *  own gradient in backward, the logits buffer holds dlogits).
@@ -43,8 +44,9 @@
 #define FLAT     (C2_OC * P2_H * P2_H)   /* 512 */
 #define FC1_OUT  128
 #define MLP_HID  200
-/* Without AVX-512, conv2 falls back to im2col + sgemm in chunks of this many
- * samples (bounded scratch, im2col recomputed in backward). */
+/* With the portable kernel set, conv2 falls back to im2col + sgemm in
+ * chunks of this many samples (bounded scratch, im2col recomputed in
+ * backward). */
 #define CONV2_CHUNK 16
 
 /* One parameter tensor: offset into the flat vector, element count, fan-in. */
@@ -242,10 +244,10 @@ static float s_cnn_forward(bn_model_t *self, const float *params, const float *x
 
     /* conv1 + bias + ReLU + pool in one pass (single input channel) */
     bn_conv1ch_relu_pool_forward(self->p1, self->am1, x, w1, b1, B, IMG, IMG, C1_OC, C1_K);
-    /* conv2: direct (register-blocked, no im2col) with AVX-512, else im2col +
-     * sgemm by chunks; backward wants OHWI weights either way */
+    /* conv2: direct (register-blocked, no im2col) with a SIMD kernel set,
+     * else im2col + sgemm by chunks; backward wants OHWI weights either way */
     bn_conv_weight_to_ohwi(self->w2, params + t[2].off, C2_OC, C1_OC, C2_K);
-    if (bn_layers_vectorised()) {
+    if (bn_kernels_current() != BN_KERNELS_PORTABLE) {
         bn_conv_weight_to_hwio(self->w2h, params + t[2].off, C2_OC, C1_OC, C2_K);
         bn_conv2d_forward_direct(self->a2, self->p1, self->w2h, B, P1_H, P1_H, C1_OC, C2_OC, C2_K);
     } else {
@@ -285,7 +287,7 @@ static void s_cnn_backward(bn_model_t *self, const float *params, const float *x
     bn_bias_relu_maxpool2_backward(self->a2, grad + t[3].off, dp2, self->p2, self->am2,
                                    B, C2_OH, C2_OH, C2_OC);
     /* conv2: dW2 (OHWI, then to PyTorch layout) and dp1 */
-    if (bn_layers_vectorised()) {
+    if (bn_kernels_current() != BN_KERNELS_PORTABLE) {
         bn_conv2d_backward_direct(self->dp1, self->dw2, self->a2, self->p1, self->w2,
                                   B, P1_H, P1_H, C1_OC, C2_OC, C2_K);
     } else {

@@ -11,7 +11,9 @@
  *              16->32, ReLU, max-pool 2; fc 512->128, ReLU; fc 128->10.
  *    mlp    -- fc 784->200, ReLU; fc 200->10.
  *    logreg -- multinomial logistic regression, fc 784->10.
- *  Matrix work goes through OpenBLAS (convolution as im2col + sgemm).
+ *  The fully connected layers go through OpenBLAS; the convolutions through
+ *  layers.h's kernel sets (direct convolutions, or im2col + sgemm with the
+ *  portable set).
  */
 #ifndef BN_MODEL_H
 #define BN_MODEL_H

@@ -1,6 +1,11 @@
 /*  test_layers.c -- layer kernels against hand-computed values, a naive
  *  reference convolution and central finite differences.
  *
+ *  The whole group runs once per kernel set this CPU supports (portable,
+ *  avx2, avx512, neon: layers.h), selected with bn_kernels_select, so every
+ *  check below -- finite differences included -- covers every set; the
+ *  comparison tests also hold each set against the portable one.
+ *
  *  Gradient checks: every kernel output y is reduced to L = sum(r * y) with a
  *  fixed random r, so dL/dy = r is fed to the backward kernel; each analytic
  *  input/weight/bias gradient is compared with (L(v + h) - L(v - h)) / 2h
@@ -201,10 +206,19 @@ static void test_conv2d_matches_nchw_reference(void **state)
     assert_memory_equal(back_in, in_nchw, sizeof back_in);
 }
 
-/* Direct convolution (no im2col) against the im2col + sgemm kernels, which
- * the finite-difference test above checks: the AVX-512 shapes (C 16, OC 16 or
- * 32, OW % 8 == 0) with vector and forced portable paths, and an odd shape. */
-static void s_check_conv_direct(int B, int H, int W, int C, int OC, bool portable)
+/* The set under test (this run of the group), and a switch to the portable
+ * set and back for comparisons. */
+static bn_kernels_t s_under_test = BN_KERNELS_PORTABLE;
+
+static void s_use(bn_kernels_t k)
+{
+    assert_int_equal(bn_kernels_select(k), BN_OK);
+}
+
+/* Direct convolution (no im2col) with the set under test against the im2col
+ * + sgemm kernels, which the finite-difference test above checks: the SIMD
+ * shapes (C 16, OC 16 or 32, OW % 8 == 0) and an odd shape no set blocks for. */
+static void s_check_conv_direct(int B, int H, int W, int C, int OC)
 {
     const int K = 5, OH = H - K + 1, OW = W - K + 1;
     size_t nin = (size_t) B * H * W * C, nw = (size_t) OC * K * K * C, nout = (size_t) B * OH * OW * OC;
@@ -225,11 +239,9 @@ static void s_check_conv_direct(int B, int H, int W, int C, int OC, bool portabl
                 assert_float_equal(wh[((size_t) k * C + c) * OC + o], w[((size_t) o * C + c) * K * K + k], 0);
     bn_conv2d_forward(o1, col, in, wo, NULL, B, H, W, C, OC, K);
     bn_conv2d_backward(d1, col, dw1, NULL, g, col, wo, B, H, W, C, OC, K);
-    bn_layers_force_portable(portable);
     bn_conv2d_forward_direct(o2, in, wh, B, H, W, C, OC, K);
     bn_conv2d_backward_direct(d2, dw2, g, in, wo, B, H, W, C, OC, K);
     bn_conv2d_backward_direct(NULL, dw3, g, in, wo, B, H, W, C, OC, K);
-    bn_layers_force_portable(false);
     for (size_t i = 0; i < nout; i++)
         assert_float_equal(o2[i], o1[i], 1e-4);
     for (size_t i = 0; i < nin; i++)
@@ -245,10 +257,64 @@ static void s_check_conv_direct(int B, int H, int W, int C, int OC, bool portabl
 static void test_conv2d_direct(void **state)
 {
     (void) state;
-    s_check_conv_direct(3, 12, 12, 16, 32, false);   /* the CNN's conv2 shape */
-    s_check_conv_direct(3, 12, 12, 16, 32, true);
-    s_check_conv_direct(2, 6, 20, 16, 16, false);    /* OW 16, OC 16 */
-    s_check_conv_direct(2, 7, 9, 3, 5, false);       /* portable only */
+    s_check_conv_direct(3, 12, 12, 16, 32);   /* the CNN's conv2 shape */
+    s_check_conv_direct(2, 6, 20, 16, 16);    /* OW 16, OC 16 */
+    s_check_conv_direct(2, 7, 9, 3, 5);       /* portable loops only */
+    s_check_conv_direct(1, 9, 9, 16, 48);     /* OW 5: avx512 declines, others block OC */
+}
+
+/* Central differences on the direct kernels themselves (linear in each
+ * argument, so the check is tight), at the CNN's conv2 shape with the set
+ * under test; every 13th coordinate, to keep the portable run short. */
+typedef struct {
+    int B, H, W, C, OC, K;
+    float *in, *w_oihw, *wh, *out, *r;
+} s_direct_t;
+
+static double s_direct_loss(void *ctx)
+{
+    s_direct_t *c = ctx;
+    bn_conv_weight_to_hwio(c->wh, c->w_oihw, c->OC, c->C, c->K);
+    bn_conv2d_forward_direct(c->out, c->in, c->wh, c->B, c->H, c->W, c->C, c->OC, c->K);
+    size_t n = (size_t) c->B * (c->H - c->K + 1) * (c->W - c->K + 1) * c->OC;
+    return s_dot(c->out, c->r, n);
+}
+
+static int s_grad_mismatches_every(const char *what, float *var, const float *analytic,
+                                   size_t n, size_t stride, s_loss_fn loss, void *ctx)
+{
+    int bad = 0;
+    for (size_t i = 0; i < n; i += stride)
+        bad += s_grad_mismatches(what, var + i, analytic + i, 1, loss, ctx, 1e-2f, RTOL, ATOL);
+    return bad;
+}
+
+static void test_conv2d_direct_gradients(void **state)
+{
+    (void) state;
+    s_direct_t c = { .B = 2, .H = 12, .W = 12, .C = 16, .OC = 32, .K = 5 };
+    const int OH = c.H - c.K + 1, OW = c.W - c.K + 1;
+    size_t nin = (size_t) c.B * c.H * c.W * c.C, nw = (size_t) c.OC * c.K * c.K * c.C;
+    size_t nout = (size_t) c.B * OH * OW * c.OC;
+    c.in = bn_alloc_floats(nin);
+    c.w_oihw = bn_alloc_floats(nw);
+    c.wh = bn_alloc_floats(nw);
+    c.out = bn_alloc_floats(nout);
+    c.r = bn_alloc_floats(nout);
+    float *wo = bn_alloc_floats(nw), *dwo = bn_alloc_floats(nw), *dw = bn_alloc_floats(nw);
+    float *din = bn_alloc_floats(nin);
+    s_fill(c.in, nin, -1, 1);
+    s_fill(c.w_oihw, nw, -0.2f, 0.2f);
+    s_fill(c.r, nout, -1, 1);
+    bn_conv_weight_to_ohwi(wo, c.w_oihw, c.OC, c.C, c.K);
+    bn_conv2d_backward_direct(din, dwo, c.r, c.in, wo, c.B, c.H, c.W, c.C, c.OC, c.K);
+    bn_conv_weight_to_oihw(dw, dwo, c.OC, c.C, c.K);       /* same layout as w_oihw */
+    assert_int_equal(s_grad_mismatches_every("direct din", c.in, din, nin, 13,
+                                             s_direct_loss, &c), 0);
+    assert_int_equal(s_grad_mismatches_every("direct dw", c.w_oihw, dw, nw, 13,
+                                             s_direct_loss, &c), 0);
+    bn_free(c.in); bn_free(c.w_oihw); bn_free(c.wh); bn_free(c.out); bn_free(c.r);
+    bn_free(wo); bn_free(dwo); bn_free(dw); bn_free(din);
 }
 
 /* ---- pooling and ReLU ------------------------------------------------- */
@@ -516,14 +582,15 @@ static void test_conv1ch_fused(void **state)
     (void) state;
     s_check_conv1ch(16, 12, 20);    /* OW 16: vector path  */
     s_check_conv1ch(32, 8, 12);     /* two channel blocks  */
+    s_check_conv1ch(16, 8, 16);     /* OW 12: avx512 declines, avx2 and neon block it */
     s_check_conv1ch(5, 10, 8);      /* portable path       */
 }
 
-static void test_portable_paths_match_vector_paths(void **state)
+static void test_set_matches_portable(void **state)
 {
     (void) state;
-    /* Same results from the AVX-512 paths (if this CPU has them) and the
-     * portable ones, on the model's shapes: pool 16/32 channels, fused conv1. */
+    /* Same results from the set under test and the portable set on the
+     * model's shapes: pool 16/32 channels, fused conv1 (argmax identical). */
     enum { B = 3, H = 28, OC = 16, PH = 12 };
     float *in = bn_alloc_floats(B * H * H), *w = bn_alloc_floats(OC * 25), *b = bn_alloc_floats(OC);
     float *b32 = bn_alloc_floats(32);
@@ -536,7 +603,7 @@ static void test_portable_paths_match_vector_paths(void **state)
     s_fill(b32, 32, -0.2f, 0.2f);
     s_fill(g, B * PH * PH * OC, -1, 1);
     for (int mode = 0; mode < 2; mode++) {
-        bn_layers_force_portable(mode == 1);
+        s_use(mode == 1 ? BN_KERNELS_PORTABLE : s_under_test);
         out[mode] = bn_alloc_floats(B * PH * PH * OC);
         am[mode] = bn_alloc_aligned(B * PH * PH * OC);
         dw[mode] = bn_alloc_floats(OC * 25);
@@ -552,7 +619,7 @@ static void test_portable_paths_match_vector_paths(void **state)
         bn_bias_relu_maxpool2_forward(pout[mode], pam[mode], out[mode], b32, B, 12, 6, 32);
         bn_bias_relu_maxpool2_backward(din[mode], pdb[mode], g, pout[mode], pam[mode], B, 12, 6, 32);
     }
-    bn_layers_force_portable(false);
+    s_use(s_under_test);
     for (int i = 0; i < B * PH * PH * OC; i++) {
         assert_float_equal(out[0][i], out[1][i], 1e-5);
         assert_int_equal(am[0][i], am[1][i]);
@@ -690,15 +757,31 @@ int main(void)
         cmocka_unit_test_setup(test_conv2d_hand_values, s_reseed),
         cmocka_unit_test_setup(test_conv2d_matches_nchw_reference, s_reseed),
         cmocka_unit_test_setup(test_conv2d_direct, s_reseed),
+        cmocka_unit_test_setup(test_conv2d_direct_gradients, s_reseed),
         cmocka_unit_test_setup(test_maxpool_hand_values, s_reseed),
         cmocka_unit_test_setup(test_maxpool_gradients, s_reseed),
         cmocka_unit_test_setup(test_maxpool_wide_channels_match_single, s_reseed),
         cmocka_unit_test_setup(test_conv1ch_fused, s_reseed),
-        cmocka_unit_test_setup(test_portable_paths_match_vector_paths, s_reseed),
+        cmocka_unit_test_setup(test_set_matches_portable, s_reseed),
         cmocka_unit_test_setup(test_relu, s_reseed),
         cmocka_unit_test_setup(test_fc, s_reseed),
         cmocka_unit_test_setup(test_softmax_xent, s_reseed),
         cmocka_unit_test_setup(test_checker_rejects_wrong_gradient, s_reseed),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    /* Once per kernel set this CPU runs; a set it lacks is reported, not hidden. */
+    int failed = 0;
+    for (int k = 0; k < BN_KERNELS_COUNT; k++) {
+        char name[64];
+        snprintf(name, sizeof name, "layers[%s]", bn_kernels_name((bn_kernels_t) k));
+        if (!bn_kernels_supported((bn_kernels_t) k)) {
+            printf("[ SKIPPED  ] %s: this CPU or build has no %s kernels\n", name,
+                   bn_kernels_name((bn_kernels_t) k));
+            continue;
+        }
+        s_under_test = (bn_kernels_t) k;
+        if (bn_kernels_select(s_under_test) != BN_OK)
+            return 1;
+        failed += cmocka_run_group_tests_name(name, tests, NULL, NULL);
+    }
+    return failed;
 }

@@ -3,6 +3,11 @@
  *
  *  Real data: $BN_DATA_DIR, else Debian's dataset-fashion-mnist in
  *  BN_DATA_DIR_DEFAULT (scripts/setup.sh installs it).  A missing directory FAILS the test with a message.
+ *
+ *  The group runs once per kernel set the CPU supports (layers.h): the
+ *  gradient checks, the PyTorch reference and the comparison with the
+ *  portable set hold for each; the Fashion-MNIST learning run (the slowest
+ *  test) runs with the best set and again with the portable set.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -284,16 +289,15 @@ static void s_check_cnn_against_pytorch(void)
     bn_model_destroy(&m);
 }
 
+static bn_kernels_t s_under_test = BN_KERNELS_PORTABLE;
+
 static void test_cnn_matches_pytorch(void **state)
 {
     (void) state;
-    s_check_cnn_against_pytorch();          /* vector kernels where the CPU has them */
-    bn_layers_force_portable(true);
-    s_check_cnn_against_pytorch();          /* portable kernels */
-    bn_layers_force_portable(false);
+    s_check_cnn_against_pytorch();          /* with the set under test */
 }
 
-static void test_cnn_portable_matches_vectorised(void **state)
+static void test_cnn_set_matches_portable(void **state)
 {
     (void) state;
     /* Batch 40 spans three chunks of the portable conv2 (16 + 16 + 8). */
@@ -312,9 +316,9 @@ static void test_cnn_portable_matches_vectorised(void **state)
     bn_model_init(m, p, 11);
     uint32_t c0 = 0, c1 = 0;
     float l0 = bn_model_loss_grad(m, p, x, y, B, g0, &c0);
-    bn_layers_force_portable(true);
+    assert_int_equal(bn_kernels_select(BN_KERNELS_PORTABLE), BN_OK);
     float l1 = bn_model_loss_grad(m, p, x, y, B, g1, &c1);
-    bn_layers_force_portable(false);
+    assert_int_equal(bn_kernels_select(s_under_test), BN_OK);
     assert_float_equal(l0, l1, 1e-5);
     assert_int_equal(c0, c1);
     double num = 0.0, den = 0.0;
@@ -407,8 +411,35 @@ int main(void)
         cmocka_unit_test(test_gradient_logreg),
         cmocka_unit_test(test_logreg_learns_separable_data),
         cmocka_unit_test(test_cnn_matches_pytorch),
-        cmocka_unit_test(test_cnn_portable_matches_vectorised),
+        cmocka_unit_test(test_cnn_set_matches_portable),
+    };
+    const struct CMUnitTest learning[] = {
         cmocka_unit_test(test_cnn_learns_fashion_mnist),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    int failed = 0;
+    for (int k = 0; k < BN_KERNELS_COUNT; k++) {
+        char name[64];
+        snprintf(name, sizeof name, "model[%s]", bn_kernels_name((bn_kernels_t) k));
+        if (!bn_kernels_supported((bn_kernels_t) k)) {
+            printf("[ SKIPPED  ] %s: this CPU or build has no %s kernels\n", name,
+                   bn_kernels_name((bn_kernels_t) k));
+            continue;
+        }
+        s_under_test = (bn_kernels_t) k;
+        if (bn_kernels_select(s_under_test) != BN_OK)
+            return 1;
+        failed += cmocka_run_group_tests_name(name, tests, NULL, NULL);
+    }
+    const bn_kernels_t learn_with[] = { bn_kernels_best(), BN_KERNELS_PORTABLE };
+    for (size_t i = 0; i < BN_ARRAY_LEN(learn_with); i++) {
+        if (i > 0 && learn_with[i] == learn_with[0])
+            break;
+        char name[64];
+        snprintf(name, sizeof name, "model-learning[%s]", bn_kernels_name(learn_with[i]));
+        s_under_test = learn_with[i];
+        if (bn_kernels_select(s_under_test) != BN_OK)
+            return 1;
+        failed += cmocka_run_group_tests_name(name, learning, NULL, NULL);
+    }
+    return failed;
 }
