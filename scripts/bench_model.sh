@@ -1,16 +1,41 @@
-#!/bin/sh
-# bench_model.sh -- byznode CNN vs PyTorch CNN training/eval throughput, one
-# thread, batch 60, in the same run on the same machine.
+#!/usr/bin/env bash
+# bench_model.sh -- byznode's CNN vs PyTorch's, one thread, batch 60, side by
+# side in one run, for every kernel set this CPU supports; optionally the
+# one-node whole-process epoch too.
 #
-# usage: scripts/bench_model.sh [seconds per phase (default 5)]
-# env:   BN_BUILD_DIR (default build-bench), BN_BENCH_BATCH (default 60)
-# Installs python3-torch with apt-get if /usr/bin/python3 cannot import torch,
-# builds bench/bench_model, runs byznode then PyTorch, prints both and the ratio.
-set -eu
+# usage: scripts/bench_model.sh [seconds per phase (5)] [rounds (3)]
+# env:   BN_BUILD_DIR     build directory (default build-bench; configured if missing)
+#        BN_BENCH_BATCH   batch (default 60)
+#        BN_BENCH_PATHS   kernel sets to measure (default: every one the CPU runs,
+#                         of "portable avx2 avx512 neon")
+#        BN_BENCH_EPOCH   rounds of the one-node epoch (default 0 = skip): a swarm of
+#                         one, `byznode node --rule standalone --epochs 1` on the whole
+#                         training set, whole process, against
+#                         `bench_pytorch.py --epoch` (same data, batch, lr, wd), timed
+#                         the same way (wall clock around the process)
+#
+# Each round runs, for each kernel set in turn, byznode then PyTorch, so the two
+# sides of a row see the same machine load; the summary gives per set the
+# medians over the rounds of the samples/s (wall clock), of the samples per CPU
+# second (steadier when the machine is shared: time spent waiting for a core is
+# not counted), and of the per-round ratios.
+#
+# Emulating a smaller CPU on a bigger one: with BN_KERNELS=avx2 or portable
+# both sides are held to that class of CPU -- OpenBLAS through
+# OPENBLAS_CORETYPE (Haswell / Nehalem), PyTorch's ATen and oneDNN through
+# ATEN_CPU_CAPABILITY (avx2 / default) and ONEDNN_MAX_CPU_ISA (AVX2 / SSE41) --
+# so that neither side keeps AVX-512 code the emulated CPU would not have.
+# This is NOT a measurement on such a CPU (memory system, clocks and the
+# width of the vector units stay this machine's).
+#
+# Installs python3-torch with apt-get if /usr/bin/python3 cannot import torch.
+set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_PER_PHASE=${1:-5}
+ROUNDS=${2:-3}
 BATCH=${BN_BENCH_BATCH:-60}
 BUILD=${BN_BUILD_DIR:-build-bench}
+EPOCH_ROUNDS=${BN_BENCH_EPOCH:-0}
 PY=/usr/bin/python3
 
 if ! "$PY" -c 'import torch' 2>/dev/null; then
@@ -18,25 +43,118 @@ if ! "$PY" -c 'import torch' 2>/dev/null; then
     if [ "$(id -u)" -eq 0 ]; then SUDO=; else SUDO=sudo; fi
     $SUDO apt-get install -y python3-torch >/dev/null
 fi
-
-if [ ! -d "$BUILD" ]; then
+if [ ! -f "$BUILD/build.ninja" ]; then
     meson setup "$BUILD" >/dev/null
 fi
-ninja -C "$BUILD" bench/bench_model >/dev/null
+ninja -C "$BUILD" bench/bench_model src/byznode >/dev/null
 
 export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
-echo "== machine: $(grep -m1 "model name" /proc/cpuinfo | cut -d: -f2 | sed "s/^ //"), $(nproc --all) cpus"
+BENCH="$BUILD/bench/bench_model"
+
+# Which sets this CPU runs: ask the bench itself (it refuses the others).
+if [ -n "${BN_BENCH_PATHS:-}" ]; then
+    read -r -a PATHS <<< "$BN_BENCH_PATHS"
+else
+    PATHS=()
+    for k in portable avx2 avx512 neon; do
+        if BN_KERNELS=$k "$BENCH" 0.01 1 none >/dev/null 2>&1; then PATHS+=("$k"); fi
+    done
+fi
+
+# The environment that holds both sides to kernel set $1's class of CPU.
+emulate() {
+    case "$1" in
+        avx2)     echo "OPENBLAS_CORETYPE=Haswell ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 DNNL_MAX_CPU_ISA=AVX2" ;;
+        portable) echo "OPENBLAS_CORETYPE=Nehalem ATEN_CPU_CAPABILITY=default ONEDNN_MAX_CPU_ISA=SSE41 DNNL_MAX_CPU_ISA=SSE41" ;;
+        *)        echo "" ;;
+    esac
+}
+
+cpu_model=$(grep -m1 "model name" /proc/cpuinfo | cut -d: -f2 | sed "s/^ //")
+cpu_fam=$(grep -m1 "cpu family" /proc/cpuinfo | cut -d: -f2 | tr -d ' ')
+cpu_mod=$(grep -m1 "^model\s*:" /proc/cpuinfo | cut -d: -f2 | tr -d ' ')
+simd=$(grep -m1 "^flags" /proc/cpuinfo | tr ' ' '\n' | grep -E '^(sse4_2|avx|avx2|fma|avx512f|avx512bw|avx512vl|asimd)$' | tr '\n' ' ')
+echo "== machine: $cpu_model (family $cpu_fam model $cpu_mod), $(nproc --all) cpus; SIMD flags: $simd"
+echo "== kernel sets measured: ${PATHS[*]}; $ROUNDS round(s) of $SECONDS_PER_PHASE s per phase, batch $BATCH"
+echo "== $("$PY" -c 'import torch; print("pytorch", torch.__version__)')"
 echo "== load before: $(uptime | sed 's/.*load average/load average/')"
-OUT_BN=$("$BUILD/bench/bench_model" "$SECONDS_PER_PHASE" "$BATCH" cnn)
-echo "$OUT_BN"
-OUT_PT=$("$PY" scripts/bench_pytorch.py "$SECONDS_PER_PHASE" "$BATCH")
-echo "$OUT_PT"
+
+TSV=$(mktemp)
+EPOCH_DIR=$(mktemp -d)
+trap 'rm -rf "$TSV" "$EPOCH_DIR"' EXIT
+# field = the number before "samples/s" or "samples/cpu-s" on the line matching $2
+field() { echo "$1" | awk -v what="$2" -v unit="$3" '$0 ~ what { for (i = 1; i <= NF; i++) if ($i == unit) print $(i - 1) }'; }
+
+for r in $(seq 1 "$ROUNDS"); do
+    for k in "${PATHS[@]}"; do
+        env_k=$(emulate "$k")
+        OUT_BN=$(env $env_k BN_KERNELS="$k" "$BENCH" "$SECONDS_PER_PHASE" "$BATCH" cnn 2>/dev/null)
+        OUT_PT=$(env $env_k "$PY" scripts/bench_pytorch.py "$SECONDS_PER_PHASE" "$BATCH")
+        echo "-- round $r, $k ${env_k:+($env_k)}"
+        echo "$OUT_BN" | grep "cnn"
+        echo "$OUT_PT" | grep "cnn"
+        printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n" "$r" "$k" \
+            "$(field "$OUT_BN" train samples/s)" "$(field "$OUT_BN" eval samples/s)" \
+            "$(field "$OUT_PT" train samples/s)" "$(field "$OUT_PT" eval samples/s)" \
+            "$(field "$OUT_BN" train samples/cpu-s)" "$(field "$OUT_BN" eval samples/cpu-s)" \
+            "$(field "$OUT_PT" train samples/cpu-s)" "$(field "$OUT_PT" eval samples/cpu-s)" >> "$TSV"
+    done
+done
+
+if [ "$EPOCH_ROUNDS" -gt 0 ]; then
+    data="$(pwd)/data/fashion-mnist"
+    sock="$EPOCH_DIR/s"; mkdir -p "$sock" "$EPOCH_DIR/nodes"
+    {
+        echo "# one node alone on the whole training set (scripts/bench_model.sh)"
+        echo "swarm bench-epoch-$$"
+        echo "monitor ipc://$sock/m"
+        echo "option epochs 1"
+        echo "option rule standalone"
+        echo "option data $data"
+        echo "node 0 ipc://$sock/0"
+    } > "$EPOCH_DIR/swarm.txt"
+    for r in $(seq 1 "$EPOCH_ROUNDS"); do
+        for k in "${PATHS[@]}"; do
+            env_k=$(emulate "$k")
+            rm -f "$EPOCH_DIR/nodes/node-0.jsonl"
+            t0=$(date +%s.%N)
+            env $env_k BN_KERNELS="$k" "$BUILD/src/byznode" node --swarm "$EPOCH_DIR/swarm.txt" --id 0 \
+                --rule standalone --out "$EPOCH_DIR/nodes" > "$EPOCH_DIR/node.log" 2>&1
+            t1=$(date +%s.%N)
+            acc=$("$PY" -c 'import json,sys; r=[json.loads(l) for l in open(sys.argv[1]) if l.strip()][-1]; print("%.4f" % r["accuracy"])' "$EPOCH_DIR/nodes/node-0.jsonl")
+            OUT_PT=$(env $env_k "$PY" scripts/bench_pytorch.py --epoch "$data" 1 "$BATCH")
+            t2=$(date +%s.%N)
+            bn_s=$(echo "$t0 $t1" | awk '{printf "%.1f", $2 - $1}')
+            pt_s=$(echo "$t1 $t2" | awk '{printf "%.1f", $2 - $1}')
+            echo "-- epoch round $r, $k: byznode $bn_s s (test accuracy $acc), pytorch $pt_s s ($OUT_PT)"
+            printf "E\t%s\t%s\t%s\t%s\n" "$r" "$k" "$bn_s" "$pt_s" >> "$TSV"
+        done
+    done
+fi
 echo "== load after: $(uptime | sed 's/.*load average/load average/')"
 
-rate() { echo "$1" | awk -v what="$2" '$0 ~ what { for (i = 1; i <= NF; i++) if ($i == "samples/s") print $(i - 1) }'; }
-BN_TRAIN=$(rate "$OUT_BN" "train"); BN_EVAL=$(rate "$OUT_BN" "eval")
-PT_TRAIN=$(rate "$OUT_PT" "train"); PT_EVAL=$(rate "$OUT_PT" "eval")
-awk -v a="$BN_TRAIN" -v b="$PT_TRAIN" -v c="$BN_EVAL" -v d="$PT_EVAL" 'BEGIN {
-    printf "== train samples/s: byznode %.0f  pytorch %.0f  ratio %.2fx\n", a, b, a / b;
-    printf "== eval  samples/s: byznode %.0f  pytorch %.0f  ratio %.2fx\n", c, d, c / d;
-}'
+"$PY" - "$TSV" <<'PY'
+import statistics as st, sys
+rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
+tp = [r for r in rows if r[0] != "E"]
+ep = [r for r in rows if r[0] == "E"]
+med = st.median
+print("== medians over %d round(s); ratio = median of the per-round byznode/PyTorch ratios"
+      % len({r[0] for r in tp}))
+print("%-9s %28s %28s   %s" % ("kernels", "train samples/s (bn | pt | x)", "eval samples/s (bn | pt | x)",
+                               "per CPU-second: train x, eval x"))
+for k in dict.fromkeys(r[1] for r in tp):
+    rs = [list(map(float, r[2:])) for r in tp if r[1] == k]
+    c = list(zip(*rs))
+    print("%-9s %9.0f | %7.0f | %5.2fx %9.0f | %7.0f | %5.2fx   %5.2fx, %5.2fx" % (
+        k, med(c[0]), med(c[2]), med(a / b for a, b in zip(c[0], c[2])),
+        med(c[1]), med(c[3]), med(a / b for a, b in zip(c[1], c[3])),
+        med(a / b for a, b in zip(c[4], c[6])), med(a / b for a, b in zip(c[5], c[7]))))
+if ep:
+    print("== one-node epoch, whole process (median wall seconds; fraction = median of per-round byznode/PyTorch)")
+    for k in dict.fromkeys(r[2] for r in ep):
+        bn = [float(r[3]) for r in ep if r[2] == k]
+        pt = [float(r[4]) for r in ep if r[2] == k]
+        print("%-9s byznode %6.1f s   pytorch %6.1f s   fraction %.2f" % (
+            k, med(bn), med(pt), med(a / b for a, b in zip(bn, pt))))
+PY

@@ -8,8 +8,16 @@ forward-only evaluation (no_grad) the same way.
 
 usage: /usr/bin/python3 scripts/bench_pytorch.py [seconds (3)] [batch (60)]
        /usr/bin/python3 scripts/bench_pytorch.py --reference
+       /usr/bin/python3 scripts/bench_pytorch.py --epoch DATA_DIR [epochs (1)] [batch (60)]
 The --reference mode prints the loss and gradient entries that
 tests/test_model.c pins (byznode's flat vector is parameters_to_vector()).
+The --epoch mode is PyTorch's side of the one-node epoch that
+scripts/bench_model.sh times as a whole process against `byznode node
+--rule standalone` on a swarm of one: it reads the Fashion-MNIST IDX files in
+DATA_DIR, normalises them as byznode does ((x / 255 - 0.2860) / 0.3530),
+trains on the whole training set in shuffled batches (SGD lr 0.1, weight
+decay 5e-4, one thread), then evaluates on the whole test set, and prints the
+accuracy.
 """
 import math
 import sys
@@ -37,6 +45,8 @@ class CNN(nn.Module):
 
 
 def measure(step, batch, nbatches, seconds):
+    """samples/s of wall time, ms per step, and samples per CPU-second
+    (process CPU time: the steadier figure on a shared machine)."""
     warm_end = time.perf_counter() + min(1.0, seconds)
     i = 0
     while time.perf_counter() < warm_end:
@@ -44,6 +54,7 @@ def measure(step, batch, nbatches, seconds):
         i += 1
     steps = 0
     start = time.perf_counter()
+    cpu_start = time.process_time()
     while True:
         step(i % nbatches)
         i += 1
@@ -51,7 +62,8 @@ def measure(step, batch, nbatches, seconds):
         t = time.perf_counter() - start
         if t >= seconds:
             break
-    return steps * batch / t, t * 1e3 / steps
+    cpu = time.process_time() - cpu_start
+    return steps * batch / t, t * 1e3 / steps, steps * batch / cpu
 
 
 def bench(seconds, batch):
@@ -73,11 +85,13 @@ def bench(seconds, batch):
         with torch.no_grad():
             F.cross_entropy(model(xs[k]), ys[k])
 
-    tr, ms_tr = measure(train_step, batch, nbatches, seconds)
-    print(f"pytorch cnn    train (fwd+bwd+sgd) batch {batch}: {tr:9.0f} samples/s  ({ms_tr:.3f} ms/step)")
+    tr, ms_tr, cpu_tr = measure(train_step, batch, nbatches, seconds)
+    print(f"pytorch cnn    train (fwd+bwd+sgd) batch {batch}: {tr:9.0f} samples/s  ({ms_tr:.3f} ms/step)"
+          f"  {cpu_tr:9.0f} samples/cpu-s")
     sys.stdout.flush()
-    ev, ms_ev = measure(eval_step, batch, nbatches, seconds)
-    print(f"pytorch cnn    eval  (forward)     batch {batch}: {ev:9.0f} samples/s  ({ms_ev:.3f} ms/batch)")
+    ev, ms_ev, cpu_ev = measure(eval_step, batch, nbatches, seconds)
+    print(f"pytorch cnn    eval  (forward)     batch {batch}: {ev:9.0f} samples/s  ({ms_ev:.3f} ms/batch)"
+          f"  {cpu_ev:9.0f} samples/cpu-s")
     print(f"pytorch {torch.__version__} threads {torch.get_num_threads()}")
 
 
@@ -107,9 +121,57 @@ def reference():
     print("REF_GRAD " + ", ".join(f"{{ {i}, {g[i].item():.9g} }}" for i in sorted(set(idx))))
 
 
+def read_idx(path):
+    import struct
+    with open(path, "rb") as f:
+        data = f.read()
+    magic, = struct.unpack(">I", data[:4])
+    ndim = magic & 0xFF
+    dims = struct.unpack(">" + "I" * ndim, data[4:4 + 4 * ndim])
+    t = torch.frombuffer(bytearray(data[4 + 4 * ndim:]), dtype=torch.uint8)
+    return t.reshape(dims)
+
+
+def epoch(data_dir, epochs, batch):
+    torch.set_num_threads(1)
+    torch.manual_seed(1)
+    t0 = time.perf_counter()
+
+    def images(name):
+        x = read_idx(f"{data_dir}/{name}").float().div_(255.0)
+        return x.sub_(0.2860).div_(0.3530).unsqueeze(1)
+
+    xtr, ytr = images("train-images-idx3-ubyte"), read_idx(f"{data_dir}/train-labels-idx1-ubyte").long()
+    xte, yte = images("t10k-images-idx3-ubyte"), read_idx(f"{data_dir}/t10k-labels-idx1-ubyte").long()
+    model = CNN()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, weight_decay=5e-4)
+    t_load = time.perf_counter() - t0
+    for _ in range(epochs):
+        model.train()
+        order = torch.randperm(xtr.shape[0])
+        for i in range(0, xtr.shape[0] - batch + 1, batch):
+            idx = order[i:i + batch]
+            opt.zero_grad()
+            F.cross_entropy(model(xtr[idx]), ytr[idx]).backward()
+            opt.step()
+    t_train = time.perf_counter() - t0 - t_load
+    model.eval()
+    correct = 0
+    with torch.no_grad():
+        for i in range(0, xte.shape[0], batch):
+            correct += (model(xte[i:i + batch]).argmax(1) == yte[i:i + batch]).sum().item()
+    t_all = time.perf_counter() - t0
+    print(f"pytorch epoch: {epochs} epoch(s) on {xtr.shape[0]} images, test accuracy "
+          f"{correct / xte.shape[0]:.4f}; load {t_load:.1f} s, train {t_train:.1f} s, "
+          f"eval {t_all - t_load - t_train:.1f} s (after import)")
+
+
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--reference":
         reference()
+    elif len(sys.argv) > 2 and sys.argv[1] == "--epoch":
+        epoch(sys.argv[2], int(sys.argv[3]) if len(sys.argv) > 3 else 1,
+              int(sys.argv[4]) if len(sys.argv) > 4 else 60)
     else:
         bench(float(sys.argv[1]) if len(sys.argv) > 1 else 3.0,
               int(sys.argv[2]) if len(sys.argv) > 2 else 60)

@@ -32,7 +32,8 @@ needs=(build-essential:cmd:cc meson:cmd:meson ninja-build:cmd:ninja pkg-config:c
        libzmq3-dev:pc:libzmq libopenblas-dev:pc:openblas libigraph-dev:pc:igraph
        libmsgpack-dev:pc:msgpack libcmocka-dev:pc:cmocka zlib1g-dev:pc:zlib
        dataset-fashion-mnist:file:/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
-       python3-matplotlib:py:matplotlib python3-numpy:py:numpy)
+       python3-matplotlib:py:matplotlib python3-numpy:py:numpy
+       gcc-aarch64-linux-gnu:cmd:aarch64-linux-gnu-gcc qemu-user:cmd:qemu-aarch64)
 missing=()
 for entry in "${needs[@]}"; do
     pkg="${entry%%:*}"; rest="${entry#*:}"; kind="${rest%%:*}"; what="${rest#*:}"

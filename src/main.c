@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "cmd.h"
+#include "layers.h"
 #include "monitor.h"
 #include "node.h"
 #include "roles.h"
@@ -201,6 +202,11 @@ static int s_cmd_node(int argc, char **argv)
     char tag[32];
     snprintf(tag, sizeof tag, "node %u", o.id);
     bn_log_set(o.verbose >= 2 ? BN_LOG_DEBUG : o.verbose == 1 ? BN_LOG_INFO : BN_LOG_WARN, tag);
+    /* Model kernels for this CPU (or BN_KERNELS), chosen once, logged once. */
+    if (bn_kernels_init(err, sizeof err) != BN_OK) {
+        fprintf(stderr, "byznode node: %s\n", err);
+        return 2;
+    }
     s_install_signals();
     return bn_node_run(&o, &s_stop) == BN_OK ? 0 : 1;
 }
