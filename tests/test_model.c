@@ -7,7 +7,8 @@
  *  The group runs once per kernel set the CPU supports (layers.h): the
  *  gradient checks, the PyTorch reference and the comparison with the
  *  portable set hold for each; the Fashion-MNIST learning run (the slowest
- *  test) runs with the best set and again with the portable set.
+ *  test) runs with the best set and again with the portable set, unless
+ *  BN_TEST_NO_LEARNING=1.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -429,6 +430,13 @@ int main(void)
         if (bn_kernels_select(s_under_test) != BN_OK)
             return 1;
         failed += cmocka_run_group_tests_name(name, tests, NULL, NULL);
+    }
+    /* BN_TEST_NO_LEARNING=1 (the aarch64 run under qemu, tests/cross_aarch64.sh,
+     * where it would take minutes) leaves the learning run out, saying so. */
+    const char *no_learning = getenv("BN_TEST_NO_LEARNING");
+    if (no_learning && strcmp(no_learning, "1") == 0) {
+        printf("[ SKIPPED  ] model-learning: BN_TEST_NO_LEARNING=1\n");
+        return failed;
     }
     const bn_kernels_t learn_with[] = { bn_kernels_best(), BN_KERNELS_PORTABLE };
     for (size_t i = 0; i < BN_ARRAY_LEN(learn_with); i++) {
