@@ -13,6 +13,8 @@
 #                         training set, whole process, against
 #                         `bench_pytorch.py --epoch` (same data, batch, lr, wd), timed
 #                         the same way (wall clock around the process)
+#        BN_DATA          Fashion-MNIST directory for the epoch (default: Debian's
+#                         dataset-fashion-mnist, /usr/share/datasets/fashion-mnist)
 #
 # Each round runs, for each kernel set in turn, byznode then PyTorch, so the two
 # sides of a row see the same machine load; the summary gives per set the
@@ -102,7 +104,7 @@ for r in $(seq 1 "$ROUNDS"); do
 done
 
 if [ "$EPOCH_ROUNDS" -gt 0 ]; then
-    data="$(pwd)/data/fashion-mnist"
+    data="${BN_DATA:-/usr/share/datasets/fashion-mnist}"
     sock="$EPOCH_DIR/s"; mkdir -p "$sock" "$EPOCH_DIR/nodes"
     {
         echo "# one node alone on the whole training set (scripts/bench_model.sh)"

@@ -14,7 +14,7 @@ tests/test_model.c pins (byznode's flat vector is parameters_to_vector()).
 The --epoch mode is PyTorch's side of the one-node epoch that
 scripts/bench_model.sh times as a whole process against `byznode node
 --rule standalone` on a swarm of one: it reads the Fashion-MNIST IDX files in
-DATA_DIR, normalises them as byznode does ((x / 255 - 0.2860) / 0.3530),
+DATA_DIR (plain or .gz), normalises them as byznode does ((x / 255 - 0.2860) / 0.3530),
 trains on the whole training set in shuffled batches (SGD lr 0.1, weight
 decay 5e-4, one thread), then evaluates on the whole test set, and prints the
 accuracy.
@@ -122,9 +122,16 @@ def reference():
 
 
 def read_idx(path):
+    """An IDX file, plain or gzip'd (path, else path + ".gz"), as a uint8 tensor."""
+    import gzip
+    import os
     import struct
+    if not os.path.exists(path) and os.path.exists(path + ".gz"):
+        path += ".gz"
     with open(path, "rb") as f:
         data = f.read()
+    if data[:2] == b"\x1f\x8b":
+        data = gzip.decompress(data)
     magic, = struct.unpack(">I", data[:4])
     ndim = magic & 0xFF
     dims = struct.unpack(">" + "I" * ndim, data[4:4 + 4 * ndim])

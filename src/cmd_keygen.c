@@ -69,6 +69,11 @@ int bn_cmd_version(int argc, char **argv)
     printf("protocol %d\n", BN_WIRE_VERSION);
     printf("igraph %s\n", ig ? ig : "unknown");
     printf("zmq %d.%d.%d curve %s\n", za, zb, zc, zmq_has("curve") ? "yes" : "no");
-    printf("kernels %s\n", bn_layers_vectorised() ? "avx512" : "portable");
+    /* The kernel set a node would pick here (BN_KERNELS aside), and all it could run. */
+    printf("kernels %s (supported:", bn_kernels_name(bn_kernels_best()));
+    for (int k = 0; k < BN_KERNELS_COUNT; k++)
+        if (bn_kernels_supported((bn_kernels_t) k))
+            printf(" %s", bn_kernels_name((bn_kernels_t) k));
+    printf(")\n");
     return 0;
 }

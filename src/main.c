@@ -203,6 +203,7 @@ static int s_cmd_node(int argc, char **argv)
     snprintf(tag, sizeof tag, "node %u", o.id);
     bn_log_set(o.verbose >= 2 ? BN_LOG_DEBUG : o.verbose == 1 ? BN_LOG_INFO : BN_LOG_WARN, tag);
     /* Model kernels for this CPU (or BN_KERNELS), chosen once, logged once. */
+    char err[160];
     if (bn_kernels_init(err, sizeof err) != BN_OK) {
         fprintf(stderr, "byznode node: %s\n", err);
         return 2;

@@ -5,11 +5,12 @@
 #
 # What runs: tests/test_layers.c and tests/test_model.c themselves, cross-built
 # from the kernel sources and what they need (layers, the kernel sets, model,
-# dataset, sgd, rng, common) -- not the whole libbyznode, which would need
-# arm64 ZeroMQ/igraph/msgpack/OpenBLAS through multiarch.  Two stand-ins from
+# sgd, rng, common) -- not the whole libbyznode, which would need arm64
+# ZeroMQ/igraph/msgpack/OpenBLAS/zlib through multiarch.  Stand-ins from
 # tests/cross/ replace the arm64 libraries that are not installed: a reference
-# row-major cblas_sgemm (cblas_ref.c) and a cmocka subset (cmocka.h) that
-# prints the same summary lines.  Each program runs its groups for every
+# row-major cblas_sgemm (cblas_ref.c), a cmocka subset (cmocka.h) that prints
+# the same summary lines, and a dataset module that refuses to read
+# (dataset_absent.c: no arm64 zlib; no test that runs here reads data).  Each program runs its groups for every
 # kernel set the (emulated) CPU supports: portable and neon; the test fails if
 # the neon groups did not run.  test_model's Fashion-MNIST learning run is left
 # out (BN_TEST_NO_LEARNING=1: minutes under emulation, and not kernel-specific;
@@ -32,14 +33,14 @@ for tool in "$cc" "$qemu"; do
     fi
 done
 mkdir -p "$out"
-mods=(layers kernels_avx512 kernels_avx2 kernels_neon model dataset sgd rng common)
-srcs=()
+mods=(layers kernels_avx512 kernels_avx2 kernels_neon model sgd rng common)
+srcs=("$src/tests/cross/cblas_ref.c" "$src/tests/cross/dataset_absent.c")
 for m in "${mods[@]}"; do srcs+=("$src/src/$m.c"); done
 status=0
 for t in layers model; do
     if ! "$cc" -std=c11 -O2 -D_GNU_SOURCE -Wall -Wextra -Werror \
             -I"$src/tests/cross" -I"$src/src" -o "$out/test_$t" \
-            "$src/tests/test_$t.c" "${srcs[@]}" "$src/tests/cross/cblas_ref.c" -lm; then
+            "$src/tests/test_$t.c" "${srcs[@]}" -lm; then
         echo "cross_aarch64: cross-compiling test_$t failed"
         echo "[  FAILED  ] 1 test(s)"
         exit 1
