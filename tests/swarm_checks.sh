@@ -107,6 +107,23 @@ bn_expect_true "swarm.sh --help: its own defaults" grep -q -- "--nodes N (10)" <
 bn_expect_true "swarm.sh --help: node options with defaults, ranges, scope" \
     grep -q -- "--epochs .*\[1..100000\] (default 80) \[swarm-wide\]" <<< "$out"
 
+# docs/deployment.md's list of swarm-wide options is the table's: each
+# [swarm-wide] row of byznode node --help is in the list or a rule parameter.
+doc_list="$(sed -n '/^### Swarm-wide options/,/^and every rule parameter/p' "$BN_SRC/docs/deployment.md" \
+    | grep '^    ' | tr -s ' \n' '\n\n' | grep -v '^$')"
+rules_out="$("$BN_BIN" rules)"
+help_out="$("$BN_BIN" node --help)"
+missing=""
+for name in $(grep '^  --.*\[swarm-wide\]$' <<< "$help_out" | sed 's/^  --\([a-z0-9-]*\).*/\1/'); do
+    grep -qx -- "$name" <<< "$doc_list" || grep -q -- "--$name " <<< "$rules_out" || missing="$missing $name"
+done
+extra=""
+for name in $doc_list; do
+    grep -q -- "^  --$name .*\[swarm-wide\]$" <<< "$help_out" || extra="$extra $name"
+done
+bn_expect_true "docs/deployment.md lists the swarm-wide options (missing:${missing:- none}; not swarm-wide:${extra:- none})" \
+    test -z "$missing$extra"
+
 # 4. Checkpoints: a finished node is not retrained; another configuration's
 #    checkpoint is refused.
 BN_SWARM_TIMEOUT=120 bn_swarm ck --nodes 3 --model logreg --epochs 2 --p 1 --train-size 3600 \
