@@ -9,7 +9,9 @@
  *      igraph 0.10.4          igraph's version: G(n, p) draws depend on it
  *                             (pin the graph with option topology otherwise)
  *      zmq 4.3.4 curve yes    libzmq and whether it has CURVE
- *      kernels avx512         the layer kernels chosen at run time on this CPU
+ *      kernels avx512 (supported: portable avx2 avx512)
+ *                             the kernel set a node picks on this CPU and all
+ *                             it can run (BN_KERNELS forces one; layers.h)
  */
 #include <igraph.h>
 #include <stdio.h>
