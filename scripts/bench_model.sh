@@ -119,17 +119,19 @@ if [ "$EPOCH_ROUNDS" -gt 0 ]; then
         for k in "${PATHS[@]}"; do
             env_k=$(emulate "$k")
             rm -f "$EPOCH_DIR/nodes/node-0.jsonl"
-            t0=$(date +%s.%N)
-            env $env_k BN_KERNELS="$k" "$BUILD/src/byznode" node --swarm "$EPOCH_DIR/swarm.txt" --id 0 \
-                --rule standalone --out "$EPOCH_DIR/nodes" > "$EPOCH_DIR/node.log" 2>&1
-            t1=$(date +%s.%N)
+            # bash's time: wall seconds, then user + system CPU seconds of the process
+            TIMEFORMAT="%R %U %S"
+            { time env $env_k BN_KERNELS="$k" "$BUILD/src/byznode" node --swarm "$EPOCH_DIR/swarm.txt" \
+                --id 0 --rule standalone --out "$EPOCH_DIR/nodes" > "$EPOCH_DIR/node.log" 2>&1 ; } 2> "$EPOCH_DIR/t_bn"
             acc=$("$PY" -c 'import json,sys; r=[json.loads(l) for l in open(sys.argv[1]) if l.strip()][-1]; print("%.4f" % r["accuracy"])' "$EPOCH_DIR/nodes/node-0.jsonl")
-            OUT_PT=$(env $env_k "$PY" scripts/bench_pytorch.py --epoch "$data" 1 "$BATCH")
-            t2=$(date +%s.%N)
-            bn_s=$(echo "$t0 $t1" | awk '{printf "%.1f", $2 - $1}')
-            pt_s=$(echo "$t1 $t2" | awk '{printf "%.1f", $2 - $1}')
-            echo "-- epoch round $r, $k: byznode $bn_s s (test accuracy $acc), pytorch $pt_s s ($OUT_PT)"
-            printf "E\t%s\t%s\t%s\t%s\n" "$r" "$k" "$bn_s" "$pt_s" >> "$TSV"
+            { time env $env_k "$PY" scripts/bench_pytorch.py --epoch "$data" 1 "$BATCH" > "$EPOCH_DIR/pt.log" 2>&1 ; } 2> "$EPOCH_DIR/t_pt"
+            OUT_PT=$(cat "$EPOCH_DIR/pt.log")
+            read -r bn_s bn_u bn_y < "$EPOCH_DIR/t_bn"
+            read -r pt_s pt_u pt_y < "$EPOCH_DIR/t_pt"
+            bn_c=$(echo "$bn_u $bn_y" | awk '{printf "%.1f", $1 + $2}')
+            pt_c=$(echo "$pt_u $pt_y" | awk '{printf "%.1f", $1 + $2}')
+            echo "-- epoch round $r, $k: byznode $bn_s s wall, $bn_c s CPU (test accuracy $acc); pytorch $pt_s s wall, $pt_c s CPU ($OUT_PT)"
+            printf "E\t%s\t%s\t%s\t%s\t%s\t%s\n" "$r" "$k" "$bn_s" "$pt_s" "$bn_c" "$pt_c" >> "$TSV"
         done
     done
 fi
@@ -141,9 +143,11 @@ rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
 tp = [r for r in rows if r[0] != "E"]
 ep = [r for r in rows if r[0] == "E"]
 med = st.median
-print("== medians over %d round(s); ratio = median of the per-round byznode/PyTorch ratios"
-      % len({r[0] for r in tp}))
-print("%-9s %28s %28s   %s" % ("kernels", "train samples/s (bn | pt | x)", "eval samples/s (bn | pt | x)",
+if tp:
+    print("== medians over %d round(s); ratio = median of the per-round byznode/PyTorch ratios"
+          % len({r[0] for r in tp}))
+if tp:
+    print("%-9s %28s %28s   %s" % ("kernels", "train samples/s (bn | pt | x)", "eval samples/s (bn | pt | x)",
                                "per CPU-second: train x, eval x"))
 for k in dict.fromkeys(r[1] for r in tp):
     rs = [list(map(float, r[2:])) for r in tp if r[1] == k]
@@ -157,6 +161,9 @@ if ep:
     for k in dict.fromkeys(r[2] for r in ep):
         bn = [float(r[3]) for r in ep if r[2] == k]
         pt = [float(r[4]) for r in ep if r[2] == k]
-        print("%-9s byznode %6.1f s   pytorch %6.1f s   fraction %.2f" % (
-            k, med(bn), med(pt), med(a / b for a, b in zip(bn, pt))))
+        bc = [float(r[5]) for r in ep if r[2] == k]
+        pc = [float(r[6]) for r in ep if r[2] == k]
+        print("%-9s byznode %6.1f s   pytorch %6.1f s   fraction %.2f   (CPU s: %.1f vs %.1f, fraction %.2f)" % (
+            k, med(bn), med(pt), med(a / b for a, b in zip(bn, pt)),
+            med(bc), med(pc), med(a / b for a, b in zip(bc, pc))))
 PY
