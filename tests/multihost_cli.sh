@@ -68,20 +68,26 @@ bn_expect_true "... and the existing keys were left alone" \
 echo "127.0.0.1 slots=3" > one.txt
 opts=(--option "seed 3" --option "model logreg" --option "batch 600" --option "eval-subset 500"
       --option "round-timeout 2000" --option "data $BN_DATA")
-"$B" swarm-file --hosts one.txt --nodes 3 --out long.txt --curve lk --port-base 23420 "${opts[@]}" --option "epochs 50" 2>/dev/null
+echo "127.0.0.1 slots=5" > five.txt
+"$B" swarm-file --hosts five.txt --nodes 5 --out long.txt --curve lk --port-base 23420 "${opts[@]}" \
+    --option "epochs 50" --option "byzantine 1" --option "rule trimmed-mean" 2>/dev/null
 mkdir -p logs out
-"$B" node --swarm "$BN_TMP/long.txt" --ids 0-2 --key-dir "$BN_TMP/lk/127.0.0.1" --log-dir logs --out out &
+"$B" node --swarm "$BN_TMP/long.txt" --ids 0-4 --key-dir "$BN_TMP/lk/127.0.0.1" --log-dir logs --out out \
+    --byzantine-attack reverse &
 host_pid=$!
 for _ in $(seq 1 300); do
-    [ "$(pgrep -fc -- "$BN_TMP/long.txt .*--id " || true)" = 3 ] && break
+    [ "$(pgrep -fc -- "$BN_TMP/long.txt .*--id " || true)" = 5 ] && break
     sleep 0.1
 done
-bn_expect_true "one process per id" test "$(pgrep -fc -- "$BN_TMP/long.txt .*--id " || true)" = 3
+bn_expect_true "one process per id" test "$(pgrep -fc -- "$BN_TMP/long.txt .*--id " || true)" = 5
+byz="$("$B" roles --nodes 5 --byzantine 1 --seed 3)"
+attackers="$(pgrep -af -- "$BN_TMP/long.txt .*--attack reverse" | grep -o -- '--id [0-9]*' | awk '{print $2}' | tr '\n' ' ')"
+bn_expect_true "--byzantine-attack: exactly byznode roles' node ($byz) attacks ($attackers)" test "$attackers" = "$byz "
 kill -TERM $host_pid
 rc=0; wait $host_pid || rc=$?
 bn_expect_true "SIGTERM forwarded: exit 143 ($rc)" test $rc = 143
 bn_expect_true "... and no child left" test -z "$(pgrep -f -- "$BN_TMP/long.txt" || true)"
-bn_expect_true "a log per node" test "$(ls logs | tr '\n' ' ')" = "node-0.log node-1.log node-2.log "
+bn_expect_true "a log per node" test "$(ls logs | tr '\n' ' ')" = "node-0.log node-1.log node-2.log node-3.log node-4.log "
 
 "$B" swarm-file --hosts one.txt --nodes 3 --out short.txt --curve sk --port-base 23430 "${opts[@]}" --option "epochs 1" 2>/dev/null
 rm "$BN_TMP/sk/127.0.0.1/node-1.key"
