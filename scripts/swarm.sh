@@ -207,10 +207,16 @@ endpoint() {
     else echo "ipc://$sockdir/$1"; fi
 }
 monitor_ep="$( [ "$transport" = tcp ] && echo "tcp://127.0.0.1:$base_port" || echo "ipc://$sockdir/m")"
+# A resumed run keeps its swarm's name (the monitor's journal and the nodes'
+# checkpoints belong to that swarm), a new one gets its own.
+swarm_name="local-$(opt_value seed 1)-$$"
+if [ "$resume" = 1 ] && [ -s "$out/swarm.txt" ]; then
+    swarm_name="$(awk '$1 == "swarm" { print $2; exit }' "$out/swarm.txt")"
+fi
 pubkey() { [ "$curve" = 1 ] && awk '/^public-key/ {print $2}' "$keydir/$1.key" || true; }
 swarm_file() {
     echo "# byznode swarm file written by scripts/swarm.sh on $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-    echo "swarm local-$(opt_value seed 1)-$$"
+    echo "swarm $swarm_name"
     echo "monitor $monitor_ep $(pubkey monitor)"
     for ((k = 0; k < ${#opts[@]}; k += 2)); do echo "option ${opts[k]} ${opts[k+1]}"; done
     for i in $(seq 0 $((nodes - 1))); do echo "node $i $(endpoint "$i") $(pubkey "$i")"; done
@@ -254,7 +260,7 @@ mkdir -p "$out/nodes" "$out/logs"
 
 # Keys (CURVE): one pair per node and one for the monitor, kept in the run dir.
 keydir="$out/keys"
-if [ "$curve" = 1 ]; then
+if [ "$curve" = 1 ] && { [ "$resume" = 0 ] || [ ! -s "$keydir/monitor.key" ]; }; then
     rm -rf "$keydir"; mkdir -p "$keydir"; chmod 700 "$keydir"
     for i in $(seq 0 $((nodes - 1))) monitor; do "$bin" keygen --out "$keydir/$i.key" >/dev/null; done
 fi

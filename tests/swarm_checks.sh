@@ -16,7 +16,8 @@
 #  4. A 3-node, 2-epoch logreg swarm with --checkpoint-every 1; node 0 rerun
 #     with the same arguments says "already finished" and leaves its jsonl as it
 #     was (before: it retrained the last epoch and logged it twice); rerun
-#     with another --batch it refuses the checkpoint and starts afresh.
+#     with another --lr it refuses the checkpoint and starts afresh.
+#  5. swarm.sh --resume of a run stopped after epoch 1: all epochs, none twice.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 bn_init swarm_checks
 SW="$BN_SRC/scripts/swarm.sh"
@@ -126,7 +127,7 @@ bn_expect_true "docs/deployment.md lists the swarm-wide options (missing:${missi
 
 # 4. Checkpoints: a finished node is not retrained; another configuration's
 #    checkpoint is refused.
-BN_SWARM_TIMEOUT=120 bn_swarm ck --nodes 3 --model logreg --epochs 2 --p 1 --train-size 3600 \
+BN_SWARM_TIMEOUT=120 bn_swarm ck --nodes 3 --model logreg --epochs 2 --p 1 --batch 300 \
     --eval-subset 500 --round-timeout 2000 --checkpoint-every 1 --seed 4
 bn_expect ck "epochs in node 0's jsonl" "[l['epoch'] for l in jl(0)]" "v == [1, 2]"
 before="$(md5sum < "$BN_TMP/ck/nodes/node-0.jsonl")"
@@ -141,8 +142,9 @@ bn_expect_true "rerun of a finished node: exit 0 (got $rc)" test "$rc" = 0
 bn_expect_true "rerun of a finished node: says already finished" grep -q "already finished" "$BN_TMP/ck-rerun.log"
 bn_expect_true "rerun of a finished node: did not train" bash -c "! grep -q 'epoch 2: accuracy' '$BN_TMP/ck-rerun.log'"
 bn_expect_true "rerun of a finished node: jsonl unchanged" test "$(md5sum < "$BN_TMP/ck/nodes/node-0.jsonl")" = "$before"
-# Another --batch (the swarm file leaves batch to the command line).
-"$BN_BIN" node --swarm "$BN_TMP/ck/swarm-again.txt" --id 0 --out "$BN_TMP/ck/nodes" --batch 30 \
+# Another --lr (the swarm file leaves lr to the command line; with a batch
+# size the file sets, --batch would be refused before the checkpoint is read).
+"$BN_BIN" node --swarm "$BN_TMP/ck/swarm-again.txt" --id 0 --out "$BN_TMP/ck/nodes" --lr 0.05 \
     > "$BN_TMP/ck-batch.log" 2>&1 &
 pid=$!
 t0=$SECONDS
@@ -150,8 +152,30 @@ until grep -q "ignoring checkpoint" "$BN_TMP/ck-batch.log" || ! kill -0 "$pid" 2
         || [ $((SECONDS - t0)) -gt 30 ]; do sleep 0.1; done
 kill -TERM "$pid" 2>/dev/null || true
 wait "$pid" 2>/dev/null || true
-bn_log "other --batch: $(grep -m1 'ignoring checkpoint' "$BN_TMP/ck-batch.log" || tail -n 1 "$BN_TMP/ck-batch.log")"
-bn_expect_true "checkpoint of another --batch: refused, fresh start" \
+bn_log "other --lr: $(grep -m1 'ignoring checkpoint' "$BN_TMP/ck-batch.log" || tail -n 1 "$BN_TMP/ck-batch.log")"
+bn_expect_true "checkpoint of another --lr: refused, fresh start" \
     grep -q "ignoring checkpoint (starting afresh).*another configuration" "$BN_TMP/ck-batch.log"
+
+# 5. swarm.sh --resume: a run stopped after epoch 1 (TERM to swarm.sh) and
+#    resumed finishes with every epoch in summary.json and no epoch twice in
+#    any jsonl.
+res=(--build "$BN_BUILD" --no-plot --quiet --out "$BN_TMP/res" --nodes 3 --model logreg --epochs 3 --p 1
+     --batch 300 --eval-subset 500 --checkpoint-every 1 --round-timeout 2000 --seed 5)
+"$SW" "${res[@]}" > "$BN_TMP/res1.log" 2>&1 &
+pid=$!
+t0=$SECONDS
+until [ "$(ls "$BN_TMP"/res/nodes/checkpoint-*.bin 2>/dev/null | wc -l)" = 3 ] || ! kill -0 "$pid" 2>/dev/null \
+        || [ $((SECONDS - t0)) -gt 60 ]; do sleep 0.05; done
+kill -TERM "$pid" 2>/dev/null || true
+wait "$pid" 2>/dev/null || true
+bn_log "res: stopped after $(wc -l < "$BN_TMP/res/nodes/node-0.jsonl") epoch(s) of node 0"
+rc=0
+timeout 120 "$SW" "${res[@]}" --resume > "$BN_TMP/res2.log" 2>&1 || rc=$?
+bn_expect_true "--resume: exit 0 (got $rc)" test "$rc" = 0
+bn_expect res "--resume: every epoch in summary.json" "[e['epoch'] for e in s['epochs']]" "v == [1, 2, 3]"
+bn_expect res "--resume: no node failed" "[x['id'] for x in nodes if x['failed']]" "v == []"
+bn_expect res "--resume: each jsonl has epochs 1..3 once" "[[l['epoch'] for l in jl(k)] for k in range(3)]" \
+    "v == [[1, 2, 3]] * 3"
+bn_expect res "--resume: the nodes said so" "sum(1 for k in range(3) for l in jl(k) if l['resumed'])" "v >= 1"
 
 bn_finish
