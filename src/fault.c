@@ -1,36 +1,33 @@
-/*  fault.c -- seeded loss and delay on outgoing messages; see fault.h. */
+/*  fault.c -- seeded loss and delay decisions and the delay FIFO; see fault.h. */
 #include "fault.h"
 
 #include <stdlib.h>
-#include <string.h>
-#include <time.h>
 
 #include "rng.h"
-#include "wire.h"
 
 typedef struct {
-    double    due;
-    uint32_t  peer;
-    size_t    header_len;
-    uint8_t   header[BN_WIRE_HEADER_MAX];
-    zmq_msg_t payload;
+    double due;           /* bn_now() seconds */
+    void  *item;          /* owned while held */
 } s_held_t;
 
 struct bn_fault_t {
-    double   drop, delay;     /* probability, seconds */
-    bn_rng_t rng;
-    s_held_t *q;              /* FIFO ring; all delays are equal, so FIFO is due order */
-    size_t   head, count;
+    double    drop, delay;    /* probability, seconds */
+    bn_rng_t  rng;
+    s_held_t *q;              /* FIFO ring of BN_FAULT_QUEUE, NULL without delay */
+    size_t    head, count;
+    void    (*free_item)(void *);
     bn_fault_stats_t stats;
 };
 
-bn_fault_t *bn_fault_new(double drop, uint32_t delay_ms, uint64_t seed, uint32_t node_id)
+bn_fault_t *bn_fault_new(double drop, uint32_t delay_ms, uint64_t seed, uint32_t node_id,
+                         void (*free_item)(void *item))
 {
     bn_fault_t *f = calloc(1, sizeof *f);
     if (!f)
         return NULL;
     f->drop = drop;
     f->delay = delay_ms / 1000.0;
+    f->free_item = free_item;
     bn_rng_seed(&f->rng, seed, BN_STREAM_FAULT + ((uint64_t) node_id << 8));
     if (delay_ms > 0) {
         f->q = calloc(BN_FAULT_QUEUE, sizeof *f->q);
@@ -47,67 +44,62 @@ void bn_fault_destroy(bn_fault_t **self_p)
     if (!self_p || !*self_p)
         return;
     bn_fault_t *f = *self_p;
-    for (size_t i = 0; i < f->count; i++)
-        zmq_msg_close(&f->q[(f->head + i) % BN_FAULT_QUEUE].payload);
+    for (size_t i = 0; i < f->count; i++) {
+        void *item = f->q[(f->head + i) % BN_FAULT_QUEUE].item;
+        if (f->free_item)
+            f->free_item(item);
+    }
     free(f->q);
     free(f);
     *self_p = NULL;
 }
 
-int bn_fault_send(bn_fault_t *f, bn_transport_t *t, uint32_t peer, const void *header,
-                  size_t header_len, zmq_msg_t *payload)
+bn_fault_verdict_t bn_fault_decide(bn_fault_t *f)
 {
     if (f->drop > 0 && bn_rng_uniform(&f->rng) < f->drop) {
         f->stats.dropped++;
-        return BN_OK;
+        return BN_FAULT_DROP;
     }
-    if (f->delay > 0 && f->count < BN_FAULT_QUEUE && header_len <= BN_WIRE_HEADER_MAX) {
-        s_held_t *h = &f->q[(f->head + f->count) % BN_FAULT_QUEUE];
-        h->due = bn_now() + f->delay;
-        h->peer = peer;
-        h->header_len = header_len;
-        memcpy(h->header, header, header_len);
-        zmq_msg_init(&h->payload);
-        zmq_msg_copy(&h->payload, payload);
-        f->count++;
-        f->stats.delayed++;
-        return BN_OK;
-    }
-    return bn_transport_send(t, peer, header, header_len, NULL, 0, payload);
+    if (f->delay > 0 && f->count < BN_FAULT_QUEUE)
+        return BN_FAULT_HOLD;
+    return BN_FAULT_PASS;
 }
 
-void bn_fault_flush(bn_fault_t *f, bn_transport_t *t)
+void bn_fault_hold(bn_fault_t *f, double now, void *item)
 {
-    double now = bn_now();
-    while (f->count > 0) {
-        s_held_t *h = &f->q[f->head];
-        if (h->due > now)
-            break;
-        bn_transport_send(t, h->peer, h->header, h->header_len, NULL, 0, &h->payload);
-        zmq_msg_close(&h->payload);
-        f->head = (f->head + 1) % BN_FAULT_QUEUE;
-        f->count--;
+    if (!f->q || f->count >= BN_FAULT_QUEUE) {   /* contract broken: do not lose it silently */
+        if (f->free_item)
+            f->free_item(item);
+        return;
     }
+    s_held_t *h = &f->q[(f->head + f->count) % BN_FAULT_QUEUE];
+    h->due = now + f->delay;
+    h->item = item;
+    f->count++;
+    f->stats.delayed++;
 }
 
-int bn_fault_next_due_ms(const bn_fault_t *f)
+void *bn_fault_pop_due(bn_fault_t *f, double now)
+{
+    if (f->count == 0 || f->q[f->head].due > now)
+        return NULL;
+    void *item = f->q[f->head].item;
+    f->head = (f->head + 1) % BN_FAULT_QUEUE;
+    f->count--;
+    return item;
+}
+
+int bn_fault_next_due_ms(const bn_fault_t *f, double now)
 {
     if (f->count == 0)
         return -1;
-    double ms = (f->q[f->head].due - bn_now()) * 1000.0;
+    double ms = (f->q[f->head].due - now) * 1000.0;
     return ms <= 0 ? 0 : (int) ms + 1;
 }
 
-void bn_fault_drain(bn_fault_t *f, bn_transport_t *t)
+size_t bn_fault_held(const bn_fault_t *f)
 {
-    while (f->count > 0) {
-        int ms = bn_fault_next_due_ms(f);
-        if (ms > 0) {
-            struct timespec ts = { ms / 1000, (long) (ms % 1000) * 1000000L };
-            nanosleep(&ts, NULL);
-        }
-        bn_fault_flush(f, t);
-    }
+    return f->count;
 }
 
 const bn_fault_stats_t *bn_fault_stats(const bn_fault_t *f)

@@ -913,16 +913,18 @@ uint64_t bn_monitor_config_fp(const bn_monitor_t *m) { return m->config_fp; }
 /* The one place that knows the transport's message type. */
 static void s_receive(bn_monitor_t *m, bn_transport_t *tr)
 {
-    bn_rx_t rx;
+    bn_msg_t *rx = NULL;
     if (bn_transport_recv(tr, 200, &rx) != BN_OK)
         return;
-    bn_monitor_frame_t fr[BN_RX_MAX_FRAMES];
-    for (int k = 0; k < rx.n; k++) {
-        fr[k].data = zmq_msg_data(&rx.frames[k]);
-        fr[k].size = zmq_msg_size(&rx.frames[k]);
-    }
-    bn_monitor_accept(m, fr, rx.truncated ? BN_RX_MAX_FRAMES + 1 : rx.n, rx.auth_id, bn_now());
-    bn_rx_close(&rx);
+    bn_monitor_frame_t fr[BN_MSG_MAX_FRAMES];
+    uint32_t n = bn_msg_count(rx);
+    for (uint32_t k = 0; k < n && k < BN_MSG_MAX_FRAMES; k++)
+        fr[k].data = bn_msg_frame(rx, k, &fr[k].size);
+    /* Too many frames, or too big as a whole (none held): a bad shape. */
+    if (bn_msg_oversize(rx) || n > BN_MSG_MAX_FRAMES)
+        n = BN_MSG_MAX_FRAMES + 1;
+    bn_monitor_accept(m, fr, (int) n, bn_msg_auth(rx), bn_now());
+    bn_msg_destroy(&rx);
 }
 
 int bn_monitor_run(const bn_monitor_opts_t *opts, volatile sig_atomic_t *stop)
@@ -939,7 +941,8 @@ int bn_monitor_run(const bn_monitor_opts_t *opts, volatile sig_atomic_t *stop)
     bn_transport_opts_t to;
     bn_transport_opts_default(&to);
     to.rcvhwm = 16;
-    to.max_msg_size = (int64_t) BN_MAX(m->dim * sizeof(float), (size_t) BN_REPORT_MAX_BYTES);
+    /* The whole REPORT: header, metrics and model (the bound is per message). */
+    to.max_msg_size = (int64_t) (m->dim * sizeof(float) + BN_REPORT_MAX_BYTES + BN_WIRE_HEADER_MAX);
     if (opts->key_path) {
         if ((rc = bn_key_read(opts->key_path, key, err, sizeof err)) != BN_OK)
             goto fail;

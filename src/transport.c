@@ -2,15 +2,47 @@
  *
  *  Invariants: peers[i] is NULL until the first send to node i; every socket
  *  has a bounded queue; nothing here blocks except bn_transport_recv's poll,
- *  which always has the caller's timeout.
+ *  which always has the caller's timeout, and bn_transport_drain, which
+ *  honours the stop flag.  Held (delayed) messages are s_out_t items owned
+ *  by the fault FIFO until they are sent.
  */
 #include "transport.h"
 
 #include <errno.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <zmq.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
+#include "fault.h"
+
+struct bn_buf_t {
+    zmq_msg_t msg;              /* owns one reference to the bytes */
+};
+
+struct bn_msg_t {
+    uint32_t  count;            /* frames received                      */
+    uint32_t  held;             /* frames[0..held) were initialised     */
+    bool      taken[BN_MSG_MAX_FRAMES];
+    zmq_msg_t frames[BN_MSG_MAX_FRAMES];
+    uint32_t  auth;
+    bool      oversize;
+};
+
+/* A send held by the fault delay: header and middle copied, payload shared. */
+typedef struct {
+    uint32_t  peer;
+    size_t    header_len, middle_len;
+    bool      has_middle;
+    bn_buf_t *payload;          /* may be NULL */
+    uint8_t   bytes[];          /* header then middle */
+} s_out_t;
 
 struct bn_transport_t {
     void *ctx;                  /* owned zmq context                                 */
@@ -19,14 +51,154 @@ struct bn_transport_t {
     void *monitor;              /* PUSH to the monitor, lazily; owned               */
     const bn_swarm_t *swarm;    /* borrowed                                          */
     uint32_t self;
-    bn_transport_opts_t opts;
+    bn_transport_opts_t opts;   /* opts.secret_key points at secret_key below       */
+    char secret_key[BN_KEY_Z85_LEN + 1];
     char public_key[BN_KEY_Z85_LEN + 1];  /* ours, derived from the secret key */
     pthread_t zap_thread;       /* CURVE only                                        */
     void *zap;                  /* the ZAP REP socket, owned by zap_thread once started */
     bool zap_running;
     uint8_t (*keys)[32];        /* n binary public keys of the swarm (CURVE only)   */
+    bn_fault_t *fault;          /* injected loss and delay; owned                   */
     bn_transport_stats_t stats;
 };
+
+static void s_out_free(void *item);
+
+/* ---- buffers ----------------------------------------------------------- */
+
+static void s_free_bytes(void *data, void *hint)
+{
+    (void) hint;
+    free(data);
+}
+
+bn_buf_t *bn_buf_new(size_t len, void **data)
+{
+    bn_buf_t *b = malloc(sizeof *b);
+    if (!b)
+        return NULL;
+    if (len == 0) {
+        zmq_msg_init(&b->msg);
+    } else {
+        /* Our own malloc'd bytes (16-byte aligned), never libzmq's in-place
+         * small-message storage, whose alignment is not promised. */
+        void *p = malloc(len);
+        if (!p || zmq_msg_init_data(&b->msg, p, len, s_free_bytes, NULL) != 0) {
+            free(p);
+            free(b);
+            return NULL;
+        }
+    }
+    if (data)
+        *data = zmq_msg_data(&b->msg);
+    return b;
+}
+
+bn_buf_t *bn_buf_ref(const bn_buf_t *b)
+{
+    if (!b)
+        return NULL;
+    bn_buf_t *c = malloc(sizeof *c);
+    if (!c)
+        return NULL;
+    zmq_msg_init(&c->msg);
+    /* zmq_msg_copy only raises the reference count of the shared bytes. */
+    if (zmq_msg_copy(&c->msg, (zmq_msg_t *) &b->msg) != 0) {
+        zmq_msg_close(&c->msg);
+        free(c);
+        return NULL;
+    }
+    return c;
+}
+
+void bn_buf_release(bn_buf_t **b)
+{
+    if (!b || !*b)
+        return;
+    zmq_msg_close(&(*b)->msg);
+    free(*b);
+    *b = NULL;
+}
+
+const void *bn_buf_data(const bn_buf_t *b)
+{
+    return zmq_msg_data((zmq_msg_t *) &b->msg);
+}
+
+size_t bn_buf_size(const bn_buf_t *b)
+{
+    return zmq_msg_size((zmq_msg_t *) &b->msg);
+}
+
+/* ---- received messages ------------------------------------------------- */
+
+uint32_t bn_msg_count(const bn_msg_t *m)
+{
+    return m->count;
+}
+
+const void *bn_msg_frame(const bn_msg_t *m, uint32_t i, size_t *len)
+{
+    if (i >= m->held || m->taken[i]) {
+        *len = 0;
+        return NULL;
+    }
+    *len = zmq_msg_size((zmq_msg_t *) &m->frames[i]);
+    return zmq_msg_data((zmq_msg_t *) &m->frames[i]);
+}
+
+bn_buf_t *bn_msg_take(bn_msg_t *m, uint32_t i)
+{
+    if (i >= m->held || m->taken[i])
+        return NULL;
+    zmq_msg_t *f = &m->frames[i];
+    bn_buf_t *b;
+    if (((uintptr_t) zmq_msg_data(f) & 3u) == 0) {
+        b = malloc(sizeof *b);
+        if (!b)
+            return NULL;
+        zmq_msg_init(&b->msg);
+        zmq_msg_move(&b->msg, f);
+    } else {
+        void *p;
+        b = bn_buf_new(zmq_msg_size(f), &p);
+        if (!b)
+            return NULL;
+        memcpy(p, zmq_msg_data(f), zmq_msg_size(f));
+    }
+    zmq_msg_close(f);
+    m->taken[i] = true;
+    return b;
+}
+
+uint32_t bn_msg_auth(const bn_msg_t *m)
+{
+    return m->auth;
+}
+
+bool bn_msg_oversize(const bn_msg_t *m)
+{
+    return m->oversize;
+}
+
+static void s_msg_release_frames(bn_msg_t *m)
+{
+    for (uint32_t i = 0; i < m->held; i++)
+        if (!m->taken[i])
+            zmq_msg_close(&m->frames[i]);
+    m->held = 0;
+}
+
+void bn_msg_destroy(bn_msg_t **m)
+{
+    if (!m || !*m)
+        return;
+    s_msg_release_frames(*m);
+    free(*m);
+    *m = NULL;
+}
+
+/* ---- the transport ----------------------------------------------------- */
 
 void bn_transport_opts_default(bn_transport_opts_t *opts)
 {
@@ -111,9 +283,15 @@ bn_transport_t *bn_transport_new(const bn_swarm_t *swarm, uint32_t self,
     t->swarm = swarm;
     t->self = self;
     t->opts = *opts;
+    if (opts->secret_key) {
+        snprintf(t->secret_key, sizeof t->secret_key, "%s", opts->secret_key);
+        t->opts.secret_key = t->secret_key;
+    }
+    t->fault = bn_fault_new(opts->fault_drop, opts->fault_delay_ms, opts->fault_seed,
+                            self == UINT32_MAX ? 0 : self, s_out_free);
     t->peers = calloc(swarm->n ? swarm->n : 1, sizeof *t->peers);
     t->ctx = zmq_ctx_new();
-    if (!t->peers || !t->ctx) {
+    if (!t->peers || !t->ctx || !t->fault) {
         bn_fail(err, errlen, BN_ENOMEM, "cannot create the ZeroMQ context");
         goto fail;
     }
@@ -203,6 +381,8 @@ void bn_transport_destroy(bn_transport_t **self_p)
     bn_transport_t *t = *self_p;
     if (t->pull)
         zmq_close(t->pull);
+    /* Held messages reference zmq bytes: release them before the context. */
+    bn_fault_destroy(&t->fault);
     if (t->peers)
         for (uint32_t i = 0; i < t->swarm->n; i++)
             if (t->peers[i])
@@ -252,11 +432,13 @@ static void *s_peer_socket(bn_transport_t *t, uint32_t peer)
     return s;
 }
 
-int bn_transport_send(bn_transport_t *t, uint32_t peer, const void *header, size_t header_len,
-                      const void *middle, size_t middle_len, zmq_msg_t *payload)
+/* Hands one message to libzmq.  Only the first frame can hit the high-water
+ * mark: libzmq accepts the rest of a multipart message once its first frame
+ * is in. */
+static int s_send_now(bn_transport_t *t, uint32_t peer, const void *header, size_t header_len,
+                      const void *middle, size_t middle_len, bool has_middle,
+                      const bn_buf_t *payload)
 {
-    if (peer != BN_PEER_MONITOR && peer >= t->swarm->n)
-        return BN_EARG;
     void *s = s_peer_socket(t, peer);
     if (!s)
         return BN_ENET;
@@ -267,8 +449,6 @@ int bn_transport_send(bn_transport_t *t, uint32_t peer, const void *header, size
     int events = 0;
     size_t events_len = sizeof events;
     zmq_getsockopt(s, ZMQ_EVENTS, &events, &events_len);
-    /* Only the first frame can hit the high-water mark: libzmq accepts the
-     * rest of a multipart message once its first frame is in. */
     if (zmq_send(s, header, header_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
         if (zmq_errno() == EAGAIN) {
             t->stats.send_dropped++;
@@ -277,14 +457,14 @@ int bn_transport_send(bn_transport_t *t, uint32_t peer, const void *header, size
         return BN_ENET;
     }
     size_t bytes = header_len;
-    if (middle) {
+    if (has_middle) {
         zmq_send(s, middle, middle_len, ZMQ_SNDMORE | ZMQ_DONTWAIT);
         bytes += middle_len;
     }
     zmq_msg_t m;
     zmq_msg_init(&m);
     if (payload)
-        zmq_msg_copy(&m, payload);
+        zmq_msg_copy(&m, (zmq_msg_t *) &payload->msg);
     bytes += zmq_msg_size(&m);
     if (zmq_msg_send(&m, s, ZMQ_DONTWAIT) < 0) {
         zmq_msg_close(&m);
@@ -295,59 +475,170 @@ int bn_transport_send(bn_transport_t *t, uint32_t peer, const void *header, size
     return BN_OK;
 }
 
-int bn_transport_recv(bn_transport_t *t, int timeout_ms, bn_rx_t *rx)
+static void s_out_free(void *item)
 {
-    rx->n = 0;
-    rx->truncated = false;
-    rx->auth_id = BN_AUTH_NONE;
-    if (!t->pull)
+    s_out_t *o = item;
+    if (!o)
+        return;
+    bn_buf_release(&o->payload);
+    free(o);
+}
+
+/* Sends every held message that is due. */
+static void s_flush_due(bn_transport_t *t)
+{
+    if (!bn_fault_held(t->fault))
+        return;
+    double now = bn_now();
+    s_out_t *o;
+    while ((o = bn_fault_pop_due(t->fault, now)) != NULL) {
+        s_send_now(t, o->peer, o->bytes, o->header_len, o->bytes + o->header_len, o->middle_len,
+                   o->has_middle, o->payload);
+        s_out_free(o);
+    }
+}
+
+int bn_transport_send(bn_transport_t *t, uint32_t peer, const void *header, size_t header_len,
+                      const void *middle, size_t middle_len, const bn_buf_t *payload)
+{
+    if (peer != BN_PEER_MONITOR && peer >= t->swarm->n)
         return BN_EARG;
-    zmq_pollitem_t item = { t->pull, 0, ZMQ_POLLIN, 0 };
-    int rc = zmq_poll(&item, 1, timeout_ms);
-    if (rc < 0)
-        return BN_ENET;
-    if (rc == 0)
-        return BN_ETIMEOUT;
+    bn_fault_verdict_t v = bn_fault_decide(t->fault);
+    t->stats.fault_dropped = bn_fault_stats(t->fault)->dropped;
+    if (v == BN_FAULT_DROP)
+        return BN_OK;
+    if (v == BN_FAULT_HOLD) {
+        size_t mlen = middle ? middle_len : 0;
+        s_out_t *o = malloc(sizeof *o + header_len + mlen);
+        if (o) {
+            o->peer = peer;
+            o->header_len = header_len;
+            o->middle_len = mlen;
+            o->has_middle = middle != NULL;
+            memcpy(o->bytes, header, header_len);
+            if (mlen)
+                memcpy(o->bytes + header_len, middle, mlen);
+            o->payload = payload ? bn_buf_ref(payload) : NULL;
+            if (!payload || o->payload) {
+                bn_fault_hold(t->fault, bn_now(), o);
+                t->stats.fault_delayed = bn_fault_stats(t->fault)->delayed;
+                return BN_OK;
+            }
+            free(o);
+        }
+        /* out of memory: send it now rather than lose it */
+    }
+    return s_send_now(t, peer, header, header_len, middle, middle_len, middle != NULL, payload);
+}
+
+/* Reads the frames of one message that zmq_poll said is there. */
+static int s_read_message(bn_transport_t *t, bn_msg_t *m)
+{
     size_t bytes = 0;
     for (;;) {
-        zmq_msg_t tmp, *m = rx->n < BN_RX_MAX_FRAMES ? &rx->frames[rx->n] : &tmp;
-        zmq_msg_init(m);
-        if (zmq_msg_recv(m, t->pull, ZMQ_DONTWAIT) < 0) {
-            zmq_msg_close(m);
-            if (rx->n == 0)
+        zmq_msg_t tmp, *f = m->held < BN_MSG_MAX_FRAMES && !m->oversize ? &m->frames[m->held] : &tmp;
+        zmq_msg_init(f);
+        if (zmq_msg_recv(f, t->pull, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(f);
+            if (m->count == 0)
                 return zmq_errno() == EAGAIN ? BN_ETIMEOUT : BN_ENET;
             break;
         }
-        bytes += zmq_msg_size(m);
-        if (rx->n == 0 && t->keys) {
-            const char *uid = zmq_msg_gets(m, "User-Id");
+        m->count++;
+        bytes += zmq_msg_size(f);
+        if (m->count == 1 && t->keys) {
+            const char *uid = zmq_msg_gets(f, "User-Id");
             char *end = NULL;
             if (uid && *uid) {
                 unsigned long v = strtoul(uid, &end, 10);
                 if (end && *end == 0 && v < t->swarm->n)
-                    rx->auth_id = (uint32_t) v;
+                    m->auth = (uint32_t) v;
             }
         }
-        int more = zmq_msg_more(m);
-        if (m == &tmp) {
-            rx->truncated = true;
+        int more = zmq_msg_more(f);
+        if (f == &tmp)
             zmq_msg_close(&tmp);
-        } else {
-            rx->n++;
+        else
+            m->held++;
+        if (!m->oversize && t->opts.max_msg_size >= 0 && bytes > (uint64_t) t->opts.max_msg_size) {
+            m->oversize = true;      /* bounded per message: let go of all of it */
+            s_msg_release_frames(m);
         }
         if (!more)
             break;
     }
     t->stats.msgs_received++;
     t->stats.bytes_received += bytes;
+    if (m->oversize) {
+        t->stats.oversize++;
+#if defined(__GLIBC__)
+        /* libzmq buffered the whole message before we saw its first frame;
+         * give the freed pages back so that it leaves no lasting growth. */
+        malloc_trim(0);
+#endif
+    }
     return BN_OK;
 }
 
-void bn_rx_close(bn_rx_t *rx)
+int bn_transport_recv(bn_transport_t *t, int timeout_ms, bn_msg_t **msg)
 {
-    for (int i = 0; i < rx->n; i++)
-        zmq_msg_close(&rx->frames[i]);
-    rx->n = 0;
+    *msg = NULL;
+    if (!t->pull)
+        return BN_EARG;
+    double deadline = timeout_ms < 0 ? INFINITY : bn_now() + timeout_ms / 1000.0;
+    zmq_pollitem_t item = { t->pull, 0, ZMQ_POLLIN, 0 };
+    for (;;) {
+        s_flush_due(t);
+        int ms = -1;
+        if (timeout_ms >= 0) {
+            double left = (deadline - bn_now()) * 1000.0;
+            ms = left <= 0 ? 0 : (int) left + 1;
+        }
+        int due = bn_fault_next_due_ms(t->fault, bn_now());
+        if (due >= 0 && (ms < 0 || due < ms))
+            ms = due;
+        int rc = zmq_poll(&item, 1, ms);
+        if (rc < 0)
+            return BN_ENET;
+        if (rc > 0)
+            break;
+        if (timeout_ms >= 0 && bn_now() >= deadline) {
+            s_flush_due(t);
+            return BN_ETIMEOUT;
+        }
+    }
+    bn_msg_t *m = calloc(1, sizeof *m);
+    if (!m)
+        return BN_ENOMEM;
+    m->auth = BN_AUTH_NONE;
+    int rc = s_read_message(t, m);
+    if (rc != BN_OK) {
+        bn_msg_destroy(&m);
+        return rc;
+    }
+    *msg = m;
+    return BN_OK;
+}
+
+void bn_transport_pump(bn_transport_t *t)
+{
+    s_flush_due(t);
+}
+
+void bn_transport_drain(bn_transport_t *t, volatile sig_atomic_t *stop)
+{
+    while (bn_fault_held(t->fault) > 0) {
+        if (stop && *stop)
+            return;
+        int ms = bn_fault_next_due_ms(t->fault, bn_now());
+        if (ms > 100)
+            ms = 100;           /* so that a stop request is seen promptly */
+        if (ms > 0) {
+            struct timespec ts = { 0, (long) ms * 1000000L };
+            nanosleep(&ts, NULL);
+        }
+        s_flush_due(t);
+    }
 }
 
 int bn_key_read(const char *path, char *key, char *err, size_t errlen)

@@ -4,7 +4,8 @@
  *  (docs/protocol.md, "Header frame"):
  *
  *      "v" version   "k" kind   "s" swarm id   "f" sender (from)   "e" epoch
- *      "r" round     "t" topology fingerprint  "dt" dtype   "d" dim   "o" origin
+ *      "r" round     "t" topology fingerprint  "c" configuration fingerprint
+ *      "dt" dtype    "d" dim   "o" origin
  *
  *  Invariants:
  *  - Encoding never allocates: msgpack_packer writes into the caller's buffer
@@ -23,7 +24,7 @@
 
 /* One row per header key: its wire name, the largest value it may hold, and
  * where the decoded value goes. */
-enum { K_V, K_K, K_S, K_F, K_E, K_R, K_T, K_DT, K_D, K_O, K_COUNT };
+enum { K_V, K_K, K_S, K_F, K_E, K_R, K_T, K_C, K_DT, K_D, K_O, K_COUNT };
 
 static const struct {
     const char *name;
@@ -37,6 +38,7 @@ static const struct {
     [K_E]  = { "e",  1, UINT32_MAX },
     [K_R]  = { "r",  1, UINT64_MAX },
     [K_T]  = { "t",  1, UINT64_MAX },
+    [K_C]  = { "c",  1, UINT64_MAX },
     [K_DT] = { "dt", 2, UINT32_MAX },
     [K_D]  = { "d",  1, UINT32_MAX },
     [K_O]  = { "o",  1, UINT32_MAX },
@@ -59,6 +61,8 @@ static const char *const s_drop_names[BN_DROP_COUNT] = {
     [BN_DROP_FUTURE]       = "future",
     [BN_DROP_NOT_NEIGHBOR] = "not_neighbor",
     [BN_DROP_TOPOLOGY]     = "topology",
+    [BN_DROP_CONFIG]       = "config",
+    [BN_DROP_SIZE]         = "size",
 };
 
 const char *bn_drop_reason_name(bn_drop_reason_t r)
@@ -106,7 +110,7 @@ int bn_wire_encode(const bn_wire_header_t *h, uint8_t *buf, size_t cap, size_t *
 
     const uint64_t values[K_COUNT] = {
         [K_V] = h->version, [K_K] = h->kind, [K_S] = h->swarm_id, [K_F] = h->sender,
-        [K_E] = h->epoch, [K_R] = h->round, [K_T] = h->topology, [K_DT] = h->dtype,
+        [K_E] = h->epoch, [K_R] = h->round, [K_T] = h->topology, [K_C] = h->config, [K_DT] = h->dtype,
         [K_D] = h->dim, [K_O] = h->origin,
     };
     int rc = msgpack_pack_map(&pk, K_COUNT);
@@ -384,6 +388,7 @@ bn_drop_reason_t bn_wire_decode(const uint8_t *buf, size_t len, bn_wire_header_t
     h->epoch    = (uint32_t) values[K_E];
     h->round    = values[K_R];
     h->topology = values[K_T];
+    h->config   = values[K_C];
     h->dtype    = (uint32_t) values[K_DT];
     h->dim      = (uint32_t) values[K_D];
     h->origin   = (uint32_t) values[K_O];
@@ -442,6 +447,8 @@ bn_drop_reason_t bn_wire_validate(const bn_wire_expect_t *ex, const bn_wire_head
     } else if (h->origin != h->sender) {
         return BN_DROP_SENDER;
     }
+    if (h->kind != BN_MSG_REPORT && h->config != ex->config)
+        return BN_DROP_CONFIG;
     if (h->dtype != BN_DTYPE_F32)
         return BN_DROP_DTYPE;
     /* A REPORT may leave the model out (attackers do): an empty payload
@@ -457,4 +464,47 @@ bn_drop_reason_t bn_wire_validate(const bn_wire_expect_t *ex, const bn_wire_head
     if (check_finite && !s_all_finite_bytes(payload, h->dim))
         return BN_DROP_NONFINITE;
     return BN_DROP_NONE;
+}
+
+/* ----------------------------------------------------------------- payload */
+
+void bn_wire_payload_encode(const float *x, size_t dim, void *out)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    unsigned char *p = out;
+    for (size_t i = 0; i < dim; i++) {
+        uint32_t u;
+        memcpy(&u, &x[i], 4);
+        u = __builtin_bswap32(u);
+        memcpy(p + 4 * i, &u, 4);
+    }
+#else
+    if (dim)
+        memcpy(out, x, dim * 4);
+#endif
+}
+
+void bn_wire_payload_decode(const void *in, size_t dim, float *out)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    const unsigned char *p = in;
+    for (size_t i = 0; i < dim; i++) {
+        uint32_t u;
+        memcpy(&u, p + 4 * i, 4);
+        u = __builtin_bswap32(u);
+        memcpy(&out[i], &u, 4);
+    }
+#else
+    if (dim)
+        memcpy(out, in, dim * 4);
+#endif
+}
+
+bool bn_wire_payload_native(void)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    return false;
+#else
+    return true;
+#endif
 }

@@ -2,7 +2,8 @@
  *
  *  A message is a ZeroMQ multipart message:
  *      frame 0: header, a MessagePack map (<= BN_WIRE_HEADER_MAX bytes)
- *      frame 1: payload, `dim` little-endian IEEE-754 float32 values (raw)
+ *      frame 1: payload, `dim` little-endian IEEE-754 float32 values (raw;
+ *               bn_wire_payload_encode / _decode own the byte order)
  *  (kind REPORT adds a MessagePack metrics frame between the two; see
  *  monitor.h).  The header is decoded strictly: every required key present with
  *  the right type and range, unknown keys skipped, nothing read past `len`.
@@ -16,11 +17,11 @@
 
 #include "common.h"
 
-#define BN_WIRE_VERSION    1
+#define BN_WIRE_VERSION    2   /* 2: the configuration fingerprint "c" */
 #define BN_WIRE_HEADER_MAX 256
 #define BN_DTYPE_F32       1
 /* Largest header bn_wire_encode() produces (every field at its maximum). */
-#define BN_WIRE_HEADER_ENCODED_MAX 84
+#define BN_WIRE_HEADER_ENCODED_MAX 95
 
 typedef enum {
     BN_MSG_MODEL   = 1,   /* x_i^{t+1} for (epoch, round), to a neighbour      */
@@ -36,6 +37,7 @@ typedef struct {
     uint32_t epoch;       /* 0-based epoch                                     */
     uint64_t round;       /* 0-based global round since the start of training  */
     uint64_t topology;    /* fingerprint of the sender's graph for this epoch  */
+    uint64_t config;      /* bn_options_fingerprint of the sender's swarm-wide options */
     uint32_t dtype;       /* BN_DTYPE_F32                                      */
     uint32_t dim;         /* number of elements in the payload                 */
     uint32_t origin;      /* COLLUDE: the honest node whose model this is; else = sender */
@@ -58,6 +60,8 @@ typedef enum {
     BN_DROP_FUTURE,        /* too far ahead, or the early-message buffer is full */
     BN_DROP_NOT_NEIGHBOR,  /* sender is not a neighbour in that epoch's graph   */
     BN_DROP_TOPOLOGY,      /* sender's graph fingerprint differs from ours      */
+    BN_DROP_CONFIG,        /* sender's configuration fingerprint differs from ours */
+    BN_DROP_SIZE,          /* the whole message is larger than the bound        */
     BN_DROP_COUNT
 } bn_drop_reason_t;
 
@@ -76,17 +80,30 @@ typedef struct {
     uint32_t n;          /* swarm size: valid senders are 0..n-1 */
     uint32_t self;       /* our id: a message claiming it is dropped */
     uint32_t dim;        /* model dimension */
+    uint64_t config;     /* our configuration fingerprint */
 } bn_wire_expect_t;
 
-/* Checks a decoded header and its payload frame against `ex`: kind, swarm,
- * sender range, dtype, dim and payload_len == dim * 4, and (when
- * check_finite) that every value is finite.  payload may be unaligned.
- * Also: origin must be < n, and equal sender unless kind is COLLUDE (else
- * BN_DROP_SENDER); a REPORT may carry an empty payload with dim 0 or ex->dim. */
+/* Checks a decoded header and its payload frame against `ex`, in this order:
+ * version, kind, swarm, sender (range, not ours; origin < n, and equal to
+ * sender unless kind is COLLUDE), config (MODEL and COLLUDE only), dtype,
+ * dim and payload_len == dim * 4, and (when check_finite) that every value
+ * is finite -- the one finite check a received model gets.  payload may be
+ * unaligned.  A REPORT may carry an empty payload with dim 0 or ex->dim. */
 bn_drop_reason_t bn_wire_validate(const bn_wire_expect_t *ex, const bn_wire_header_t *h,
                                   const void *payload, size_t payload_len, bool check_finite);
 
 /* True if all n floats are finite. */
 bool bn_all_finite(const float *x, size_t n);
+
+/* ---- payload ----------------------------------------------------------- */
+
+/* Writes x[0..dim) as little-endian float32 into out (dim * 4 bytes, any
+ * alignment). */
+void bn_wire_payload_encode(const float *x, size_t dim, void *out);
+/* Reads dim little-endian float32 values from in (any alignment) into out. */
+void bn_wire_payload_decode(const void *in, size_t dim, float *out);
+/* True if a payload's bytes, 4-byte aligned, can be read in place as this
+ * host's floats (a little-endian host); else decode into a copy. */
+bool bn_wire_payload_native(void);
 
 #endif

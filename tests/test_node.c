@@ -54,7 +54,7 @@ typedef struct {
     void     *pull1, *push0, *mon, *extra;
     bool      sent[S_ROUNDS + S_WINDOW + 2];  /* valid vector sent for round   */
     uint32_t  dim;
-    uint64_t  swarm_id, topo;
+    uint64_t  swarm_id, topo, config;
     float    *model;               /* node 0's final model (malloc)          */
     bn_report_t rep;
 } s_run_t;
@@ -116,6 +116,9 @@ static void s_write_swarm(const s_run_t *r)
     s_endpoint(ep, sizeof ep, r->dir, "m");
     fprintf(f, "monitor %s %s\n", ep, r->curve ? s_pub[3] : "");
     fprintf(f, "option topology %s/edges.txt\n", s_root);
+    /* Swarm-wide: R = ceil(ceil(120 / 3) / 10) = 4 rounds (S_ROUNDS). */
+    fprintf(f, "option train-size %d\noption model logreg\noption epochs 1\noption batch %d\n"
+               "option rule mean\noption seed 7\n", 3 * S_TRAIN, S_BATCH);
     for (int i = 0; i < 3; i++) {
         char who[8];
         snprintf(who, sizeof who, "%d", i);
@@ -182,9 +185,11 @@ static int s_recv(void *sock, zmq_msg_t *frames)
 /* A valid MODEL header from node 1 for `round`. */
 static bn_wire_header_t s_hdr(uint64_t round)
 {
-    bn_wire_header_t h = { BN_WIRE_VERSION, BN_MSG_MODEL, s_cur.swarm_id, 1,
-                           (uint32_t) (round / S_ROUNDS), round, s_cur.topo, BN_DTYPE_F32,
-                           s_cur.dim, 1 };
+    bn_wire_header_t h = { .version = BN_WIRE_VERSION, .kind = BN_MSG_MODEL,
+                           .swarm_id = s_cur.swarm_id, .sender = 1,
+                           .epoch = (uint32_t) (round / S_ROUNDS), .round = round,
+                           .topology = s_cur.topo, .config = s_cur.config, .dtype = BN_DTYPE_F32,
+                           .dim = s_cur.dim, .origin = 1 };
     return h;
 }
 
@@ -269,9 +274,8 @@ static void s_spawn(void)
     snprintf(data, sizeof data, "%s", s_root);
     snprintf(key, sizeof key, "%s/0.key", s_root);
     char *argv[] = { bin, "node", "--swarm", swarm, "--id", "0", "--out", out,
-                     "--model", "logreg", "--train-images", timgs, "--train-labels", tlabs,
-                     "--data", data, "--epochs", "1", "--batch", "10", "--rule", "mean",
-                     "--round-timeout", "3000", "--seed", "7",
+                     "--train-images", timgs, "--train-labels", tlabs,
+                     "--data", data, "--round-timeout", "3000",
                      s_cur.curve ? "--key" : NULL, key, NULL };
     pid_t pid = fork();
     assert_true(pid >= 0);
@@ -361,6 +365,7 @@ static void s_run_play(s_bad_fn bad)
         s_cur.dim = s_dim = h.dim;
         s_cur.swarm_id = h.swarm_id;
         s_cur.topo = h.topology;
+        s_cur.config = h.config;
         for (int i = 0; i < n; i++)
             zmq_msg_close(&f[i]);
         if (bad)

@@ -1,5 +1,8 @@
 /*  test_transport.c -- loopback sockets: delivery, timeouts, drop-don't-block,
- *  CURVE authentication (listed key, unlisted key, authenticated id). */
+ *  CURVE authentication (listed key, unlisted key, authenticated id), the
+ *  per-message size bound (a multipart message of many small frames), shared
+ *  buffers, and fault injection inside the transport (loss, delay, a drain
+ *  that honours the stop flag). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -9,7 +12,19 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <zmq.h>
+
 #include "transport.h"
+
+/* A shared payload of len bytes, every byte `fill`. */
+static bn_buf_t *s_buf(size_t len, int fill)
+{
+    void *p;
+    bn_buf_t *b = bn_buf_new(len, &p);
+    assert_non_null(b);
+    memset(p, fill, len);
+    return b;
+}
 
 static char s_dir[64];
 
@@ -59,30 +74,49 @@ static void test_send_and_receive(void **state)
     float vec[1000];
     for (int i = 0; i < 1000; i++)
         vec[i] = (float) i * 0.5f;
-    zmq_msg_t payload;
-    zmq_msg_init_size(&payload, sizeof vec);
-    memcpy(zmq_msg_data(&payload), vec, sizeof vec);
-    assert_int_equal(bn_transport_send(a, 1, "hdr", 3, NULL, 0, &payload), BN_OK);
-    assert_int_equal(bn_transport_send(a, 1, "second", 6, "mid", 3, &payload), BN_OK);
-    zmq_msg_close(&payload);
+    void *p;
+    bn_buf_t *payload = bn_buf_new(sizeof vec, &p);
+    assert_non_null(payload);
+    assert_int_equal((uintptr_t) p & 3u, 0);
+    memcpy(p, vec, sizeof vec);
+    assert_int_equal(bn_transport_send(a, 1, "hdr", 3, NULL, 0, payload), BN_OK);
+    assert_int_equal(bn_transport_send(a, 1, "second", 6, "mid", 3, payload), BN_OK);
+    bn_buf_release(&payload);
+    assert_null(payload);
+    bn_buf_release(&payload);   /* safe twice */
 
-    bn_rx_t rx;
+    bn_msg_t *rx = NULL;
+    size_t len;
     assert_int_equal(bn_transport_recv(b, 2000, &rx), BN_OK);
-    assert_int_equal(rx.n, 2);
-    assert_int_equal(zmq_msg_size(&rx.frames[0]), 3);
-    assert_memory_equal(zmq_msg_data(&rx.frames[0]), "hdr", 3);
-    assert_int_equal(zmq_msg_size(&rx.frames[1]), sizeof vec);
-    assert_memory_equal(zmq_msg_data(&rx.frames[1]), vec, sizeof vec);
-    assert_int_equal(rx.auth_id, BN_AUTH_NONE);
-    bn_rx_close(&rx);
+    assert_int_equal(bn_msg_count(rx), 2);
+    assert_memory_equal(bn_msg_frame(rx, 0, &len), "hdr", 3);
+    assert_int_equal(len, 3);
+    assert_memory_equal(bn_msg_frame(rx, 1, &len), vec, sizeof vec);
+    assert_int_equal(len, sizeof vec);
+    assert_int_equal(bn_msg_auth(rx), BN_AUTH_NONE);
+    assert_false(bn_msg_oversize(rx));
+    /* A taken frame is the message's no more; its data is aligned. */
+    bn_buf_t *taken = bn_msg_take(rx, 1);
+    assert_non_null(taken);
+    assert_null(bn_msg_frame(rx, 1, &len));
+    assert_null(bn_msg_take(rx, 1));
+    assert_int_equal(bn_buf_size(taken), sizeof vec);
+    assert_int_equal((uintptr_t) bn_buf_data(taken) & 3u, 0);
+    bn_buf_t *again = bn_buf_ref(taken);
+    bn_msg_destroy(&rx);
+    assert_null(rx);
+    bn_buf_release(&taken);
+    assert_memory_equal(bn_buf_data(again), vec, sizeof vec);   /* the reference outlives both */
+    bn_buf_release(&again);
     assert_int_equal(bn_transport_recv(b, 2000, &rx), BN_OK);
-    assert_int_equal(rx.n, 3);
-    assert_memory_equal(zmq_msg_data(&rx.frames[1]), "mid", 3);
-    bn_rx_close(&rx);
+    assert_int_equal(bn_msg_count(rx), 3);
+    assert_memory_equal(bn_msg_frame(rx, 1, &len), "mid", 3);
+    bn_msg_destroy(&rx);
 
     /* Nothing more: the receive times out after about its timeout. */
     double t0 = bn_now();
     assert_int_equal(bn_transport_recv(b, 100, &rx), BN_ETIMEOUT);
+    assert_null(rx);
     double dt = bn_now() - t0;
     assert_true(dt >= 0.09 && dt < 1.0);
 
@@ -109,29 +143,27 @@ static void test_full_queue_drops_without_blocking(void **state)
     bn_transport_t *b = bn_transport_new(&s, 1, NULL, &o, err, sizeof err);
     assert_non_null(a);
     assert_non_null(b);
-    zmq_msg_t payload;
-    zmq_msg_init_size(&payload, 400000);
-    memset(zmq_msg_data(&payload), 0, 400000);
+    bn_buf_t *payload = s_buf(400000, 0);
     double t0 = bn_now();
     int ok = 0, dropped = 0;
     for (int i = 0; i < 200; i++) {
-        int rc = bn_transport_send(a, 1, "h", 1, NULL, 0, &payload);
+        int rc = bn_transport_send(a, 1, "h", 1, NULL, 0, payload);
         if (rc == BN_OK)
             ok++;
         else if (rc == BN_ETIMEOUT)
             dropped++;
     }
-    zmq_msg_close(&payload);
+    bn_buf_release(&payload);
     assert_true(bn_now() - t0 < 2.0);          /* never blocked */
     assert_true(dropped > 0);                  /* the queue is bounded */
     assert_int_equal(ok + dropped, 200);
     assert_int_equal(bn_transport_stats(a)->send_dropped, (uint64_t) dropped);
     /* What was accepted arrives. */
     int got = 0;
-    bn_rx_t rx;
+    bn_msg_t *rx;
     while (bn_transport_recv(b, 300, &rx) == BN_OK) {
         got++;
-        bn_rx_close(&rx);
+        bn_msg_destroy(&rx);
     }
     assert_int_equal(got, ok);
     bn_transport_destroy(&a);
@@ -163,14 +195,12 @@ static void test_curve_authenticates_listed_keys_only(void **state)
     assert_non_null(strstr(err, "does not belong"));
 
     /* Listed node 0 -> node 1: delivered, authenticated as 0. */
-    zmq_msg_t payload;
-    zmq_msg_init_size(&payload, 8);
-    memset(zmq_msg_data(&payload), 0, 8);
-    assert_int_equal(bn_transport_send(a, 1, "hdr", 3, NULL, 0, &payload), BN_OK);
-    bn_rx_t rx;
+    bn_buf_t *payload = s_buf(8, 0);
+    assert_int_equal(bn_transport_send(a, 1, "hdr", 3, NULL, 0, payload), BN_OK);
+    bn_msg_t *rx;
     assert_int_equal(bn_transport_recv(b, 3000, &rx), BN_OK);
-    assert_int_equal(rx.auth_id, 0);
-    bn_rx_close(&rx);
+    assert_int_equal(bn_msg_auth(rx), 0);
+    bn_msg_destroy(&rx);
 
     /* An unlisted key never gets a message through. */
     char upub[41], usec[41];
@@ -194,9 +224,175 @@ static void test_curve_authenticates_listed_keys_only(void **state)
     zmq_close(push);
     zmq_close(plain);
     zmq_ctx_term(ctx);
-    zmq_msg_close(&payload);
+    bn_buf_release(&payload);
     bn_transport_destroy(&a);
     bn_transport_destroy(&b);
+    free(s.nodes);
+}
+
+/* Resident set size of this process, kB (/proc/self/statm). */
+static long s_rss_kb(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    long size = 0, res = 0;
+    if (!f)
+        return -1;
+    if (fscanf(f, "%ld %ld", &size, &res) != 2)
+        res = -1;
+    fclose(f);
+    return res < 0 ? -1 : res * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+/* One peer sends a multipart message of 8,000 frames of 35 KB each (280 MB;
+ * every frame under the bound, their sum far above it).  It is marked
+ * oversize, none of its frames is kept, the next message still arrives, and
+ * the process does not keep the memory: RSS after is within 64 MB of before
+ * (it would be ~280 MB above without the per-message bound and the trim). */
+static void test_oversize_multipart_is_dropped_without_growth(void **state)
+{
+    (void) state;
+    bn_swarm_t s;
+    s_swarm(&s, 2, NULL);
+    bn_transport_opts_t o;
+    bn_transport_opts_default(&o);
+    o.linger_ms = 0;
+    o.max_msg_size = 36 * 1024 + 4096;
+    char err[256];
+    bn_transport_t *b = bn_transport_new(&s, 1, NULL, &o, err, sizeof err);
+    assert_non_null(b);
+    long before = s_rss_kb();
+    assert_true(before > 0);
+
+    void *ctx = zmq_ctx_new();
+    void *push = zmq_socket(ctx, ZMQ_PUSH);
+    int zero = 0, hwm = 0;
+    zmq_setsockopt(push, ZMQ_LINGER, &zero, sizeof zero);
+    zmq_setsockopt(push, ZMQ_SNDHWM, &hwm, sizeof hwm);
+    assert_int_equal(zmq_connect(push, s.nodes[1].endpoint), 0);
+    size_t frame = 35 * 1024;
+    char *chunk = calloc(1, frame);
+    assert_non_null(chunk);
+    assert_true(zmq_send(push, "hdr", 3, ZMQ_SNDMORE) >= 0);
+    for (int i = 0; i < 8000; i++)
+        assert_true(zmq_send(push, chunk, frame, i + 1 < 8000 ? ZMQ_SNDMORE : 0) >= 0);
+    assert_true(zmq_send(push, "ok", 2, ZMQ_SNDMORE) >= 0);
+    assert_true(zmq_send(push, "fine", 4, 0) >= 0);
+    free(chunk);
+
+    bn_msg_t *rx = NULL;
+    assert_int_equal(bn_transport_recv(b, 20000, &rx), BN_OK);
+    assert_true(bn_msg_oversize(rx));
+    assert_int_equal(bn_msg_count(rx), 8001);
+    size_t len;
+    assert_null(bn_msg_frame(rx, 0, &len));
+    bn_msg_destroy(&rx);
+    assert_int_equal(bn_transport_recv(b, 5000, &rx), BN_OK);
+    assert_false(bn_msg_oversize(rx));
+    assert_int_equal(bn_msg_count(rx), 2);
+    assert_memory_equal(bn_msg_frame(rx, 1, &len), "fine", 4);
+    bn_msg_destroy(&rx);
+    assert_int_equal(bn_transport_stats(b)->oversize, 1);
+    zmq_close(push);
+    zmq_ctx_term(ctx);
+    long after = s_rss_kb();
+    print_message("RSS before %ld kB, after the 280 MB message %ld kB\n", before, after);
+    assert_true(after - before < 64 * 1024);
+    bn_transport_destroy(&b);
+    free(s.nodes);
+}
+
+/* Injected loss: every send is dropped with fault_drop 1, counted, never sent. */
+static void test_fault_drop_inside_the_transport(void **state)
+{
+    (void) state;
+    bn_swarm_t s;
+    s_swarm(&s, 2, NULL);
+    bn_transport_opts_t o;
+    bn_transport_opts_default(&o);
+    o.linger_ms = 0;
+    o.fault_drop = 1.0;
+    char err[256];
+    bn_transport_t *a = bn_transport_new(&s, 0, NULL, &o, err, sizeof err);
+    o.fault_drop = 0;
+    bn_transport_t *b = bn_transport_new(&s, 1, NULL, &o, err, sizeof err);
+    assert_non_null(a);
+    assert_non_null(b);
+    bn_buf_t *payload = s_buf(64, 1);
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(bn_transport_send(a, 1, "h", 1, NULL, 0, payload), BN_OK);
+    bn_buf_release(&payload);
+    bn_msg_t *rx = NULL;
+    assert_int_equal(bn_transport_recv(b, 300, &rx), BN_ETIMEOUT);
+    assert_int_equal(bn_transport_stats(a)->fault_dropped, 5);
+    assert_int_equal(bn_transport_stats(a)->msgs_sent, 0);
+    bn_transport_destroy(&a);
+    bn_transport_destroy(&b);
+    free(s.nodes);
+}
+
+/* Injected delay: a held message goes out from recv when due (not before),
+ * with its middle frame and shared payload intact. */
+static void test_fault_delay_sends_when_due(void **state)
+{
+    (void) state;
+    bn_swarm_t s;
+    s_swarm(&s, 2, NULL);
+    bn_transport_opts_t o;
+    bn_transport_opts_default(&o);
+    o.linger_ms = 0;
+    o.fault_delay_ms = 300;
+    char err[256];
+    bn_transport_t *a = bn_transport_new(&s, 0, NULL, &o, err, sizeof err);
+    o.fault_delay_ms = 0;
+    bn_transport_t *b = bn_transport_new(&s, 1, NULL, &o, err, sizeof err);
+    assert_non_null(a);
+    assert_non_null(b);
+    bn_buf_t *payload = s_buf(64, 7);
+    assert_int_equal(bn_transport_send(a, 1, "head", 4, "mid", 3, payload), BN_OK);
+    bn_buf_release(&payload);                /* the held message keeps its own reference */
+    assert_int_equal(bn_transport_stats(a)->fault_delayed, 1);
+    assert_int_equal(bn_transport_stats(a)->msgs_sent, 0);
+    bn_msg_t *rx = NULL;
+    /* a's own receive (nothing for it) is what sends the held message. */
+    assert_int_equal(bn_transport_recv(a, 1000, &rx), BN_ETIMEOUT);
+    assert_int_equal(bn_transport_stats(a)->msgs_sent, 1);
+    assert_int_equal(bn_transport_recv(b, 2000, &rx), BN_OK);
+    size_t len;
+    assert_int_equal(bn_msg_count(rx), 3);
+    assert_memory_equal(bn_msg_frame(rx, 0, &len), "head", 4);
+    assert_memory_equal(bn_msg_frame(rx, 1, &len), "mid", 3);
+    const unsigned char *pl = bn_msg_frame(rx, 2, &len);
+    assert_int_equal(len, 64);
+    assert_int_equal(pl[0], 7);
+    assert_int_equal(pl[63], 7);
+    bn_msg_destroy(&rx);
+    bn_transport_destroy(&a);
+    bn_transport_destroy(&b);
+    free(s.nodes);
+}
+
+/* A drain with a 60 s delay pending returns at once when stop is set, and
+ * within about its poll step when stop is set later; the held message is
+ * discarded (destroy releases it). */
+static void test_drain_honours_stop(void **state)
+{
+    (void) state;
+    bn_swarm_t s;
+    s_swarm(&s, 2, NULL);
+    bn_transport_opts_t o;
+    bn_transport_opts_default(&o);
+    o.linger_ms = 0;
+    o.fault_delay_ms = 60000;
+    char err[256];
+    bn_transport_t *a = bn_transport_new(&s, 0, NULL, &o, err, sizeof err);
+    assert_non_null(a);
+    bn_buf_t *payload = s_buf(16, 0);
+    assert_int_equal(bn_transport_send(a, 1, "h", 1, NULL, 0, payload), BN_OK);
+    bn_buf_release(&payload);
+    volatile sig_atomic_t stop = 1;
+    bn_transport_drain(a, &stop);            /* must return: the stop flag is set */
+    assert_int_equal(bn_transport_stats(a)->msgs_sent, 0);
+    bn_transport_destroy(&a);
     free(s.nodes);
 }
 
@@ -206,6 +402,10 @@ int main(void)
         cmocka_unit_test(test_send_and_receive),
         cmocka_unit_test(test_full_queue_drops_without_blocking),
         cmocka_unit_test(test_curve_authenticates_listed_keys_only),
+        cmocka_unit_test(test_oversize_multipart_is_dropped_without_growth),
+        cmocka_unit_test(test_fault_drop_inside_the_transport),
+        cmocka_unit_test(test_fault_delay_sends_when_due),
+        cmocka_unit_test(test_drain_honours_stop),
     };
     return cmocka_run_group_tests(tests, s_setup, s_teardown);
 }

@@ -45,22 +45,23 @@ static void s_mp_str(s_mp_t *m, const char *s)
 /* uint64 always in its 9-byte form (legal, if not the smallest). */
 static void s_mp_u64(s_mp_t *m, uint64_t v) { s_mp_byte(m, 0xcf); s_mp_be(m, v, 8); }
 
-static const char *const s_key_names[10] = { "v", "k", "s", "f", "e", "r", "t", "dt", "d", "o" };
+#define S_KEYS 11
+static const char *const s_key_names[S_KEYS] = { "v", "k", "s", "f", "e", "r", "t", "c", "dt", "d", "o" };
 
 static bn_wire_header_t s_sample(void)
 {
     bn_wire_header_t h = {
         .version = BN_WIRE_VERSION, .kind = BN_MSG_MODEL, .swarm_id = 0xfeedfacecafebeefull,
         .sender = 3, .epoch = 2, .round = 41, .topology = 0x0123456789abcdefull,
-        .dtype = BN_DTYPE_F32, .dim = 6, .origin = 3,
+        .config = 0x5eed5eed00c0ffeeull, .dtype = BN_DTYPE_F32, .dim = 6, .origin = 3,
     };
     return h;
 }
 
 static uint64_t s_field(const bn_wire_header_t *h, int k)
 {
-    const uint64_t v[10] = { h->version, h->kind, h->swarm_id, h->sender, h->epoch, h->round,
-                             h->topology, h->dtype, h->dim, h->origin };
+    const uint64_t v[S_KEYS] = { h->version, h->kind, h->swarm_id, h->sender, h->epoch, h->round,
+                             h->topology, h->config, h->dtype, h->dim, h->origin };
     return v[k];
 }
 
@@ -69,10 +70,10 @@ static uint64_t s_field(const bn_wire_header_t *h, int k)
 static void s_mp_sample(s_mp_t *m, int skip, int extra)
 {
     bn_wire_header_t h = s_sample();
-    int entries = 10 - (skip >= 0) + extra;
+    int entries = S_KEYS - (skip >= 0) + extra;
     m->n = 0;
     s_mp_byte(m, (uint8_t) (0x80 | entries));
-    for (int k = 0; k < 10; k++) {
+    for (int k = 0; k < S_KEYS; k++) {
         if (k == skip)
             continue;
         s_mp_str(m, s_key_names[k]);
@@ -82,13 +83,14 @@ static void s_mp_sample(s_mp_t *m, int skip, int extra)
 
 static void s_assert_header_equal(const bn_wire_header_t *a, const bn_wire_header_t *b)
 {
-    for (int k = 0; k < 10; k++)
+    for (int k = 0; k < S_KEYS; k++)
         assert_true(s_field(a, k) == s_field(b, k));
 }
 
 static bn_wire_expect_t s_expect(void)
 {
-    bn_wire_expect_t ex = { .swarm_id = 0xfeedfacecafebeefull, .n = 10, .self = 0, .dim = 6 };
+    bn_wire_expect_t ex = { .swarm_id = 0xfeedfacecafebeefull, .n = 10, .self = 0, .dim = 6,
+                            .config = 0x5eed5eed00c0ffeeull };
     return ex;
 }
 
@@ -124,7 +126,7 @@ static void test_round_trip_extremes(void **state)
         uint32_t v32 = v64 > UINT32_MAX ? UINT32_MAX : (uint32_t) v64;
         bn_wire_header_t h = {
             .version = BN_WIRE_VERSION, .kind = v32, .swarm_id = v64, .sender = v32,
-            .epoch = v32, .round = v64, .topology = v64, .dtype = v32, .dim = v32, .origin = v32,
+            .epoch = v32, .round = v64, .topology = v64, .config = v64, .dtype = v32, .dim = v32, .origin = v32,
         }, d;
         uint8_t buf[BN_WIRE_HEADER_ENCODED_MAX];
         size_t len = 0;
@@ -132,7 +134,7 @@ static void test_round_trip_extremes(void **state)
         assert_int_equal(bn_wire_decode(buf, len, &d), BN_DROP_NONE);
         s_assert_header_equal(&h, &d);
         if (v64 == UINT64_MAX) {
-            assert_int_equal(len, BN_WIRE_HEADER_ENCODED_MAX - 4);  /* "v" 1 is one byte */
+            assert_int_equal(len, BN_WIRE_HEADER_ENCODED_MAX - 4);  /* "v" 2 is one byte */
             h.version = UINT32_MAX;                                 /* the bound is tight */
             assert_int_equal(bn_wire_encode(&h, buf, sizeof buf, &len), BN_OK);
             assert_int_equal(len, BN_WIRE_HEADER_ENCODED_MAX);
@@ -144,13 +146,13 @@ static void test_encode_pinned_bytes(void **state)
 {
     (void) state;
     bn_wire_header_t h = {
-        .version = 1, .kind = 1, .swarm_id = 7, .sender = 3, .epoch = 0, .round = 5,
-        .topology = 9, .dtype = 1, .dim = 10, .origin = 3,
+        .version = 2, .kind = 1, .swarm_id = 7, .sender = 3, .epoch = 0, .round = 5,
+        .topology = 9, .config = 4, .dtype = 1, .dim = 10, .origin = 3,
     };
-    /* fixmap(10), then "v" 1 "k" 1 "s" 7 "f" 3 "e" 0 "r" 5 "t" 9 "dt" 1 "d" 10 "o" 3 */
+    /* fixmap(11), then "v" 2 "k" 1 "s" 7 "f" 3 "e" 0 "r" 5 "t" 9 "c" 4 "dt" 1 "d" 10 "o" 3 */
     const uint8_t want[] = {
-        0x8a, 0xa1, 'v', 0x01, 0xa1, 'k', 0x01, 0xa1, 's', 0x07, 0xa1, 'f', 0x03,
-        0xa1, 'e', 0x00, 0xa1, 'r', 0x05, 0xa1, 't', 0x09, 0xa2, 'd', 't', 0x01,
+        0x8b, 0xa1, 'v', 0x02, 0xa1, 'k', 0x01, 0xa1, 's', 0x07, 0xa1, 'f', 0x03,
+        0xa1, 'e', 0x00, 0xa1, 'r', 0x05, 0xa1, 't', 0x09, 0xa1, 'c', 0x04, 0xa2, 'd', 't', 0x01,
         0xa1, 'd', 0x0a, 0xa1, 'o', 0x03,
     };
     uint8_t buf[64];
@@ -202,13 +204,13 @@ static void test_interop_with_msgpack_c(void **state)
     assert_int_equal(msgpack_unpack_next(&u, (const char *) buf, len, &off), MSGPACK_UNPACK_SUCCESS);
     assert_int_equal(off, len);
     assert_int_equal(u.data.type, MSGPACK_OBJECT_MAP);
-    assert_int_equal(u.data.via.map.size, 10);
-    for (uint32_t i = 0; i < 10; i++) {
+    assert_int_equal(u.data.via.map.size, S_KEYS);
+    for (uint32_t i = 0; i < S_KEYS; i++) {
         const msgpack_object_kv *kv = &u.data.via.map.ptr[i];
         assert_int_equal(kv->key.type, MSGPACK_OBJECT_STR);
         assert_int_equal(kv->val.type, MSGPACK_OBJECT_POSITIVE_INTEGER);
         int k = -1;
-        for (int j = 0; j < 10; j++)
+        for (int j = 0; j < S_KEYS; j++)
             if (strlen(s_key_names[j]) == kv->key.via.str.size
                 && memcmp(s_key_names[j], kv->key.via.str.ptr, kv->key.via.str.size) == 0)
                 k = j;
@@ -222,8 +224,8 @@ static void test_interop_with_msgpack_c(void **state)
     msgpack_sbuffer_init(&sb);
     msgpack_packer pk;
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    msgpack_pack_map(&pk, 10);
-    for (int k = 9; k >= 0; k--) {
+    msgpack_pack_map(&pk, S_KEYS);
+    for (int k = S_KEYS - 1; k >= 0; k--) {
         msgpack_pack_str(&pk, strlen(s_key_names[k]));
         msgpack_pack_str_body(&pk, s_key_names[k], strlen(s_key_names[k]));
         msgpack_pack_uint64(&pk, s_field(&h, k));
@@ -317,7 +319,7 @@ static void test_decode_wrong_types(void **state)
     };
     const size_t bad_len[] = { 2, 1, 2, 5, 5, 1, 1, 2, 4 };
     bn_wire_header_t d;
-    for (int k = 0; k < 10; k++) {
+    for (int k = 0; k < S_KEYS; k++) {
         for (size_t i = 0; i < BN_ARRAY_LEN(bad_values); i++) {
             s_mp_t m;
             s_mp_sample(&m, k, 1);
@@ -344,7 +346,7 @@ static void test_decode_signed_nonnegative_accepted(void **state)
     /* non-negative values in signed formats are accepted (some encoders use them) */
     s_mp_t m;
     bn_wire_header_t d;
-    s_mp_sample(&m, 8, 1);               /* without "d" */
+    s_mp_sample(&m, 9, 1);               /* without "d" */
     s_mp_str(&m, "d");
     s_mp_byte(&m, 0xd1);                 /* int16 6 */
     s_mp_be(&m, 6, 2);
@@ -356,7 +358,7 @@ static void test_decode_missing_and_duplicate(void **state)
 {
     (void) state;
     bn_wire_header_t d;
-    for (int k = 0; k < 10; k++) {
+    for (int k = 0; k < S_KEYS; k++) {
         s_mp_t m;
         s_mp_sample(&m, k, 0);
         assert_int_equal(bn_wire_decode(m.b, m.n, &d), BN_DROP_HEADER);
@@ -378,7 +380,7 @@ static void test_decode_out_of_range(void **state)
 {
     (void) state;
     bn_wire_header_t d;
-    const int narrow[] = { 1, 3, 4, 7, 8, 9 };   /* 32-bit fields other than "v" */
+    const int narrow[] = { 1, 3, 4, 8, 9, 10 };  /* 32-bit fields other than "v" */
     for (size_t i = 0; i < BN_ARRAY_LEN(narrow); i++) {
         s_mp_t m;
         s_mp_sample(&m, narrow[i], 1);
@@ -387,7 +389,7 @@ static void test_decode_out_of_range(void **state)
         assert_int_equal(bn_wire_decode(m.b, m.n, &d), BN_DROP_HEADER);
     }
     /* 64-bit fields take the full range */
-    const int wide[] = { 2, 5, 6 };
+    const int wide[] = { 2, 5, 6, 7 };
     for (size_t i = 0; i < BN_ARRAY_LEN(wide); i++) {
         s_mp_t m;
         s_mp_sample(&m, wide[i], 1);
@@ -418,10 +420,10 @@ static void test_decode_unknown_keys_skipped(void **state)
     assert_int_equal(bn_wire_decode(m.b, m.n, &d), BN_DROP_NONE);
     s_assert_header_equal(&h, &d);
 
-    /* deep nesting (no recursion, so no stack limit): 130 nested arrays */
+    /* deep nesting (no recursion, so no stack limit): 115 nested arrays */
     s_mp_sample(&m, -1, 1);
     s_mp_str(&m, "deep");
-    for (int i = 0; i < 130; i++)
+    for (int i = 0; i < 115; i++)
         s_mp_byte(&m, 0x91);
     s_mp_byte(&m, 0x00);
     assert_true(m.n <= BN_WIRE_HEADER_MAX);
@@ -475,14 +477,14 @@ static void test_decode_version(void **state)
     bn_wire_header_t h = s_sample(), d;
     uint8_t buf[BN_WIRE_HEADER_MAX];
     size_t len;
-    const uint32_t versions[] = { 0, 2, 255, UINT32_MAX };
+    const uint32_t versions[] = { 0, 1, 3, 255, UINT32_MAX };
     for (size_t i = 0; i < BN_ARRAY_LEN(versions); i++) {
         h.version = versions[i];
         assert_int_equal(bn_wire_encode(&h, buf, sizeof buf, &len), BN_OK);
         assert_int_equal(bn_wire_decode(buf, len, &d), BN_DROP_VERSION);
     }
     /* a future version with other keys is still a version drop */
-    const uint8_t v2[] = { 0x82, 0xa1, 'v', 0x02, 0xa4, 'b', 'o', 'd', 'y', 0xc0 };
+    const uint8_t v2[] = { 0x82, 0xa1, 'v', 0x03, 0xa4, 'b', 'o', 'd', 'y', 0xc0 };
     assert_int_equal(bn_wire_decode(v2, sizeof v2, &d), BN_DROP_VERSION);
     /* but a "v" that is not an integer is a header drop */
     s_mp_t m;
@@ -502,8 +504,14 @@ static void test_validate_header_fields(void **state)
     bn_wire_header_t h = s_sample();
     assert_int_equal(bn_wire_validate(&ex, &h, payload, sizeof payload, true), BN_DROP_NONE);
 
-    h = s_sample(); h.version = 2;
+    h = s_sample(); h.version = 1;     /* version 1 had no configuration fingerprint */
     assert_int_equal(bn_wire_validate(&ex, &h, payload, sizeof payload, true), BN_DROP_VERSION);
+    h = s_sample(); h.config ^= 1;
+    assert_int_equal(bn_wire_validate(&ex, &h, payload, sizeof payload, true), BN_DROP_CONFIG);
+    h = s_sample(); h.kind = BN_MSG_COLLUDE; h.config ^= 1;
+    assert_int_equal(bn_wire_validate(&ex, &h, payload, sizeof payload, true), BN_DROP_CONFIG);
+    h = s_sample(); h.kind = BN_MSG_REPORT; h.config ^= 1;   /* the monitor's to judge */
+    assert_int_equal(bn_wire_validate(&ex, &h, payload, sizeof payload, true), BN_DROP_NONE);
     h = s_sample(); h.kind = 0;
     assert_int_equal(bn_wire_validate(&ex, &h, payload, sizeof payload, true), BN_DROP_KIND);
     h = s_sample(); h.kind = 4;

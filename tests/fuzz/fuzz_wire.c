@@ -50,7 +50,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     s_check(bn_wire_decode(buf, len, &h2) == BN_DROP_NONE);
     s_check(h.version == h2.version && h.kind == h2.kind && h.swarm_id == h2.swarm_id
             && h.sender == h2.sender && h.epoch == h2.epoch && h.round == h2.round
-            && h.topology == h2.topology && h.dtype == h2.dtype && h.dim == h2.dim
+            && h.topology == h2.topology && h.config == h2.config && h.dtype == h2.dtype && h.dim == h2.dim
             && h.origin == h2.origin);
 
     /* validate against an expectation the header meets (to reach the payload
@@ -61,6 +61,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         .n = top == UINT32_MAX ? UINT32_MAX : top + 1,
         .self = h.sender == 0 ? 1 : 0,
         .dim = h.dim,
+        .config = h.config,
     };
     bn_drop_reason_t v = bn_wire_validate(&ex, &h, payload, plen, true);
     s_check(v < BN_DROP_COUNT);

@@ -62,7 +62,7 @@ int main(int argc, char **argv)
     float bad[4] = { 1.0f, NAN, 2.0f, INFINITY };
     h = base;
     rc |= s_write(dir, idx++, &h, bad, 4);                     /* non-finite */
-    h.version = 2;
+    h.version = BN_WIRE_VERSION + 1;
     rc |= s_write(dir, idx++, &h, x, 4);                       /* other version */
     h = base; h.dtype = 2;
     rc |= s_write(dir, idx++, &h, x, 3);                       /* dtype, short payload */

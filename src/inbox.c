@@ -1,0 +1,353 @@
+/*  inbox.c -- message admission, the early-message ring, liveness; see inbox.h.
+ *
+ *  Invariants: a full slot holds a validated payload (host-order floats,
+ *  4-byte aligned) for slot->round in [current, current + W); ahead[j] is 0
+ *  or a round >= the current round + W at the time it was seen, for which
+ *  j's MODEL passed every check but the window; misses[j] counts the rounds
+ *  j missed in a row (saturating).
+ */
+#include "inbox.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define S_GIVE_UP 2        /* rounds missed in a row before a peer is given up */
+
+typedef struct {
+    bool         full;
+    uint64_t     round;
+    bn_buf_t    *buf;       /* owned */
+    const float *x;         /* bn_buf_data(buf) */
+} s_slot_t;
+
+struct bn_inbox_t {
+    bn_inbox_opts_t o;
+    uint64_t   round;        /* the node's current round */
+    uint32_t   degree;       /* in the current round's graph */
+    s_slot_t  *slots;        /* W * n, MODEL by sender */
+    s_slot_t  *cslots;       /* W * n, COLLUDE by origin (attackers) */
+    uint8_t   *misses;       /* n */
+    uint64_t  *ahead;        /* n: highest far round seen, 0 = none */
+    uint64_t  *back_at;      /* n: given-up peer to restore from that round, UINT64_MAX = none */
+    uint32_t  *logged;       /* n + 1 bitmasks of reasons logged (n: unknown sender) */
+    uint64_t  *scratch;      /* n, for the quorum */
+    bn_inbox_stats_t stats;
+};
+
+bn_inbox_t *bn_inbox_new(const bn_inbox_opts_t *o)
+{
+    bn_inbox_t *ib = calloc(1, sizeof *ib);
+    if (!ib)
+        return NULL;
+    ib->o = *o;
+    if (ib->o.window == 0)
+        ib->o.window = 1;
+    if (ib->o.rounds_per_epoch == 0)
+        ib->o.rounds_per_epoch = 1;
+    size_t ns = (size_t) ib->o.window * o->n;
+    ib->slots = calloc(ns, sizeof *ib->slots);
+    ib->cslots = calloc(ns, sizeof *ib->cslots);
+    ib->misses = calloc(o->n, 1);
+    ib->ahead = calloc(o->n, sizeof *ib->ahead);
+    ib->back_at = malloc((o->n ? o->n : 1) * sizeof *ib->back_at);
+    if (ib->back_at)
+        for (uint32_t j = 0; j < o->n; j++)
+            ib->back_at[j] = UINT64_MAX;
+    ib->logged = calloc(o->n + 1, sizeof *ib->logged);
+    ib->scratch = calloc(o->n, sizeof *ib->scratch);
+    if (!ib->slots || !ib->cslots || !ib->misses || !ib->ahead || !ib->back_at || !ib->logged || !ib->scratch)
+        bn_inbox_destroy(&ib);
+    return ib;
+}
+
+static void s_slot_clear(s_slot_t *s)
+{
+    if (s->full) {
+        bn_buf_release(&s->buf);
+        s->x = NULL;
+        s->full = false;
+    }
+}
+
+static void s_release_before(bn_inbox_t *ib, uint64_t round)
+{
+    size_t ns = (size_t) ib->o.window * ib->o.n;
+    for (size_t i = 0; i < ns; i++) {
+        if (ib->slots[i].full && ib->slots[i].round < round)
+            s_slot_clear(&ib->slots[i]);
+        if (ib->cslots[i].full && ib->cslots[i].round < round)
+            s_slot_clear(&ib->cslots[i]);
+    }
+}
+
+void bn_inbox_destroy(bn_inbox_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    bn_inbox_t *ib = *self_p;
+    if (ib->slots && ib->cslots)
+        s_release_before(ib, UINT64_MAX);
+    free(ib->slots);
+    free(ib->cslots);
+    free(ib->misses);
+    free(ib->ahead);
+    free(ib->back_at);
+    free(ib->logged);
+    free(ib->scratch);
+    free(ib);
+    *self_p = NULL;
+}
+
+static void s_restore(bn_inbox_t *ib, uint32_t peer)
+{
+    if (ib->misses[peer] >= S_GIVE_UP) {
+        ib->stats.peers_restored++;
+        BN_INFO("node %u is back: waiting for its models again from round %llu", peer,
+                (unsigned long long) ib->round);
+    }
+    ib->misses[peer] = 0;
+    ib->back_at[peer] = UINT64_MAX;
+}
+
+void bn_inbox_begin_round(bn_inbox_t *ib, uint64_t round, const bn_topology_t *g)
+{
+    ib->round = round;
+    ib->degree = 0;
+    if (g)
+        (void) bn_topology_neighbors(g, ib->o.self, &ib->degree);
+    s_release_before(ib, round);
+    for (uint32_t j = 0; j < ib->o.n; j++)
+        if (ib->back_at[j] <= round)
+            s_restore(ib, j);
+}
+
+/* ---- admission --------------------------------------------------------- */
+
+static bn_drop_reason_t s_drop(bn_inbox_t *ib, uint32_t peer, bn_drop_reason_t why)
+{
+    ib->stats.drops[why]++;
+    uint32_t who = peer < ib->o.n ? peer : ib->o.n;
+    if (!(ib->logged[who] & (1u << why))) {
+        ib->logged[who] |= 1u << why;
+        if (who < ib->o.n)
+            BN_WARN("dropping messages from node %u: %s (logged once per peer and reason)",
+                    who, bn_drop_reason_name(why));
+        else
+            BN_WARN("dropping messages from an unidentified sender: %s (logged once)",
+                    bn_drop_reason_name(why));
+    }
+    return why;
+}
+
+static s_slot_t *s_slot(s_slot_t *ring, const bn_inbox_t *ib, uint64_t round, uint32_t peer)
+{
+    return &ring[(round % ib->o.window) * ib->o.n + peer];
+}
+
+/* A valid model of `peer` for `round` arrived.  A peer in step is simply
+ * heard; a given-up one is taken back from the first round of ours it can
+ * still serve: its model's round if that is ahead of ours, else our next
+ * one (it is behind by less than the window and will get there).  Until
+ * then it is not waited for: it skipped or finished the rounds before. */
+static void s_heard(bn_inbox_t *ib, uint32_t peer, uint64_t round)
+{
+    if (ib->misses[peer] < S_GIVE_UP) {
+        ib->misses[peer] = 0;
+        return;
+    }
+    uint64_t from = round > ib->round ? round : ib->round + 1;
+    if (round == ib->round)
+        s_restore(ib, peer);
+    else if (from < ib->back_at[peer])
+        ib->back_at[peer] = from;
+}
+
+/* The header checks of a well-formed, validated message that need the
+ * node's position: authentication, kind, schedule, graph, window. */
+static bn_drop_reason_t s_check_position(bn_inbox_t *ib, const bn_wire_header_t *h,
+                                         uint32_t auth, uint32_t *key)
+{
+    uint32_t from = h->sender;
+    if ((auth != BN_AUTH_NONE && auth != from) || (ib->o.curve && auth == BN_AUTH_NONE))
+        return s_drop(ib, auth != BN_AUTH_NONE ? auth : from, BN_DROP_AUTH);
+    bool collude = h->kind == BN_MSG_COLLUDE;
+    if (h->kind != BN_MSG_MODEL && !(collude && ib->o.is_byz && ib->o.is_byz[from]))
+        return s_drop(ib, from, BN_DROP_KIND);
+    if (h->epoch != h->round / ib->o.rounds_per_epoch)
+        return s_drop(ib, from, BN_DROP_HEADER);
+    if (h->round + ib->o.window <= ib->round)
+        return s_drop(ib, from, BN_DROP_STALE);     /* long finished: no need to look further */
+    if (h->epoch >= ib->o.epochs)
+        return s_drop(ib, from, BN_DROP_FUTURE);    /* beyond the run */
+    const bn_topology_t *g = bn_graphs_get(ib->o.graphs, h->epoch);
+    if (!g || g->fingerprint != h->topology)
+        return s_drop(ib, from, BN_DROP_TOPOLOGY);
+    *key = from;
+    if (collude) {
+        /* A relay is only believed for an honest origin it can actually hear. */
+        if (h->origin >= ib->o.n || ib->o.is_byz[h->origin] || !bn_topology_has_edge(g, from, h->origin))
+            return s_drop(ib, from, BN_DROP_KIND);
+        *key = h->origin;
+    } else if (!bn_topology_has_edge(g, ib->o.self, from)) {
+        return s_drop(ib, from, BN_DROP_NOT_NEIGHBOR);
+    }
+    if (h->round < ib->round) {
+        /* Finished, but the neighbour is alive and close behind. */
+        s_heard(ib, from, h->round);
+        return s_drop(ib, from, BN_DROP_STALE);
+    }
+    if (h->round >= ib->round + ib->o.window) {
+        /* Beyond the window, but authentic, in the run and in the graph: a
+         * neighbour is at least that far.  The catch-up quorum uses it. */
+        if (!collude && h->round > ib->ahead[from])
+            ib->ahead[from] = h->round;
+        return s_drop(ib, from, BN_DROP_FUTURE);
+    }
+    return BN_DROP_NONE;
+}
+
+bn_drop_reason_t bn_inbox_admit(bn_inbox_t *ib, bn_msg_t *msg)
+{
+    uint32_t auth = bn_msg_auth(msg);
+    if (bn_msg_oversize(msg))
+        return s_drop(ib, auth, BN_DROP_SIZE);
+    if (bn_msg_count(msg) != 2)
+        return s_drop(ib, auth, BN_DROP_FRAMES);
+    size_t hlen, plen;
+    const void *hb = bn_msg_frame(msg, 0, &hlen);
+    const void *pb = bn_msg_frame(msg, 1, &plen);
+    bn_wire_header_t h;
+    bn_drop_reason_t why = bn_wire_decode(hb, hlen, &h);
+    if (why != BN_DROP_NONE)
+        return s_drop(ib, auth, why);
+    bn_wire_expect_t ex = { ib->o.swarm_id, ib->o.n, ib->o.self, ib->o.dim, ib->o.config_fp };
+    why = bn_wire_validate(&ex, &h, pb, plen, true);
+    if (why != BN_DROP_NONE)
+        return s_drop(ib, why == BN_DROP_SENDER ? auth : h.sender, why);
+    uint32_t key = h.sender;
+    why = s_check_position(ib, &h, auth, &key);
+    if (why != BN_DROP_NONE)
+        return why;
+    bool collude = h.kind == BN_MSG_COLLUDE;
+    s_slot_t *s = s_slot(collude ? ib->cslots : ib->slots, ib, h.round, key);
+    if (s->full && s->round == h.round)
+        return s_drop(ib, h.sender, BN_DROP_DUPLICATE);
+    bn_buf_t *buf = bn_msg_take(msg, 1);
+    if (buf && !bn_wire_payload_native()) {
+        void *p;
+        bn_buf_t *host = bn_buf_new(plen, &p);
+        if (host)
+            bn_wire_payload_decode(bn_buf_data(buf), h.dim, p);
+        bn_buf_release(&buf);
+        buf = host;
+    }
+    if (!buf)
+        return s_drop(ib, h.sender, BN_DROP_FUTURE);   /* out of memory: no room for it */
+    s_slot_clear(s);
+    s->buf = buf;
+    s->x = bn_buf_data(buf);
+    s->round = h.round;
+    s->full = true;
+    s_heard(ib, h.sender, h.round);
+    return BN_DROP_NONE;
+}
+
+/* ---- slots ------------------------------------------------------------- */
+
+static const s_slot_t *s_find(const bn_inbox_t *ib, const s_slot_t *ring, uint64_t round, uint32_t peer)
+{
+    if (peer >= ib->o.n)
+        return NULL;
+    const s_slot_t *s = &ring[(round % ib->o.window) * ib->o.n + peer];
+    return s->full && s->round == round ? s : NULL;
+}
+
+const float *bn_inbox_model(const bn_inbox_t *ib, uint64_t round, uint32_t peer)
+{
+    const s_slot_t *s = s_find(ib, ib->slots, round, peer);
+    return s ? s->x : NULL;
+}
+
+const bn_buf_t *bn_inbox_model_buf(const bn_inbox_t *ib, uint64_t round, uint32_t peer)
+{
+    const s_slot_t *s = s_find(ib, ib->slots, round, peer);
+    return s ? s->buf : NULL;
+}
+
+const float *bn_inbox_relay(const bn_inbox_t *ib, uint64_t round, uint32_t origin)
+{
+    const s_slot_t *s = s_find(ib, ib->cslots, round, origin);
+    return s ? s->x : NULL;
+}
+
+/* ---- liveness ---------------------------------------------------------- */
+
+bool bn_inbox_waits_for(const bn_inbox_t *ib, uint32_t peer)
+{
+    return peer < ib->o.n && ib->misses[peer] < S_GIVE_UP;
+}
+
+uint32_t bn_inbox_close_round(bn_inbox_t *ib, uint64_t round, const uint32_t *peers, uint32_t k)
+{
+    uint32_t missing = 0;
+    for (uint32_t i = 0; i < k; i++) {
+        uint32_t j = peers[i];
+        if (j >= ib->o.n || bn_inbox_model(ib, round, j))
+            continue;
+        missing++;
+        BN_DEBUG("round %llu: no model from node %u (misses %u)", (unsigned long long) round, j,
+                 ib->misses[j]);
+        if (ib->misses[j] < 255)
+            ib->misses[j]++;
+        if (ib->misses[j] == S_GIVE_UP) {
+            ib->stats.peers_given_up++;
+            BN_INFO("giving up on node %u after %d missed rounds (round %llu): not waiting for it "
+                    "until its model arrives in time", j, S_GIVE_UP, (unsigned long long) round);
+        }
+    }
+    return missing;
+}
+
+static int s_desc(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *) a, y = *(const uint64_t *) b;
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+uint64_t bn_inbox_catch_up(const bn_inbox_t *ib)
+{
+    uint32_t q = ib->o.byzantine + 1;
+    if (q > ib->degree)
+        q = ib->degree;
+    if (q == 0)
+        return UINT64_MAX;
+    uint32_t m = 0;
+    uint64_t far = ib->round + ib->o.window;
+    for (uint32_t j = 0; j < ib->o.n; j++)
+        if (ib->ahead[j] >= far && ib->ahead[j] > 0)
+            ib->scratch[m++] = ib->ahead[j];
+    if (m < q)
+        return UINT64_MAX;
+    qsort(ib->scratch, m, sizeof *ib->scratch, s_desc);
+    uint64_t target = ib->scratch[q - 1] + ib->o.window - 1;
+    uint64_t last = (uint64_t) ib->o.epochs * ib->o.rounds_per_epoch;
+    if (last > 0 && target >= last)
+        target = last - 1;
+    return target > ib->round ? target : UINT64_MAX;
+}
+
+void bn_inbox_jump(bn_inbox_t *ib, uint64_t round)
+{
+    ib->round = round;
+    for (uint32_t j = 0; j < ib->o.n; j++) {
+        if (ib->ahead[j] && ib->ahead[j] < round)
+            s_restore(ib, j);
+        ib->ahead[j] = 0;
+    }
+    s_release_before(ib, round);
+}
+
+const bn_inbox_stats_t *bn_inbox_stats(const bn_inbox_t *ib)
+{
+    return &ib->stats;
+}

@@ -1,0 +1,92 @@
+/*  inbox.h -- what a node receives: message admission, the early-message
+ *  ring, and liveness (giving up on neighbours, taking them back, catching
+ *  up with the swarm).  docs/protocol.md, sections "Admission" and
+ *  "Liveness", is the specification this module implements.
+ *
+ *  Admission (bn_inbox_admit) runs the checks of docs/protocol.md in order
+ *  and either keeps the message's payload in a slot or drops it under one
+ *  bn_drop_reason_t (counted, and logged once per sender and reason).  Slots
+ *  form a ring of W = future_rounds rounds by n senders: a MODEL for round
+ *  r' with current <= r' < current + W waits in slot (r' mod W, sender); a
+ *  COLLUDE (attackers only) in a second ring keyed by the honest origin.
+ *
+ *  Liveness.  A neighbour that missed two rounds in a row is given up: the
+ *  node no longer waits for it (bn_inbox_waits_for is false) until one of
+ *  its models is admitted, which restores it.  A MODEL that passes every
+ *  check but is for a round at or beyond current + W is dropped as `future`,
+ *  and also remembered as "neighbour j is at round >= r'".  When q distinct
+ *  neighbours are remembered so (q = min(b + 1, degree), b the swarm's
+ *  Byzantine bound, so at least one of them is honest when at most b lie),
+ *  bn_inbox_catch_up returns the round to skip to: the q-th highest such
+ *  round plus W - 1 (ahead of the honest neighbour by less than its window,
+ *  so that its next round already accepts ours), capped at the run's last
+ *  round.  The node skips there (bn_inbox_jump), which restores those
+ *  neighbours.
+ *
+ *  Ownership: the inbox owns the payloads it keeps; pointers returned by
+ *  bn_inbox_model / _relay / _model_buf stay valid until the slot's round is
+ *  released by bn_inbox_begin_round or bn_inbox_jump.
+ */
+#ifndef BN_INBOX_H
+#define BN_INBOX_H
+
+#include "common.h"
+#include "graphs.h"
+#include "transport.h"
+#include "wire.h"
+
+typedef struct {
+    uint32_t     n, self;        /* swarm size, our id                          */
+    uint32_t     dim;            /* model dimension                             */
+    uint32_t     window;         /* W = future_rounds, >= 1                     */
+    uint32_t     rounds_per_epoch;   /* R                                       */
+    uint32_t     epochs;         /* the run is rounds [0, epochs * R)           */
+    uint32_t     byzantine;      /* b: the quorum is min(b + 1, degree)         */
+    uint64_t     swarm_id, config_fp;
+    bool         curve;          /* senders must be authenticated               */
+    const bool  *is_byz;         /* attackers: fellow attackers (borrowed, n);
+                                    NULL for an honest node: COLLUDE is refused */
+    bn_graphs_t *graphs;         /* borrowed                                    */
+} bn_inbox_opts_t;
+
+typedef struct {
+    uint64_t drops[BN_DROP_COUNT];   /* cumulative, per reason */
+    uint64_t peers_given_up, peers_restored;
+} bn_inbox_stats_t;
+
+typedef struct bn_inbox_t bn_inbox_t;
+
+/* NULL when out of memory. */
+bn_inbox_t *bn_inbox_new(const bn_inbox_opts_t *o);
+void bn_inbox_destroy(bn_inbox_t **self_p);
+
+/* The node starts `round` (g: that round's epoch graph, for the quorum's
+ * degree): slots of earlier rounds are released. */
+void bn_inbox_begin_round(bn_inbox_t *ib, uint64_t round, const bn_topology_t *g);
+
+/* Admits or drops one received message; the payload of an admitted one is
+ * taken from msg (the caller still destroys msg).  Returns BN_DROP_NONE or
+ * the reason it was dropped (already counted). */
+bn_drop_reason_t bn_inbox_admit(bn_inbox_t *ib, bn_msg_t *msg);
+
+/* The model of `peer` for `round` if admitted, else NULL. */
+const float *bn_inbox_model(const bn_inbox_t *ib, uint64_t round, uint32_t peer);
+const bn_buf_t *bn_inbox_model_buf(const bn_inbox_t *ib, uint64_t round, uint32_t peer);
+/* Attackers: the relayed model of honest `origin` for `round`, else NULL. */
+const float *bn_inbox_relay(const bn_inbox_t *ib, uint64_t round, uint32_t origin);
+
+/* False while `peer` is given up. */
+bool bn_inbox_waits_for(const bn_inbox_t *ib, uint32_t peer);
+/* Closes `round` for the k peers it expected: each whose model is not there
+ * missed it (two in a row: given up).  Returns how many are missing. */
+uint32_t bn_inbox_close_round(bn_inbox_t *ib, uint64_t round, const uint32_t *peers, uint32_t k);
+
+/* The round to skip ahead to, or UINT64_MAX while no quorum says so. */
+uint64_t bn_inbox_catch_up(const bn_inbox_t *ib);
+/* The node skipped to `round`: neighbours seen ahead are restored (waited
+ * for again) and the memory of who is ahead is cleared. */
+void bn_inbox_jump(bn_inbox_t *ib, uint64_t round);
+
+const bn_inbox_stats_t *bn_inbox_stats(const bn_inbox_t *ib);
+
+#endif

@@ -1,0 +1,298 @@
+/*  node_setup.c -- a node's constructor, destructor and checkpoints; see
+ *  node_setup.h.
+ */
+#include "node_setup.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "attack.h"
+#include "checkpoint.h"
+#include "partition.h"
+#include "roles.h"
+
+extern void openblas_set_num_threads(int);
+
+/* This node's shard of the training set (or its own IDX pair) and, for an
+ * honest node, the test set and its evaluation subset. */
+static int s_load_data(bn_node_t *nd, char *err, size_t errlen)
+{
+    const bn_options_t *o = &nd->opt;
+    int rc;
+    if (o->train_images[0]) {
+        rc = bn_dataset_load(&nd->train, o->train_images, o->train_labels, NULL, 0, err, errlen);
+        if (rc != BN_OK)
+            return rc;
+    } else {
+        char path[BN_PATH_MAX + 64];
+        if (bn_dataset_file(path, sizeof path, o->data_dir, true, true) != BN_OK)
+            return bn_fail(err, errlen, BN_EARG, "%s: data directory path too long", o->data_dir);
+        uint8_t *labels = NULL;
+        uint32_t total = 0, count = 0, *idx = NULL;
+        rc = bn_idx_read_labels(path, &labels, &total, err, errlen);
+        if (rc != BN_OK)
+            return rc;
+        bn_partition_opts_t po = { o->partition, o->seed, nd->n, o->shards_per_node, o->alpha };
+        rc = bn_partition_node(&po, labels, total, nd->id, &idx, &count, err, errlen);
+        free(labels);
+        if (rc != BN_OK)
+            return rc;
+        if (count == 0) {
+            free(idx);
+            return bn_fail(err, errlen, BN_EARG, "node %u got no training images (partition %s)",
+                           nd->id, bn_partition_name(o->partition));
+        }
+        rc = bn_dataset_load_dir(&nd->train, o->data_dir, true, idx, count, err, errlen);
+        free(idx);
+        if (rc != BN_OK)
+            return rc;
+    }
+    /* Only the evaluation subset stays in memory; the last epoch streams the
+     * whole test set (node_report.c). */
+    if (nd->honest) {
+        rc = bn_dataset_load_eval(&nd->test, o->data_dir, o->eval_subset, o->seed,
+                                  &nd->eval_partial, err, errlen);
+        if (rc != BN_OK)
+            return rc;
+    }
+    nd->order = malloc((nd->train.n ? nd->train.n : 1) * sizeof *nd->order);
+    if (!nd->order)
+        return BN_ENOMEM;
+    for (uint32_t i = 0; i < nd->train.n; i++)
+        nd->order[i] = i;
+    bn_rng_shuffle_u32(&nd->batch_rng, nd->order, nd->train.n);
+    return BN_OK;
+}
+
+/* The per-node arrays, the roles an attacker knows and the RNG streams. */
+static int s_alloc_state(bn_node_t *nd, char *err, size_t errlen)
+{
+    const bn_options_t *opt = &nd->opt;
+    nd->is_byz = calloc(nd->n, sizeof *nd->is_byz);
+    nd->weight_acc = calloc(nd->n, sizeof(float));
+    nd->round_w = calloc(nd->n + 1, sizeof(float));
+    nd->rep.weight = calloc(nd->n, sizeof(float));
+    nd->nb_ptr = calloc(nd->n, sizeof *nd->nb_ptr);
+    nd->nb_id = calloc(nd->n, sizeof *nd->nb_id);
+    if (!nd->is_byz || !nd->weight_acc || !nd->round_w || !nd->rep.weight || !nd->nb_ptr || !nd->nb_id)
+        return bn_fail(err, errlen, BN_ENOMEM, "out of memory");
+    if (!nd->honest) {
+        /* Attackers collude: they know who their fellows are. */
+        if (bn_roles_byzantine(opt->seed, nd->n, opt->byzantine, nd->is_byz) != BN_OK)
+            return bn_fail(err, errlen, BN_ENOMEM, "out of memory");
+        nd->is_byz[nd->id] = true;
+    }
+    bn_rng_seed(&nd->batch_rng, opt->seed, BN_STREAM_BATCH + ((uint64_t) nd->id << 8));
+    bn_rng_seed(&nd->attack_rng, opt->seed, BN_STREAM_ATTACK + ((uint64_t) nd->id << 8));
+    nd->R = bn_schedule_rounds_per_epoch(opt->train_size, nd->n, opt->batch, opt->local_steps);
+    return BN_OK;
+}
+
+/* Model, parameter vectors, SGD state and aggregation rule. */
+static int s_build_learner(bn_node_t *nd, char *err, size_t errlen)
+{
+    const bn_options_t *opt = &nd->opt;
+    uint32_t cap = BN_MAX(opt->batch, 512u);
+    nd->model = bn_model_new(opt->model, cap);
+    if (!nd->model)
+        return bn_fail(err, errlen, BN_ENOMEM, "cannot allocate the model");
+    nd->dim = bn_model_dim(nd->model);
+    nd->x = bn_alloc_floats(nd->dim);
+    nd->x_prev = bn_alloc_floats(nd->dim);
+    nd->x_out = bn_alloc_floats(nd->dim);
+    nd->grad = bn_alloc_floats(nd->dim);
+    nd->craft = bn_alloc_floats(nd->dim);
+    nd->bx = bn_alloc_floats((size_t) cap * 784);
+    nd->by = calloc(cap, 1);
+    if (!nd->x || !nd->x_prev || !nd->x_out || !nd->grad || !nd->craft || !nd->bx || !nd->by)
+        return bn_fail(err, errlen, BN_ENOMEM, "out of memory");
+    bn_model_init(nd->model, nd->x, opt->seed);
+    if (bn_sgd_init(&nd->sgd, nd->dim, opt->lr, opt->weight_decay, opt->momentum) != BN_OK)
+        return bn_fail(err, errlen, BN_ENOMEM, "out of memory");
+    nd->rule = bn_rule_new(&opt->rule, nd->dim, nd->n);
+    if (!nd->rule)
+        return bn_fail(err, errlen, BN_EARG, "cannot create rule %s", bn_rule_name(opt->rule.kind));
+    return BN_OK;
+}
+
+/* Transport (with the fault injection), graphs and inbox. */
+static int s_build_network(bn_node_t *nd, char *err, size_t errlen)
+{
+    const bn_options_t *opt = &nd->opt;
+    char key[BN_KEY_Z85_LEN + 1];
+    bn_transport_opts_t to;
+    bn_transport_opts_default(&to);
+    /* A whole MODEL: header, payload; a REPORT's metrics frame is only sent. */
+    to.max_msg_size = (int64_t) nd->dim * 4 + 4096;
+    /* An honest node has at most future_rounds messages in flight per peer;
+     * a colluding attacker relays up to one model per honest node in a burst. */
+    to.sndhwm = (int) BN_MAX(8u, 2 * opt->future_rounds);
+    to.rcvhwm = to.sndhwm;
+    if (!nd->honest && opt->omniscient)
+        to.sndhwm = to.rcvhwm = (int) BN_MAX((uint32_t) to.sndhwm, 2 * nd->n);
+    to.fault_drop = opt->fault_drop;
+    to.fault_delay_ms = opt->fault_delay_ms;
+    to.fault_seed = opt->seed;
+    if (opt->key_path[0]) {
+        int rc = bn_key_read(opt->key_path, key, err, errlen);
+        if (rc != BN_OK)
+            return rc;
+        to.secret_key = key;
+    }
+    nd->tr = bn_transport_new(&nd->swarm, nd->id, NULL, &to, err, errlen);
+    if (!nd->tr)
+        return BN_ENET;
+    bn_graphs_opts_t go = { nd->n, nd->opt.topology_file, opt->p, opt->min_degree, opt->seed,
+                            opt->time_varying };
+    nd->graphs = bn_graphs_new(&go);
+    bn_inbox_opts_t io = { nd->n, nd->id, (uint32_t) nd->dim, opt->future_rounds, nd->R, opt->epochs,
+                           opt->byzantine, nd->swarm.swarm_id, nd->config_fp, nd->swarm.curve,
+                           nd->honest ? NULL : nd->is_byz, nd->graphs };
+    nd->inbox = nd->graphs ? bn_inbox_new(&io) : NULL;
+    if (!nd->inbox)
+        return bn_fail(err, errlen, BN_ENOMEM, "out of memory");
+    return BN_OK;
+}
+
+/* Resumes from <out>/checkpoint-<id>.bin if there is a usable one (one of
+ * this configuration, checkpoint.h); a finished run is left alone
+ * (nd->finished).  BN_OK, or BN_EIO when the jsonl cannot be trimmed to the
+ * checkpoint's epoch. */
+static int s_resume(bn_node_t *nd, char *err, size_t errlen)
+{
+    const bn_options_t *opt = &nd->opt;
+    bn_checkpoint_t ck = { 0, 0, nd->dim, nd->x, nd->sgd.velocity, false, nd->batch_rng,
+                           nd->attack_rng, nd->order, nd->train.n, 0, 0 };
+    int crc = bn_checkpoint_load(opt->out_dir, nd->id, nd->config_fp, opt->epochs,
+                                 &ck, err, errlen);
+    if ((crc == BN_OK && ck.epoch >= opt->epochs)
+        || (crc == BN_EIO && bn_checkpoint_log_last(nd->jsonl_path) >= opt->epochs)) {
+        BN_INFO("already finished (%s says epoch %u of %u): nothing to do",
+                crc == BN_OK ? "the checkpoint" : nd->jsonl_path, opt->epochs, opt->epochs);
+        nd->finished = true;
+        err[0] = 0;
+        return BN_OK;
+    }
+    if (crc == BN_OK && bn_checkpoint_trim_log(nd->jsonl_path, ck.epoch, err, errlen) != BN_OK)
+        return BN_EIO;
+    if (crc == BN_OK) {
+        nd->first_epoch = ck.epoch;
+        nd->round = ck.round;
+        nd->sgd.started = ck.sgd_started;
+        nd->batch_rng = ck.batch_rng;
+        nd->attack_rng = ck.attack_rng;
+        nd->order_pos = ck.order_pos;
+        nd->rep.resumed = true;
+        nd->resumed = true;
+        BN_INFO("resumed from checkpoint: epoch %u, round %llu", nd->first_epoch + 1,
+                (unsigned long long) nd->round);
+    } else if (crc != BN_EIO) {
+        BN_WARN("ignoring checkpoint (starting afresh): %s", err);
+    }
+    err[0] = 0;
+    return BN_OK;
+}
+
+/* The out directory, the checkpoint, the jsonl. */
+static int s_open_output(bn_node_t *nd, char *err, size_t errlen)
+{
+    const char *dir = nd->opt.out_dir;
+    if (!dir[0])
+        return BN_OK;
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+        return bn_fail(err, errlen, BN_EIO, "--out %s: %s", dir, strerror(errno));
+    snprintf(nd->jsonl_path, sizeof nd->jsonl_path, "%s/node-%u.jsonl", dir, nd->id);
+    int rc = s_resume(nd, err, errlen);
+    if (rc != BN_OK || nd->finished)
+        return rc;
+    nd->jsonl = fopen(nd->jsonl_path, nd->first_epoch ? "a" : "w");
+    if (!nd->jsonl)
+        return bn_fail(err, errlen, BN_EIO, "cannot write %s: %s", nd->jsonl_path, strerror(errno));
+    return BN_OK;
+}
+
+bn_node_t *bn_node_new(const bn_options_t *opt, volatile sig_atomic_t *stop, char *err, size_t errlen)
+{
+    bn_node_t *nd = calloc(1, sizeof *nd);
+    if (!nd) {
+        bn_fail(err, errlen, BN_ENOMEM, "out of memory");
+        return NULL;
+    }
+    nd->opt = *opt;
+    nd->stop = stop;
+    nd->config_fp = bn_options_fingerprint(opt);
+    openblas_set_num_threads((int) opt->blas_threads);
+    if (bn_swarm_load(&nd->swarm, opt->swarm_path, err, errlen) != BN_OK)
+        goto fail;
+    nd->n = nd->swarm.n;
+    nd->id = opt->id;
+    if (nd->id >= nd->n) {
+        bn_fail(err, errlen, BN_EARG, "--id %u: the swarm file has nodes 0..%u", nd->id, nd->n - 1);
+        goto fail;
+    }
+    nd->honest = opt->attack.kind == BN_ATTACK_NONE;
+    if (s_alloc_state(nd, err, errlen) != BN_OK || s_load_data(nd, err, errlen) != BN_OK
+        || s_build_learner(nd, err, errlen) != BN_OK || s_build_network(nd, err, errlen) != BN_OK
+        || s_open_output(nd, err, errlen) != BN_OK)
+        goto fail;
+    BN_INFO("%s node %u of %u: %u training images, d = %zu, %u rounds per epoch, rule %s",
+            nd->honest ? "honest" : bn_attack_name(opt->attack.kind), nd->id, nd->n, nd->train.n,
+            nd->dim, nd->R, bn_rule_name(opt->rule.kind));
+    return nd;
+fail:
+    if (err && !err[0])
+        bn_fail(err, errlen, BN_EARG, "cannot set up the node");
+    bn_node_destroy(&nd);
+    return NULL;
+}
+
+void bn_node_destroy(bn_node_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    bn_node_t *nd = *self_p;
+    bn_inbox_destroy(&nd->inbox);
+    bn_graphs_destroy(&nd->graphs);
+    bn_transport_destroy(&nd->tr);
+    bn_model_destroy(&nd->model);
+    bn_rule_destroy(&nd->rule);
+    bn_sgd_free(&nd->sgd);
+    bn_free(nd->x);
+    bn_free(nd->x_prev);
+    bn_free(nd->x_out);
+    bn_free(nd->grad);
+    bn_free(nd->craft);
+    bn_free(nd->bx);
+    free(nd->by);
+    free(nd->order);
+    free(nd->is_byz);
+    free(nd->weight_acc);
+    free(nd->round_w);
+    free(nd->rep.weight);
+    free(nd->nb_ptr);
+    free(nd->nb_id);
+    bn_dataset_free(&nd->train);
+    bn_dataset_free(&nd->test);
+    if (nd->jsonl && fclose(nd->jsonl) != 0)
+        BN_ERROR("cannot write %s: %s", nd->jsonl_path, strerror(errno));
+    bn_swarm_free(&nd->swarm);
+    free(nd);
+    *self_p = NULL;
+}
+
+void bn_node_checkpoint(bn_node_t *nd)
+{
+    const bn_options_t *o = &nd->opt;
+    bool last = nd->epoch + 1 == o->epochs;
+    /* After the last epoch too: that checkpoint says "finished" to a rerun. */
+    if (!o->out_dir[0] || !o->checkpoint_every || ((nd->epoch + 1) % o->checkpoint_every != 0 && !last))
+        return;
+    bn_checkpoint_t ck = { nd->epoch + 1, nd->round, nd->dim, nd->x, nd->sgd.velocity,
+                           nd->sgd.started, nd->batch_rng, nd->attack_rng, nd->order,
+                           nd->train.n, nd->order_pos, nd->config_fp };
+    char err[256];
+    if (bn_checkpoint_save(o->out_dir, nd->id, &ck, err, sizeof err) != BN_OK)
+        BN_WARN("checkpoint: %s", err);
+}
