@@ -3,8 +3,10 @@
  *  Invariants: a full slot holds a validated payload (host-order floats,
  *  4-byte aligned) for slot->round in [current, current + W); ahead[j] is 0
  *  or a round >= the current round + W at the time it was seen, for which
- *  j's MODEL passed every check but the window; misses[j] counts the rounds
- *  j missed in a row (saturating).
+ *  j's MODEL passed every check but the window, and lookahead[j] holds that
+ *  MODEL's payload; misses[j] counts the rounds j missed in a row
+ *  (saturating); back_at[j] is the round from which a given-up j is waited
+ *  for again.
  */
 #include "inbox.h"
 
@@ -29,6 +31,7 @@ struct bn_inbox_t {
     uint8_t   *misses;       /* n */
     uint64_t  *ahead;        /* n: highest far round seen, 0 = none */
     uint64_t  *back_at;      /* n: given-up peer to restore from that round, UINT64_MAX = none */
+    bn_buf_t **lookahead;    /* n: the payload of ahead[j]'s message (owned), or NULL */
     uint32_t  *logged;       /* n + 1 bitmasks of reasons logged (n: unknown sender) */
     uint64_t  *scratch;      /* n, for the quorum */
     bn_inbox_stats_t stats;
@@ -50,12 +53,13 @@ bn_inbox_t *bn_inbox_new(const bn_inbox_opts_t *o)
     ib->misses = calloc(o->n, 1);
     ib->ahead = calloc(o->n, sizeof *ib->ahead);
     ib->back_at = malloc((o->n ? o->n : 1) * sizeof *ib->back_at);
+    ib->lookahead = calloc(o->n ? o->n : 1, sizeof *ib->lookahead);
     if (ib->back_at)
         for (uint32_t j = 0; j < o->n; j++)
             ib->back_at[j] = UINT64_MAX;
     ib->logged = calloc(o->n + 1, sizeof *ib->logged);
     ib->scratch = calloc(o->n, sizeof *ib->scratch);
-    if (!ib->slots || !ib->cslots || !ib->misses || !ib->ahead || !ib->back_at || !ib->logged || !ib->scratch)
+    if (!ib->slots || !ib->cslots || !ib->misses || !ib->ahead || !ib->back_at || !ib->lookahead || !ib->logged || !ib->scratch)
         bn_inbox_destroy(&ib);
     return ib;
 }
@@ -92,6 +96,10 @@ void bn_inbox_destroy(bn_inbox_t **self_p)
     free(ib->misses);
     free(ib->ahead);
     free(ib->back_at);
+    if (ib->lookahead)
+        for (uint32_t j = 0; j < ib->o.n; j++)
+            bn_buf_release(&ib->lookahead[j]);
+    free(ib->lookahead);
     free(ib->logged);
     free(ib->scratch);
     free(ib);
@@ -145,29 +153,33 @@ static s_slot_t *s_slot(s_slot_t *ring, const bn_inbox_t *ib, uint64_t round, ui
 }
 
 /* A valid model of `peer` for `round` arrived.  A peer in step is simply
- * heard; a given-up one is taken back from the first round of ours it can
- * still serve: its model's round if that is ahead of ours, else our next
- * one (it is behind by less than the window and will get there).  Until
- * then it is not waited for: it skipped or finished the rounds before. */
+ * heard.  A given-up one is taken back from the first round of ours it can
+ * still serve: its model's round if that is ours or ahead, else our next
+ * one (it is behind; it will catch up, section "Liveness" of
+ * docs/protocol.md).  Until then it is not waited for. */
 static void s_heard(bn_inbox_t *ib, uint32_t peer, uint64_t round)
 {
     if (ib->misses[peer] < S_GIVE_UP) {
         ib->misses[peer] = 0;
         return;
     }
-    uint64_t from = round > ib->round ? round : ib->round + 1;
-    if (round == ib->round)
+    if (round == ib->round) {
         s_restore(ib, peer);
-    else if (from < ib->back_at[peer])
+        return;
+    }
+    uint64_t from = round > ib->round ? round : ib->round + 1;
+    if (from < ib->back_at[peer])
         ib->back_at[peer] = from;
 }
 
 /* The header checks of a well-formed, validated message that need the
- * node's position: authentication, kind, schedule, graph, window. */
+ * node's position: authentication, kind, schedule, graph, window.  *far is
+ * set for a MODEL that passed every check but the window (too far ahead). */
 static bn_drop_reason_t s_check_position(bn_inbox_t *ib, const bn_wire_header_t *h,
-                                         uint32_t auth, uint32_t *key)
+                                         uint32_t auth, uint32_t *key, bool *far)
 {
     uint32_t from = h->sender;
+    *far = false;
     if ((auth != BN_AUTH_NONE && auth != from) || (ib->o.curve && auth == BN_AUTH_NONE))
         return s_drop(ib, auth != BN_AUTH_NONE ? auth : from, BN_DROP_AUTH);
     bool collude = h->kind == BN_MSG_COLLUDE;
@@ -175,10 +187,11 @@ static bn_drop_reason_t s_check_position(bn_inbox_t *ib, const bn_wire_header_t 
         return s_drop(ib, from, BN_DROP_KIND);
     if (h->epoch != h->round / ib->o.rounds_per_epoch)
         return s_drop(ib, from, BN_DROP_HEADER);
-    if (h->round + ib->o.window <= ib->round)
-        return s_drop(ib, from, BN_DROP_STALE);     /* long finished: no need to look further */
     if (h->epoch >= ib->o.epochs)
         return s_drop(ib, from, BN_DROP_FUTURE);    /* beyond the run */
+    uint64_t epoch_now = ib->round / ib->o.rounds_per_epoch;
+    if (h->round < ib->round && h->epoch + 1 < epoch_now)
+        return s_drop(ib, from, BN_DROP_STALE);     /* epochs ago: not worth a graph */
     const bn_topology_t *g = bn_graphs_get(ib->o.graphs, h->epoch);
     if (!g || g->fingerprint != h->topology)
         return s_drop(ib, from, BN_DROP_TOPOLOGY);
@@ -192,18 +205,32 @@ static bn_drop_reason_t s_check_position(bn_inbox_t *ib, const bn_wire_header_t 
         return s_drop(ib, from, BN_DROP_NOT_NEIGHBOR);
     }
     if (h->round < ib->round) {
-        /* Finished, but the neighbour is alive and close behind. */
+        /* Finished, but the neighbour is alive: it is behind. */
         s_heard(ib, from, h->round);
         return s_drop(ib, from, BN_DROP_STALE);
     }
     if (h->round >= ib->round + ib->o.window) {
-        /* Beyond the window, but authentic, in the run and in the graph: a
+        /* Beyond the window, but authentic, in the run and in the graph: the
          * neighbour is at least that far.  The catch-up quorum uses it. */
-        if (!collude && h->round > ib->ahead[from])
-            ib->ahead[from] = h->round;
+        *far = !collude && h->round > ib->ahead[from];
         return s_drop(ib, from, BN_DROP_FUTURE);
     }
     return BN_DROP_NONE;
+}
+
+/* Moves the payload of a validated message into *dst (host-order floats). */
+static bn_buf_t *s_take_payload(bn_msg_t *msg, uint32_t dim, size_t plen)
+{
+    bn_buf_t *buf = bn_msg_take(msg, 1);
+    if (buf && !bn_wire_payload_native()) {
+        void *p;
+        bn_buf_t *host = bn_buf_new(plen, &p);
+        if (host)
+            bn_wire_payload_decode(bn_buf_data(buf), dim, p);
+        bn_buf_release(&buf);
+        buf = host;
+    }
+    return buf;
 }
 
 bn_drop_reason_t bn_inbox_admit(bn_inbox_t *ib, bn_msg_t *msg)
@@ -225,22 +252,25 @@ bn_drop_reason_t bn_inbox_admit(bn_inbox_t *ib, bn_msg_t *msg)
     if (why != BN_DROP_NONE)
         return s_drop(ib, why == BN_DROP_SENDER ? auth : h.sender, why);
     uint32_t key = h.sender;
-    why = s_check_position(ib, &h, auth, &key);
+    bool far;
+    why = s_check_position(ib, &h, auth, &key, &far);
+    if (far) {
+        /* Keep the newest far model of each neighbour: if the node skips to
+         * its round, it is that round's model. */
+        bn_buf_t *buf = s_take_payload(msg, h.dim, plen);
+        if (buf) {
+            bn_buf_release(&ib->lookahead[h.sender]);
+            ib->lookahead[h.sender] = buf;
+            ib->ahead[h.sender] = h.round;
+        }
+    }
     if (why != BN_DROP_NONE)
         return why;
     bool collude = h.kind == BN_MSG_COLLUDE;
     s_slot_t *s = s_slot(collude ? ib->cslots : ib->slots, ib, h.round, key);
     if (s->full && s->round == h.round)
         return s_drop(ib, h.sender, BN_DROP_DUPLICATE);
-    bn_buf_t *buf = bn_msg_take(msg, 1);
-    if (buf && !bn_wire_payload_native()) {
-        void *p;
-        bn_buf_t *host = bn_buf_new(plen, &p);
-        if (host)
-            bn_wire_payload_decode(bn_buf_data(buf), h.dim, p);
-        bn_buf_release(&buf);
-        buf = host;
-    }
+    bn_buf_t *buf = s_take_payload(msg, h.dim, plen);
     if (!buf)
         return s_drop(ib, h.sender, BN_DROP_FUTURE);   /* out of memory: no room for it */
     s_slot_clear(s);
@@ -324,27 +354,38 @@ uint64_t bn_inbox_catch_up(const bn_inbox_t *ib)
     uint32_t m = 0;
     uint64_t far = ib->round + ib->o.window;
     for (uint32_t j = 0; j < ib->o.n; j++)
-        if (ib->ahead[j] >= far && ib->ahead[j] > 0)
+        if (ib->ahead[j] >= far)
             ib->scratch[m++] = ib->ahead[j];
     if (m < q)
         return UINT64_MAX;
     qsort(ib->scratch, m, sizeof *ib->scratch, s_desc);
-    uint64_t target = ib->scratch[q - 1] + ib->o.window - 1;
-    uint64_t last = (uint64_t) ib->o.epochs * ib->o.rounds_per_epoch;
-    if (last > 0 && target >= last)
-        target = last - 1;
-    return target > ib->round ? target : UINT64_MAX;
+    return ib->scratch[q - 1];
 }
 
 void bn_inbox_jump(bn_inbox_t *ib, uint64_t round)
 {
     ib->round = round;
+    s_release_before(ib, round);
     for (uint32_t j = 0; j < ib->o.n; j++) {
-        if (ib->ahead[j] && ib->ahead[j] < round)
-            s_restore(ib, j);
+        uint64_t a = ib->ahead[j];
+        if (a && a >= round && a < round + ib->o.window && ib->lookahead[j]) {
+            s_slot_t *s = s_slot(ib->slots, ib, a, j);
+            s_slot_clear(s);
+            s->buf = ib->lookahead[j];
+            s->x = bn_buf_data(s->buf);
+            s->round = a;
+            s->full = true;
+            ib->lookahead[j] = NULL;
+        }
+        if (a && a <= round)
+            s_restore(ib, j);               /* it has sent nothing past our round yet */
+        else if (a && a < ib->back_at[j])
+            ib->back_at[j] = a;             /* its rounds before a are gone */
+        if (a && a > round)
+            ib->misses[j] = ib->misses[j] < S_GIVE_UP ? S_GIVE_UP : ib->misses[j];
+        bn_buf_release(&ib->lookahead[j]);
         ib->ahead[j] = 0;
     }
-    s_release_before(ib, round);
 }
 
 const bn_inbox_stats_t *bn_inbox_stats(const bn_inbox_t *ib)

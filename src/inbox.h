@@ -11,17 +11,19 @@
  *  COLLUDE (attackers only) in a second ring keyed by the honest origin.
  *
  *  Liveness.  A neighbour that missed two rounds in a row is given up: the
- *  node no longer waits for it (bn_inbox_waits_for is false) until one of
- *  its models is admitted, which restores it.  A MODEL that passes every
- *  check but is for a round at or beyond current + W is dropped as `future`,
- *  and also remembered as "neighbour j is at round >= r'".  When q distinct
- *  neighbours are remembered so (q = min(b + 1, degree), b the swarm's
- *  Byzantine bound, so at least one of them is honest when at most b lie),
- *  bn_inbox_catch_up returns the round to skip to: the q-th highest such
- *  round plus W - 1 (ahead of the honest neighbour by less than its window,
- *  so that its next round already accepts ours), capped at the run's last
- *  round.  The node skips there (bn_inbox_jump), which restores those
- *  neighbours.
+ *  node no longer waits for it (bn_inbox_waits_for is false) until a valid
+ *  model of it arrives, which takes it back from the first round of ours it
+ *  can serve (that model's round if it is ours or later; our next round if
+ *  it is behind).  A MODEL that passes every check but is for a round at or
+ *  beyond current + W is dropped as `future`, and also remembered, with its
+ *  payload, as "neighbour j is at round >= r'".  When q distinct neighbours
+ *  are remembered so (q = min(b + 1, degree), b the swarm's Byzantine bound,
+ *  so at least one of them is honest when at most b lie), bn_inbox_catch_up
+ *  returns the round to skip to: the q-th highest such round, where an
+ *  honest neighbour has been.  bn_inbox_jump moves the inbox there: the
+ *  remembered models of the target's window go into their slots, the
+ *  neighbours remembered at or below the target are waited for again, those
+ *  above it from their remembered round on.
  *
  *  Ownership: the inbox owns the payloads it keeps; pointers returned by
  *  bn_inbox_model / _relay / _model_buf stay valid until the slot's round is
@@ -83,8 +85,9 @@ uint32_t bn_inbox_close_round(bn_inbox_t *ib, uint64_t round, const uint32_t *pe
 
 /* The round to skip ahead to, or UINT64_MAX while no quorum says so. */
 uint64_t bn_inbox_catch_up(const bn_inbox_t *ib);
-/* The node skipped to `round`: neighbours seen ahead are restored (waited
- * for again) and the memory of who is ahead is cleared. */
+/* The node skips to `round` (it calls this when it decides to, before the
+ * skipped rounds): see "Liveness" above; the memory of who is ahead is
+ * cleared. */
 void bn_inbox_jump(bn_inbox_t *ib, uint64_t round);
 
 const bn_inbox_stats_t *bn_inbox_stats(const bn_inbox_t *ib);

@@ -162,8 +162,7 @@ static bool s_skip(bn_node_t *nd)
         nd->rep.rounds_skipped++;
         return true;
     }
-    if (nd->skip_to == nd->round && nd->skip_to) {
-        bn_inbox_jump(nd->inbox, nd->round);
+    if (nd->skip_to && nd->skip_to == nd->round) {
         nd->skip_to = 0;
         nd->rejoining = true;
         BN_INFO("caught up with the swarm: taking part again from round %llu (epoch %u)",
@@ -174,8 +173,10 @@ static bool s_skip(bn_node_t *nd)
     if (target == UINT64_MAX)
         return false;
     BN_INFO("the swarm is ahead (neighbours at round %llu and beyond): skipping rounds %llu..%llu",
-            (unsigned long long) (target - (nd->opt.future_rounds - 1)), (unsigned long long) nd->round,
+            (unsigned long long) target, (unsigned long long) nd->round,
             (unsigned long long) (target - 1));
+    /* From now on the inbox keeps messages of the target's window. */
+    bn_inbox_jump(nd->inbox, target);
     nd->skip_to = target;
     nd->rep.rounds_skipped++;
     return true;

@@ -132,6 +132,27 @@ size_t bn_buf_size(const bn_buf_t *b)
 
 /* ---- received messages ------------------------------------------------- */
 
+bn_msg_t *bn_msg_new(uint32_t count, const void *const *frames, const size_t *lens, uint32_t auth,
+                     bool oversize)
+{
+    bn_msg_t *m = calloc(1, sizeof *m);
+    if (!m)
+        return NULL;
+    m->count = count;
+    m->auth = auth;
+    m->oversize = oversize;
+    for (uint32_t i = 0; !oversize && i < count && i < BN_MSG_MAX_FRAMES; i++) {
+        if (zmq_msg_init_size(&m->frames[i], lens[i]) != 0) {
+            bn_msg_destroy(&m);
+            return NULL;
+        }
+        if (lens[i])
+            memcpy(zmq_msg_data(&m->frames[i]), frames[i], lens[i]);
+        m->held++;
+    }
+    return m;
+}
+
 uint32_t bn_msg_count(const bn_msg_t *m)
 {
     return m->count;

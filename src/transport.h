@@ -62,6 +62,12 @@ size_t bn_buf_size(const bn_buf_t *b);
  * discarded; bn_msg_count still counts them. */
 typedef struct bn_msg_t bn_msg_t;
 
+/* A message as if received: count frames (the first BN_MSG_MAX_FRAMES
+ * copied from frames[i], lens[i] bytes), from authenticated sender auth,
+ * oversize as bn_msg_oversize reports it (then no frame is held).  For tests
+ * and tools that replay messages; NULL when out of memory. */
+bn_msg_t *bn_msg_new(uint32_t count, const void *const *frames, const size_t *lens, uint32_t auth,
+                     bool oversize);
 uint32_t bn_msg_count(const bn_msg_t *m);          /* frames the message had */
 /* Frame i's bytes (borrowed, valid until bn_msg_destroy or bn_msg_take of
  * that frame); NULL with *len = 0 for a frame that is not held. */
