@@ -238,7 +238,7 @@ static void s_sp_sender(s_msg_t *q) { q->h.sender = N; q->h.origin = N; }
 static void s_sp_origin(s_msg_t *q) { q->h.origin = (q->h.sender + 1) % N; }
 static void s_sp_kind(s_msg_t *q) { q->h.kind = BN_MSG_MODEL; }
 static void s_sp_swarm(s_msg_t *q) { q->h.swarm_id ^= 1; }
-static void s_sp_version(s_msg_t *q) { q->h.version = 2; }
+static void s_sp_version(s_msg_t *q) { q->h.version = BN_WIRE_VERSION + 1; }
 static void s_sp_epoch(s_msg_t *q) { q->h.epoch = E; q->r.epoch = E; }
 static void s_sp_round(s_msg_t *q) { q->h.round = (uint64_t) (q->h.epoch + 2) * R; }
 static void s_sp_dtype(s_msg_t *q) { q->h.dtype = 2; }
