@@ -32,6 +32,7 @@ struct bn_inbox_t {
     uint64_t  *ahead;        /* n: highest far round seen, 0 = none */
     uint64_t  *back_at;      /* n: given-up peer to restore from that round, UINT64_MAX = none */
     bn_buf_t **lookahead;    /* n: the payload of ahead[j]'s message (owned), or NULL */
+    uint64_t  *seen;         /* n: 1 + the highest round of a valid MODEL of j, 0 = none */
     uint32_t  *logged;       /* n + 1 bitmasks of reasons logged (n: unknown sender) */
     uint64_t  *scratch;      /* n, for the quorum */
     bn_inbox_stats_t stats;
@@ -54,12 +55,13 @@ bn_inbox_t *bn_inbox_new(const bn_inbox_opts_t *o)
     ib->ahead = calloc(o->n, sizeof *ib->ahead);
     ib->back_at = malloc((o->n ? o->n : 1) * sizeof *ib->back_at);
     ib->lookahead = calloc(o->n ? o->n : 1, sizeof *ib->lookahead);
+    ib->seen = calloc(o->n ? o->n : 1, sizeof *ib->seen);
     if (ib->back_at)
         for (uint32_t j = 0; j < o->n; j++)
             ib->back_at[j] = UINT64_MAX;
     ib->logged = calloc(o->n + 1, sizeof *ib->logged);
     ib->scratch = calloc(o->n, sizeof *ib->scratch);
-    if (!ib->slots || !ib->cslots || !ib->misses || !ib->ahead || !ib->back_at || !ib->lookahead || !ib->logged || !ib->scratch)
+    if (!ib->slots || !ib->cslots || !ib->misses || !ib->ahead || !ib->back_at || !ib->lookahead || !ib->seen || !ib->logged || !ib->scratch)
         bn_inbox_destroy(&ib);
     return ib;
 }
@@ -100,6 +102,7 @@ void bn_inbox_destroy(bn_inbox_t **self_p)
         for (uint32_t j = 0; j < ib->o.n; j++)
             bn_buf_release(&ib->lookahead[j]);
     free(ib->lookahead);
+    free(ib->seen);
     free(ib->logged);
     free(ib->scratch);
     free(ib);
@@ -204,6 +207,8 @@ static bn_drop_reason_t s_check_position(bn_inbox_t *ib, const bn_wire_header_t 
     } else if (!bn_topology_has_edge(g, ib->o.self, from)) {
         return s_drop(ib, from, BN_DROP_NOT_NEIGHBOR);
     }
+    if (!collude && h->round + 1 > ib->seen[from])
+        ib->seen[from] = h->round + 1;
     if (h->round < ib->round) {
         /* Finished, but the neighbour is alive: it is behind. */
         s_heard(ib, from, h->round);
@@ -314,7 +319,11 @@ const float *bn_inbox_relay(const bn_inbox_t *ib, uint64_t round, uint32_t origi
 
 bool bn_inbox_waits_for(const bn_inbox_t *ib, uint32_t peer)
 {
-    return peer < ib->o.n && ib->misses[peer] < S_GIVE_UP;
+    if (peer >= ib->o.n || ib->misses[peer] >= S_GIVE_UP)
+        return false;
+    /* One connection delivers in order: a peer already heard from for a
+     * later round will not send this one any more (it was lost). */
+    return ib->seen[peer] <= ib->round + 1;
 }
 
 uint32_t bn_inbox_close_round(bn_inbox_t *ib, uint64_t round, const uint32_t *peers, uint32_t k)

@@ -77,7 +77,9 @@ const bn_buf_t *bn_inbox_model_buf(const bn_inbox_t *ib, uint64_t round, uint32_
 /* Attackers: the relayed model of honest `origin` for `round`, else NULL. */
 const float *bn_inbox_relay(const bn_inbox_t *ib, uint64_t round, uint32_t origin);
 
-/* False while `peer` is given up. */
+/* Whether the current round waits for `peer`: false while it is given up,
+ * and false once a valid model of it for a later round has arrived (one
+ * connection delivers in order, so this round's was lost). */
 bool bn_inbox_waits_for(const bn_inbox_t *ib, uint32_t peer);
 /* Closes `round` for the k peers it expected: each whose model is not there
  * missed it (two in a row: given up).  Returns how many are missing. */

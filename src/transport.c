@@ -292,6 +292,71 @@ static int s_set_int(void *sock, int opt, int value)
     return zmq_setsockopt(sock, opt, &value, sizeof value);
 }
 
+/* CURVE: the swarm's keys, ours checked against the file, and the ZAP
+ * handler thread, bound before any CURVE socket exists (libzmq lets CURVE
+ * clients in unauthenticated while no ZAP handler is bound). */
+static int s_setup_curve(bn_transport_t *t, char *err, size_t errlen)
+{
+    const bn_swarm_t *swarm = t->swarm;
+    const char *secret = t->opts.secret_key;
+    if (!secret)
+        return swarm->curve ? bn_fail(err, errlen, BN_EARG, "the swarm file lists CURVE keys: "
+                                      "this node needs its secret key (--key)") : BN_OK;
+    if (!swarm->curve)
+        return bn_fail(err, errlen, BN_EARG, "a secret key was given but the swarm file lists no public keys");
+    if (strlen(secret) != BN_KEY_Z85_LEN || zmq_curve_public(t->public_key, secret) != 0)
+        return bn_fail(err, errlen, BN_EARG, "secret key is not a 40-character Z85 CURVE key");
+    t->keys = calloc(swarm->n, sizeof *t->keys);
+    if (!t->keys)
+        return bn_fail(err, errlen, BN_ENOMEM, "out of memory");
+    for (uint32_t i = 0; i < swarm->n; i++)
+        if (!zmq_z85_decode(t->keys[i], swarm->nodes[i].public_key))
+            return bn_fail(err, errlen, BN_EARG, "node %u's public key is not valid Z85", i);
+    if (t->self != UINT32_MAX && strcmp(t->public_key, swarm->nodes[t->self].public_key) != 0)
+        return bn_fail(err, errlen, BN_EARG, "the secret key does not belong to node %u's public key "
+                       "in the swarm file", t->self);
+    t->zap = zmq_socket(t->ctx, ZMQ_REP);
+    int zero = 0;
+    if (!t->zap || zmq_setsockopt(t->zap, ZMQ_LINGER, &zero, sizeof zero) != 0
+        || zmq_bind(t->zap, "inproc://zeromq.zap.01") != 0) {
+        int rc = bn_fail(err, errlen, BN_ENET, "cannot bind the ZAP handler: %s", zmq_strerror(zmq_errno()));
+        if (t->zap)
+            zmq_close(t->zap);
+        t->zap = NULL;
+        return rc;
+    }
+    if (pthread_create(&t->zap_thread, NULL, s_zap_loop, t) != 0) {
+        zmq_close(t->zap);
+        t->zap = NULL;
+        return bn_fail(err, errlen, BN_ENOMEM, "cannot start the ZAP thread");
+    }
+    t->zap_running = true;
+    return BN_OK;
+}
+
+/* The bound PULL socket (a CURVE server with a secret key). */
+static int s_bind(bn_transport_t *t, const char *ep, char *err, size_t errlen)
+{
+    const bn_transport_opts_t *opts = &t->opts;
+    t->pull = zmq_socket(t->ctx, ZMQ_PULL);
+    if (!t->pull)
+        return bn_fail(err, errlen, BN_ENET, "ZeroMQ: %s", zmq_strerror(zmq_errno()));
+    s_set_int(t->pull, ZMQ_RCVHWM, opts->rcvhwm);
+    s_set_int(t->pull, ZMQ_LINGER, 0);
+    /* One frame above the whole-message bound is refused before it is buffered. */
+    zmq_setsockopt(t->pull, ZMQ_MAXMSGSIZE, &opts->max_msg_size, sizeof opts->max_msg_size);
+    if (opts->secret_key) {
+        s_set_int(t->pull, ZMQ_CURVE_SERVER, 1);
+        zmq_setsockopt(t->pull, ZMQ_CURVE_SECRETKEY, opts->secret_key, BN_KEY_Z85_LEN);
+        zmq_setsockopt(t->pull, ZMQ_ZAP_DOMAIN, "byznode", 7);
+    }
+    /* A tcp endpoint "tcp://host:port" binds the port on every interface
+     * only if the host is given as *, so bind exactly what the file says. */
+    if (zmq_bind(t->pull, ep) != 0)
+        return bn_fail(err, errlen, BN_ENET, "cannot bind %s: %s", ep, zmq_strerror(zmq_errno()));
+    return BN_OK;
+}
+
 bn_transport_t *bn_transport_new(const bn_swarm_t *swarm, uint32_t self,
                                  const char *bind_endpoint, const bn_transport_opts_t *opts,
                                  char *err, size_t errlen)
@@ -318,78 +383,12 @@ bn_transport_t *bn_transport_new(const bn_swarm_t *swarm, uint32_t self,
     }
     zmq_ctx_set(t->ctx, ZMQ_IO_THREADS, 1);
     zmq_ctx_set(t->ctx, ZMQ_BLOCKY, 0);
-
-    if (opts->secret_key) {
-        if (!swarm->curve) {
-            bn_fail(err, errlen, BN_EARG, "a secret key was given but the swarm file lists no public keys");
-            goto fail;
-        }
-        if (strlen(opts->secret_key) != BN_KEY_Z85_LEN
-            || zmq_curve_public(t->public_key, opts->secret_key) != 0) {
-            bn_fail(err, errlen, BN_EARG, "secret key is not a 40-character Z85 CURVE key");
-            goto fail;
-        }
-        t->keys = calloc(swarm->n, sizeof *t->keys);
-        if (!t->keys) {
-            bn_fail(err, errlen, BN_ENOMEM, "out of memory");
-            goto fail;
-        }
-        for (uint32_t i = 0; i < swarm->n; i++)
-            if (!zmq_z85_decode(t->keys[i], swarm->nodes[i].public_key)) {
-                bn_fail(err, errlen, BN_EARG, "node %u's public key is not valid Z85", i);
-                goto fail;
-            }
-        if (self != UINT32_MAX && strcmp(t->public_key, swarm->nodes[self].public_key) != 0) {
-            bn_fail(err, errlen, BN_EARG, "the secret key does not belong to node %u's public key in the swarm file", self);
-            goto fail;
-        }
-        /* Bound before any CURVE socket exists: libzmq lets CURVE clients
-         * in unauthenticated while no ZAP handler is bound. */
-        t->zap = zmq_socket(t->ctx, ZMQ_REP);
-        int zero = 0;
-        if (!t->zap || zmq_setsockopt(t->zap, ZMQ_LINGER, &zero, sizeof zero) != 0
-            || zmq_bind(t->zap, "inproc://zeromq.zap.01") != 0) {
-            bn_fail(err, errlen, BN_ENET, "cannot bind the ZAP handler: %s", zmq_strerror(zmq_errno()));
-            if (t->zap)
-                zmq_close(t->zap);
-            t->zap = NULL;
-            goto fail;
-        }
-        if (pthread_create(&t->zap_thread, NULL, s_zap_loop, t) != 0) {
-            zmq_close(t->zap);
-            t->zap = NULL;
-            bn_fail(err, errlen, BN_ENOMEM, "cannot start the ZAP thread");
-            goto fail;
-        }
-        t->zap_running = true;
-    } else if (swarm->curve) {
-        bn_fail(err, errlen, BN_EARG, "the swarm file lists CURVE keys: this node needs its secret key (--key)");
+    if (s_setup_curve(t, err, errlen) != BN_OK)
         goto fail;
-    }
-
-    if (opts->bind) {
-        const char *ep = bind_endpoint ? bind_endpoint : swarm->nodes[self].endpoint;
-        t->pull = zmq_socket(t->ctx, ZMQ_PULL);
-        if (!t->pull)
-            goto zfail;
-        s_set_int(t->pull, ZMQ_RCVHWM, opts->rcvhwm);
-        s_set_int(t->pull, ZMQ_LINGER, 0);
-        zmq_setsockopt(t->pull, ZMQ_MAXMSGSIZE, &opts->max_msg_size, sizeof opts->max_msg_size);
-        if (opts->secret_key) {
-            s_set_int(t->pull, ZMQ_CURVE_SERVER, 1);
-            zmq_setsockopt(t->pull, ZMQ_CURVE_SECRETKEY, opts->secret_key, BN_KEY_Z85_LEN);
-            zmq_setsockopt(t->pull, ZMQ_ZAP_DOMAIN, "byznode", 7);
-        }
-        /* A tcp endpoint "tcp://host:port" binds the port on every interface
-         * only if the host is given as *, so bind exactly what the file says. */
-        if (zmq_bind(t->pull, ep) != 0) {
-            bn_fail(err, errlen, BN_ENET, "cannot bind %s: %s", ep, zmq_strerror(zmq_errno()));
-            goto fail;
-        }
-    }
+    if (opts->bind && s_bind(t, bind_endpoint ? bind_endpoint : swarm->nodes[self].endpoint,
+                             err, errlen) != BN_OK)
+        goto fail;
     return t;
-zfail:
-    bn_fail(err, errlen, BN_ENET, "ZeroMQ: %s", zmq_strerror(zmq_errno()));
 fail:
     bn_transport_destroy(&t);
     return NULL;

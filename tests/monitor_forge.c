@@ -109,13 +109,14 @@ static int s_send(const s_ctx_t *c, bn_transport_t *tr, const char *kind, uint32
     uint8_t hb[BN_WIRE_HEADER_MAX];
     size_t hlen = 0;
     bn_wire_encode(&h, hb, sizeof hb, &hlen);
-    zmq_msg_t payload;
-    zmq_msg_init_size(&payload, plen);
+    void *bytes = NULL;
+    bn_buf_t *payload = bn_buf_new(plen, &bytes);
     float v = 0.01f * (float) (node + 1);
-    for (size_t k = 0; k + 4 <= plen; k += 4)
-        memcpy((char *) zmq_msg_data(&payload) + k, &v, 4);
-    int rc = bn_transport_send(tr, BN_PEER_MONITOR, hb, hlen, sb.data, sb.size, &payload);
-    zmq_msg_close(&payload);
+    for (size_t k = 0; payload && k + 4 <= plen; k += 4)
+        memcpy((char *) bytes + k, &v, 4);
+    int rc = payload ? bn_transport_send(tr, BN_PEER_MONITOR, hb, hlen, sb.data, sb.size, payload)
+                     : BN_ENOMEM;
+    bn_buf_release(&payload);
     msgpack_sbuffer_destroy(&sb);
     free(w);
     if (rc != BN_OK)
