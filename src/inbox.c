@@ -321,9 +321,11 @@ bool bn_inbox_waits_for(const bn_inbox_t *ib, uint32_t peer)
 {
     if (peer >= ib->o.n || ib->misses[peer] >= S_GIVE_UP)
         return false;
-    /* One connection delivers in order: a peer already heard from for a
-     * later round will not send this one any more (it was lost). */
-    return ib->seen[peer] <= ib->round + 1;
+    /* A peer sends its rounds in order and one connection delivers them in
+     * order: a peer already heard from two rounds later will not send this
+     * one any more (it was lost).  (One round later is not enough: a peer in
+     * step may send round r + 1 as soon as it has ours of round r.) */
+    return ib->seen[peer] <= ib->round + 2;
 }
 
 uint32_t bn_inbox_close_round(bn_inbox_t *ib, uint64_t round, const uint32_t *peers, uint32_t k)
@@ -336,6 +338,8 @@ uint32_t bn_inbox_close_round(bn_inbox_t *ib, uint64_t round, const uint32_t *pe
         missing++;
         BN_DEBUG("round %llu: no model from node %u (misses %u)", (unsigned long long) round, j,
                  ib->misses[j]);
+        if (ib->seen[j] > round + 2)
+            continue;           /* lost, but the peer is alive and ahead: not a miss */
         if (ib->misses[j] < 255)
             ib->misses[j]++;
         if (ib->misses[j] == S_GIVE_UP) {

@@ -78,11 +78,13 @@ const bn_buf_t *bn_inbox_model_buf(const bn_inbox_t *ib, uint64_t round, uint32_
 const float *bn_inbox_relay(const bn_inbox_t *ib, uint64_t round, uint32_t origin);
 
 /* Whether the current round waits for `peer`: false while it is given up,
- * and false once a valid model of it for a later round has arrived (one
- * connection delivers in order, so this round's was lost). */
+ * and false once a valid model of it for a round two or more later has
+ * arrived (a peer sends in round order and one connection delivers in
+ * order, so this round's was lost). */
 bool bn_inbox_waits_for(const bn_inbox_t *ib, uint32_t peer);
 /* Closes `round` for the k peers it expected: each whose model is not there
- * missed it (two in a row: given up).  Returns how many are missing. */
+ * missed it (two in a row: given up), unless a model of it two or more
+ * rounds later has come (it is alive; this round's was lost).  Returns how many are missing. */
 uint32_t bn_inbox_close_round(bn_inbox_t *ib, uint64_t round, const uint32_t *peers, uint32_t k);
 
 /* The round to skip ahead to, or UINT64_MAX while no quorum says so. */
