@@ -296,8 +296,11 @@ static void test_oversize_multipart_is_dropped_without_growth(void **state)
     zmq_ctx_term(ctx);
     long after = s_rss_kb();
     print_message("RSS before %ld kB, after the 280 MB message %ld kB\n", before, after);
-    assert_true(after - before < 64 * 1024);
     bn_transport_destroy(&b);
+#if !defined(__SANITIZE_ADDRESS__)
+    /* (AddressSanitizer keeps freed memory in its quarantine: no bound there.) */
+    assert_true(after - before < 64 * 1024);
+#endif
     free(s.nodes);
 }
 
