@@ -45,6 +45,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import textwrap
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -579,11 +580,11 @@ def table_rows_csv(exp, t, rows):
         for e in entries:
             st = e["stats"]
             col = e["col"] if e["metric"] == "final_accuracy" or ": " in e["col"] \
-                else f"{e['col']} ({e['metric']})"
+                or e["col"] == METRICS.get(e["metric"]) else f"{e['col']} ({e['metric']})"
             out.append({"item": exp["item"] or exp["name"], "row": rl, "column": col,
                         "n": e["n"], "seeds": st["n"] if st else 0,
                         "mean": "" if not st else f"{st['mean']:.6g}",
-                        "std": "" if not st else f"{st['std']:.6g}",
+                        "std": "" if not st or st["n"] < 2 else f"{st['std']:.6g}",
                         "min": "" if not st else f"{st['min']:.6g}",
                         "max": "" if not st else f"{st['max']:.6g}",
                         "paper": "" if e["paper"] is None else f"{e['paper']:g}",
@@ -696,7 +697,8 @@ def figures(exp, results, outdir):
                     ax.legend(fontsize=7, loc="best")
                 else:
                     ax.text(0.5, 0.5, "no finished cell yet", ha="center", transform=ax.transAxes)
-            fig.suptitle(f"{title}: {what} ({sub}; band: ±1 std over seeds)", fontsize=10)
+            fig.suptitle(textwrap.fill(f"{title}: {what} ({sub}; band: ±1 std over seeds)",
+                                       width=int(12 * 5.2 * ncol)), fontsize=10)
             name = f"{exp['name']}-{what}{'-by-' + panel if panel else ''}.png"
         elif kind == "bars":
             fig, ax = plt.subplots(figsize=(max(6, 0.55 * len(cfgs) + 2), 4.4))
@@ -723,7 +725,8 @@ def figures(exp, results, outdir):
             h1, l1 = ax.get_legend_handles_labels()
             h2, l2 = ax2.get_legend_handles_labels()
             ax.legend(h1 + h2, l1 + l2, fontsize=8, loc="lower left")
-            ax.set_title(f"{title}: best accuracy and consensus ({sub})", fontsize=10)
+            ax.set_title(textwrap.fill(f"{title}: best accuracy and consensus ({sub})",
+                                       width=int(12 * max(6, 0.55 * len(cfgs) + 2))), fontsize=10)
             name = f"{exp['name']}-bars.png"
         else:
             xm, ym = spec[1], spec[2]
@@ -746,7 +749,7 @@ def figures(exp, results, outdir):
             ax.grid(alpha=0.3)
             if ax.get_legend_handles_labels()[0]:
                 ax.legend(fontsize=8)
-            ax.set_title(f"{title} ({sub})", fontsize=10)
+            ax.set_title(textwrap.fill(f"{title} ({sub})", width=70), fontsize=10)
             name = f"{exp['name']}-{xm}-vs-{ym}.png"
         fig.tight_layout()
         path = os.path.join(outdir, name)
