@@ -291,6 +291,28 @@ def machine():
     return {"cpu": cpu, "cores": os.cpu_count(), "load_at_start": os.getloadavg()[0]}
 
 
+def stop_group(p):
+    """TERM the process group of p, wait for all of it, KILL what is left after 30 s."""
+    try:
+        os.killpg(p.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            p.wait(timeout=0.1)
+        except subprocess.TimeoutExpired:
+            pass
+        try:
+            os.killpg(p.pid, 0)
+        except ProcessLookupError:
+            return
+    try:
+        os.killpg(p.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
 def run_cell(opts, a, log):
     key = cell_key(opts)
     work = os.path.join(a.work, f"{cell_label(opts)}-{key}")
@@ -311,12 +333,9 @@ def run_cell(opts, a, log):
         try:
             rc = p.wait()
         except BaseException:
-            # Interrupted: stop the swarm (swarm.sh stops its nodes on TERM).
-            os.killpg(p.pid, signal.SIGTERM)
-            try:
-                p.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(p.pid, signal.SIGKILL)
+            # Interrupted: stop the swarm (swarm.sh stops its nodes on TERM),
+            # and wait until no process of its group is left (KILL after 30 s).
+            stop_group(p)
             raise
     wall = time.monotonic() - t0
     summ = os.path.join(work, "summary.json")
