@@ -413,6 +413,30 @@ static void test_jump_restores_the_quorum(void **state)
     bn_inbox_destroy(&ib);
 }
 
+/* A peer sends in round order over one connection: once its model two
+ * rounds ahead is here, this round's was lost -- not waited for, and not a
+ * miss (the peer is alive). */
+static void test_lost_round_is_not_waited_for(void **state)
+{
+    (void) state;
+    bn_inbox_t *ib = s_inbox(false, NULL);
+    const uint32_t nbr[3] = { 1, 2, 3 };
+    s_round(ib, 4);
+    bn_wire_header_t h = s_hdr(1, 5);                          /* one ahead: still waited for */
+    assert_int_equal(s_admit(ib, &h, 0), BN_DROP_NONE);
+    assert_true(bn_inbox_waits_for(ib, 1));
+    h = s_hdr(1, 6);                                            /* two ahead: round 4's is lost */
+    assert_int_equal(s_admit(ib, &h, 0), BN_DROP_NONE);
+    assert_false(bn_inbox_waits_for(ib, 1));
+    for (int k = 0; k < 3; k++)                                 /* three rounds without it */
+        assert_int_equal(bn_inbox_close_round(ib, 4, nbr, 3), 3);
+    assert_int_equal(bn_inbox_stats(ib)->peers_given_up, 2);   /* 2 and 3, not 1 */
+    s_round(ib, 6);
+    assert_true(bn_inbox_waits_for(ib, 1));
+    assert_non_null(bn_inbox_model(ib, 6, 1));
+    bn_inbox_destroy(&ib);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -424,6 +448,7 @@ int main(void)
         cmocka_unit_test(test_catch_up_needs_a_quorum),
         cmocka_unit_test(test_byzantine_minority_cannot_drag),
         cmocka_unit_test(test_jump_restores_the_quorum),
+        cmocka_unit_test(test_lost_round_is_not_waited_for),
     };
     return cmocka_run_group_tests(tests, s_setup, s_teardown);
 }
