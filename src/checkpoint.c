@@ -135,6 +135,18 @@ int bn_checkpoint_save(const char *dir, uint32_t id, const bn_checkpoint_t *ck,
     return rc;
 }
 
+/* The stored sample order (order_n 4-byte indices at q, unaligned): every index below order_n. */
+static bool s_order_ok(const uint8_t *q, uint32_t order_n)
+{
+    for (uint32_t i = 0; i < order_n; i++) {
+        uint32_t v;
+        memcpy(&v, q + (size_t) i * 4, 4);
+        if (v >= order_n)
+            return false;
+    }
+    return true;
+}
+
 int bn_checkpoint_load(const char *dir, uint32_t id, uint64_t config_fp, uint32_t epochs,
                        bn_checkpoint_t *ck, char *err, size_t errlen)
 {
@@ -183,12 +195,8 @@ int bn_checkpoint_load(const char *dir, uint32_t id, uint64_t config_fp, uint32_
         || has_v != (ck->velocity != NULL)
         || len != o + dim * 4 * (has_v ? 2 : 1) + (size_t) order_n * 4 + 8)
         goto done;
-    for (uint32_t i = 0; i < order_n; i++) {
-        uint32_t v;
-        memcpy(&v, p + o + dim * 4 * (has_v ? 2 : 1) + (size_t) i * 4, 4);
-        if (v >= order_n)
-            goto done;
-    }
+    if (!s_order_ok(p + o + dim * 4 * (has_v ? 2 : 1), order_n))
+        goto done;
     if (fp != config_fp) {
         rc = bn_fail(err, errlen, BN_EMISMATCH, "%s: written with another configuration (fingerprint "
                      "%016llx, this run %016llx: a swarm-wide option such as --batch, --seed or --epochs "
