@@ -293,17 +293,10 @@ static int s_bad_choice(const s_row_t *r, const char *value, const char *what, c
                    hint, list);
 }
 
-int bn_options_set(bn_options_t *o, const char *name, const char *value, char *err, size_t errlen)
+/* A numeric row's value (T_U32, T_U64, T_F32, T_F64) into at, checked against the row's range. */
+static int s_set_number(const s_row_t *r, char *at, const char *name, const char *value, char *err,
+                        size_t errlen)
 {
-    const s_row_t *r = s_find(name);
-    if (!r && bn_rule_param_find(name)) {
-        if (strcmp(name, "trim") == 0)
-            o->trim_set = true;
-        return bn_rule_opts_set(&o->rule, name, value, err, errlen);
-    }
-    if (!r)
-        return s_unknown(name, err, errlen);
-    char *at = (char *) o + r->offset;
     char *end = NULL;
     errno = 0;
     switch (r->type) {
@@ -335,6 +328,33 @@ int bn_options_set(bn_options_t *o, const char *name, const char *value, char *e
             *(double *) at = v;
         return BN_OK;
     }
+    default:
+        break;
+    }
+bad:
+    return bn_fail(err, errlen, BN_EARG, "--%s: '%s' is not a number", name, value);
+range:
+    return bn_fail(err, errlen, BN_EARG, "--%s: %s is outside the accepted range [%g, %g]",
+                   name, value, r->min, r->max);
+}
+
+int bn_options_set(bn_options_t *o, const char *name, const char *value, char *err, size_t errlen)
+{
+    const s_row_t *r = s_find(name);
+    if (!r && bn_rule_param_find(name)) {
+        if (strcmp(name, "trim") == 0)
+            o->trim_set = true;
+        return bn_rule_opts_set(&o->rule, name, value, err, errlen);
+    }
+    if (!r)
+        return s_unknown(name, err, errlen);
+    char *at = (char *) o + r->offset;
+    switch (r->type) {
+    case T_U32:
+    case T_U64:
+    case T_F32:
+    case T_F64:
+        return s_set_number(r, at, name, value, err, errlen);
     case T_BOOL:
         if (!strcmp(value, "1") || !strcmp(value, "true") || !strcmp(value, "yes"))
             *(bool *) at = true;
@@ -376,11 +396,7 @@ int bn_options_set(bn_options_t *o, const char *name, const char *value, char *e
             return s_bad_choice(r, value, "direction", err, errlen);
         return BN_OK;
     }
-bad:
     return bn_fail(err, errlen, BN_EARG, "--%s: '%s' is not a number", name, value);
-range:
-    return bn_fail(err, errlen, BN_EARG, "--%s: %s is outside the accepted range [%g, %g]",
-                   name, value, r->min, r->max);
 }
 
 int bn_options_parse_argv(bn_options_t *o, int argc, char **argv, int first, char *err, size_t errlen)
