@@ -43,6 +43,13 @@ long bn_read_line(void *file, char *buf, size_t cap)
     return (long) len;
 }
 
+int bn_read_line_fail(long len, const char *path, unsigned lineno, int max_line, char *err, size_t errlen)
+{
+    if (len == -2)
+        return bn_fail(err, errlen, BN_EFORMAT, "%s:%u: NUL byte in line", path, lineno);
+    return bn_fail(err, errlen, BN_EFORMAT, "%s:%u: line longer than %d characters", path, lineno, max_line);
+}
+
 void bn_log_set(bn_log_level_t level, const char *tag)
 {
     s_level = level;

@@ -51,6 +51,11 @@ int bn_fail(char *err, size_t errlen, int code, const char *fmt, ...)
  * end), -2 on a NUL byte. */
 long bn_read_line(void *file, char *buf, size_t cap);
 
+/* The error for a negative bn_read_line result `len` on line `lineno` of
+ * `path` (max_line = cap - 1): "NUL byte in line" or "line longer than
+ * max_line characters", into err; returns BN_EFORMAT. */
+int bn_read_line_fail(long len, const char *path, unsigned lineno, int max_line, char *err, size_t errlen);
+
 /* Monotonic clock in seconds. */
 double bn_now(void);
 

@@ -274,13 +274,8 @@ int bn_topology_load(bn_topology_t *t, const char *path, uint32_t n, char *err, 
     }
     while ((len = bn_read_line(f, line, S_MAX_LINE + 1)) != 0) {
         lineno++;
-        if (len == -2) {
-            rc = bn_fail(err, errlen, BN_EFORMAT, "%s:%u: NUL byte in line", path, lineno);
-            goto fail;
-        }
         if (len < 0) {
-            rc = bn_fail(err, errlen, BN_EFORMAT, "%s:%u: line longer than %d characters",
-                         path, lineno, S_MAX_LINE);
+            rc = bn_read_line_fail(len, path, lineno, S_MAX_LINE, err, errlen);
             goto fail;
         }
         char *hash = strchr(line, '#');
