@@ -462,6 +462,24 @@ const bn_rule_stats_t *bn_rule_stats(const bn_rule_t *self)
     return self ? &self->stats : NULL;
 }
 
+int bn_rule_begin(bn_rule_t *self, const float *x_prev, const float *x_self)
+{
+    if (!self || !x_prev || !x_self)
+        return BN_EARG;
+    if (self->ops->begin)
+        self->ops->begin(self->state, x_prev, x_self, self->dim);
+    return BN_OK;
+}
+
+int bn_rule_observe(bn_rule_t *self, uint32_t slot, const float *x)
+{
+    if (!self || !x || slot >= self->max_k)
+        return BN_EARG;
+    if (self->ops->observe)
+        self->ops->observe(self->state, slot, x, self->dim);
+    return BN_OK;
+}
+
 void *bn_rule_state(const bn_rule_t *r)
 {
     return r ? r->state : NULL;

@@ -132,4 +132,17 @@ int bn_rule_aggregate(bn_rule_t *self, const bn_agg_input_t *in, float *x_out, f
 
 const bn_rule_stats_t *bn_rule_stats(const bn_rule_t *self);
 
+/* Streaming, optional (aggregation at the floor: the per-neighbour work done
+ * while waiting for the others).  Once per round, as soon as the node's own
+ * x_prev and x_self are final, call bn_rule_begin; then, for each neighbour
+ * vector as it arrives, bn_rule_observe with slot = the index it will have
+ * in in->x_nb.  The vectors (and x_prev, x_self) are borrowed: they must stay
+ * valid and unchanged until bn_rule_aggregate, which must then be passed the
+ * same x_prev / x_self pointers.  The result is bit-identical with or
+ * without these calls (a slot whose pointer differs, or a round without
+ * begin, is simply computed in aggregate); rules without streaming ignore
+ * them.  Allocate nothing.  BN_EARG for a NULL rule or vector or slot >= max_k. */
+int bn_rule_begin(bn_rule_t *self, const float *x_prev, const float *x_self);
+int bn_rule_observe(bn_rule_t *self, uint32_t slot, const float *x);
+
 #endif

@@ -1102,6 +1102,76 @@ static void test_robust_similarity_degenerate(void **state)
     assert_null(bn_rule_new(&o, 3, 2));
 }
 
+/* ---- streaming: begin / observe give bit-identical results ----------------------- */
+static void test_streaming_bit_identical(void **state)
+{
+    (void) state;
+    enum { D = 9001, K = 7 };
+    static float prev[D], self[D], nb[K * D], out_a[D], out_b[D];
+    static const float *ptr[K];
+    float wa[K + 1], wb[K + 1];
+    const char *rules[] = { "similarity", "similarity-kl", "similarity-cos", "mean",
+                            "robust-similarity", "trimmed-mean" };
+    bn_rng_t r;
+    bn_rng_seed(&r, 5, 9);
+    for (size_t ri = 0; ri < BN_ARRAY_LEN(rules); ri++) {
+        bn_rule_opts_t o;
+        s_opts(&o, RK(rules[ri]));
+        bn_rule_t *a = bn_rule_new(&o, D, K), *b = bn_rule_new(&o, D, K);
+        assert_non_null(a);
+        assert_non_null(b);
+        for (int round = 0; round < 4; round++) {
+            for (int c = 0; c < D; c++) {
+                prev[c] = (float) bn_rng_normal(&r);
+                self[c] = prev[c] + 0.1f * (float) bn_rng_normal(&r);
+            }
+            for (int j = 0; j < K; j++) {
+                for (int c = 0; c < D; c++)
+                    nb[j * D + c] = self[c] + 0.2f * (float) bn_rng_normal(&r);
+                ptr[j] = nb + j * D;
+            }
+            nb[2 * D + 17] = NAN;                    /* non-finite */
+            for (int c = 0; c < D; c++)              /* |Delta| > FLT_MAX in places */
+                nb[3 * D + c] = (c % 3 ? 3e38f : -3e38f);
+            memcpy(nb + 4 * D, self, sizeof self);   /* an echo */
+            bn_agg_input_t in = { .dim = D, .x_prev = prev, .x_self = self, .k = K, .x_nb = ptr };
+            assert_int_equal(bn_rule_aggregate(a, &in, out_a, wa), BN_OK);
+            /* b: begin, then observe all but slot 5 (round 1: a wrong pointer
+             * in slot 6; round 2: no begin at all; round 3: begin with
+             * another x_self pointer, so nothing may be reused) */
+            static float other[D];
+            memcpy(other, self, sizeof self);
+            if (round != 2)
+                assert_int_equal(bn_rule_begin(b, prev, round == 3 ? other : self), BN_OK);
+            for (int j = 0; j < K; j++)
+                if (j != 5)
+                    assert_int_equal(bn_rule_observe(b, (uint32_t) j,
+                                                     round == 1 && j == 6 ? ptr[0] : ptr[j]), BN_OK);
+            assert_int_equal(bn_rule_aggregate(b, &in, out_b, wb), BN_OK);
+            assert_memory_equal(out_a, out_b, sizeof out_a);
+            assert_memory_equal(wa, wb, sizeof wa);
+        }
+        assert_memory_equal(bn_rule_stats(a), bn_rule_stats(b), sizeof(bn_rule_stats_t));
+        if (strncmp(rules[ri], "similarity", 10) == 0) {
+            /* the observed work is really reused: a vector changed after it
+             * was observed (a breach of the contract) is scored as observed */
+            bn_agg_input_t in = { .dim = D, .x_prev = prev, .x_self = self, .k = K, .x_nb = ptr };
+            assert_int_equal(bn_rule_begin(b, prev, self), BN_OK);
+            assert_int_equal(bn_rule_observe(b, 0, ptr[0]), BN_OK);
+            for (int c = 0; c < D; c++)
+                nb[c] = -nb[c];
+            assert_int_equal(bn_rule_aggregate(a, &in, out_a, wa), BN_OK);
+            assert_int_equal(bn_rule_aggregate(b, &in, out_b, wb), BN_OK);
+            assert_true(wa[0] != wb[0]);
+        }
+        assert_int_equal(bn_rule_observe(b, K, ptr[0]), BN_EARG);
+        assert_int_equal(bn_rule_observe(b, 0, NULL), BN_EARG);
+        assert_int_equal(bn_rule_begin(NULL, prev, self), BN_EARG);
+        bn_rule_destroy(&a);
+        bn_rule_destroy(&b);
+    }
+}
+
 /* ---- no allocation in bn_rule_aggregate -------------------------------------- */
 #ifdef S_COUNT_ALLOCS
 static float s_fake_loss(void *ctx, const float *x)
@@ -1263,6 +1333,7 @@ int main(void)
         cmocka_unit_test(test_robust_similarity_adaptive),
         cmocka_unit_test(test_robust_similarity_memory),
         cmocka_unit_test(test_robust_similarity_degenerate),
+        cmocka_unit_test(test_streaming_bit_identical),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -81,6 +81,13 @@ struct bn_rule_ops {
     /* The reputation the rule holds for node `id` (reputation rules; tests
      * and telemetry); may be NULL. */
     double (*reputation)(void *state, uint32_t id);
+    /* Streaming (optional, both or neither): begin when the node's own
+     * vectors of the round are known, observe for each neighbour vector as
+     * it arrives (slot = its index in in->x_nb).  aggregate must give
+     * bit-identical results with or without them, reusing the work only
+     * for slots whose pointer (and the round's x_prev / x_self) match. */
+    void (*begin)(void *state, const float *x_prev, const float *x_self, size_t dim);
+    void (*observe)(void *state, uint32_t slot, const float *x, size_t dim);
 };
 
 /* The value of one of the rule's parameters (set or default). */

@@ -54,11 +54,22 @@ enum { S_BOTH, S_KL, S_COS };       /* similarity, similarity-kl, similarity-cos
 /* Per-vector scratch, cap entries each. */
 typedef struct {
     int      variant;               /* S_BOTH, S_KL or S_COS                     */
+    uint32_t cap;                   /* vectors at most                           */
     float    c;                     /* softmax scale on -KL                      */
     double  *dot, *nrm, *kl;        /* <Delta_ji, Delta_ii>, ||Delta_ji||^2, KL  */
     int64_t *pos;                   /* positive entries of Delta_ji              */
     uint32_t *neg;                  /* negative entries; later: nonzero indices  */
-    uint8_t *flag;                  /* bit 1: |Delta| > FLT_MAX; bit 0: non-finite */
+    uint8_t *flag;                  /* bit 1: |Delta| > FLT_MAX; bit 0: non-finite;
+                                     * bit 2: pass 1 already done (observed)     */
+    /* streaming (begin / observe): pass 1 of each neighbour as it arrives */
+    float   *d;                     /* dim: Delta_ii of the open round           */
+    const float *b_prev, *b_self;   /* the round's x_prev, x_self (borrowed)     */
+    int      open;                  /* begin called, aggregate not yet           */
+    const float **o_ptr;            /* cap: the vector observed in each slot     */
+    double  *o_dot, *o_nrm;         /* cap: its pass-1 statistics                */
+    int64_t *o_pos;
+    uint32_t *o_neg;
+    uint8_t *o_flag;
 } s_state_t;
 
 static const bn_rule_param_t s_param_c = {
@@ -164,7 +175,16 @@ static int s_init(void *state, const bn_rule_env_t *env)
     st->pos = calloc(cap, sizeof *st->pos);
     st->neg = calloc(cap, sizeof *st->neg);
     st->flag = calloc(cap, sizeof *st->flag);
-    return st->dot && st->nrm && st->kl && st->pos && st->neg && st->flag ? BN_OK : BN_ENOMEM;
+    st->d = bn_alloc_floats(env->dim);
+    st->o_ptr = calloc(cap, sizeof *st->o_ptr);
+    st->o_dot = calloc(cap, sizeof *st->o_dot);
+    st->o_nrm = calloc(cap, sizeof *st->o_nrm);
+    st->o_pos = calloc(cap, sizeof *st->o_pos);
+    st->o_neg = calloc(cap, sizeof *st->o_neg);
+    st->o_flag = calloc(cap, sizeof *st->o_flag);
+    st->cap = cap;
+    return st->dot && st->nrm && st->kl && st->pos && st->neg && st->flag && st->d && st->o_ptr
+           && st->o_dot && st->o_nrm && st->o_pos && st->o_neg && st->o_flag ? BN_OK : BN_ENOMEM;
 }
 
 static void s_free(void *state)
@@ -176,6 +196,59 @@ static void s_free(void *state)
     free(st->pos);
     free(st->neg);
     free(st->flag);
+    bn_free(st->d);
+    free(st->o_ptr);
+    free(st->o_dot);
+    free(st->o_nrm);
+    free(st->o_pos);
+    free(st->o_neg);
+    free(st->o_flag);
+}
+
+/* Pass 1 of one vector over all chunks, in the order the blocked loop of
+ * s_aggregate uses, so the statistics are bit-identical to it. */
+static void s_vec_pass1(const float *x, const float *xp, const float *xs, const float *d,
+                        size_t dim, double *dot, double *nrm, int64_t *pos, uint32_t *neg,
+                        uint8_t *flag)
+{
+    *dot = *nrm = 0.0;
+    *pos = 0;
+    *neg = 0;
+    *flag = 0;
+    for (size_t c0 = 0; c0 < dim && !(*flag & 1); c0 += S_CHUNK) {
+        size_t len = BN_MIN((size_t) S_CHUNK, dim - c0);
+        int64_t p = 0, g = 0;
+        if (!s_chunk_float(x + c0, xp + c0, d + c0, len, dot, nrm, &p, &g)) {
+            if (s_chunk_double(x + c0, xp + c0, xs + c0, len, dot, nrm))
+                *flag |= 2;
+            if (!isfinite(*dot) || !isfinite(*nrm))
+                *flag |= 1;
+        }
+        *pos += p;
+        *neg += (uint32_t) g;
+    }
+}
+
+static void s_begin(void *state, const float *x_prev, const float *x_self, size_t dim)
+{
+    s_state_t *st = state;
+    st->b_prev = x_prev;
+    st->b_self = x_self;
+    for (size_t c = 0; c < dim; c++)
+        st->d[c] = x_self[c] - x_prev[c];
+    for (uint32_t j = 0; j < st->cap; j++)
+        st->o_ptr[j] = NULL;
+    st->open = 1;
+}
+
+static void s_observe(void *state, uint32_t slot, const float *x, size_t dim)
+{
+    s_state_t *st = state;
+    if (!st->open || slot + 1 >= st->cap || !x)
+        return;
+    s_vec_pass1(x, st->b_prev, st->b_self, st->d, dim, &st->o_dot[slot], &st->o_nrm[slot],
+                &st->o_pos[slot], &st->o_neg[slot], &st->o_flag[slot]);
+    st->o_ptr[slot] = x;
 }
 
 static int s_aggregate(void *state, const bn_set_t *set, float *restrict x_out, float *w)
@@ -191,7 +264,19 @@ static int s_aggregate(void *state, const bn_set_t *set, float *restrict x_out, 
     uint32_t *neg = st->neg;
     uint8_t *huge = st->flag;           /* bit 1: huge; bit 0: non-finite */
 
+    /* neighbours observed as they arrived (same x_prev and x_self) */
+    int use = st->open && st->b_prev == xp && st->b_self == xs;
+    st->open = 0;
     for (uint32_t j = 0; j < n; j++) {
+        uint32_t slot = set->orig[j];
+        if (use && j < me && st->o_ptr[slot] == set->v[j]) {
+            dot[j] = st->o_dot[slot];
+            nrm[j] = st->o_nrm[slot];
+            pos[j] = st->o_pos[slot];
+            neg[j] = st->o_neg[slot];
+            huge[j] = st->o_flag[slot] | 4;
+            continue;
+        }
         dot[j] = nrm[j] = 0.0;
         pos[j] = 0;
         neg[j] = 0;
@@ -205,7 +290,7 @@ static int s_aggregate(void *state, const bn_set_t *set, float *restrict x_out, 
         for (size_t c = 0; c < len; c++)
             rbuf[c] = xs[c0 + c] - xp[c0 + c];
         for (uint32_t j = 0; j < n; j++) {
-            if (huge[j] & 1)
+            if (huge[j] & 5)
                 continue;
             const float *x = set->v[j] + c0;
             int64_t p = 0, g = 0;
@@ -256,8 +341,10 @@ static int s_aggregate(void *state, const bn_set_t *set, float *restrict x_out, 
         dot[j] = wj;                /* unnormalised weight                   */
         wsum += wj;
     }
-    for (uint32_t j = 0; j < n; j++)
+    for (uint32_t j = 0; j < n; j++) {
+        huge[j] &= 3;
         set->bad[j] = huge[j] & 1;
+    }
     if (nself == 0.0 || !(wsum > 0.0) || !isfinite(wsum)) {
         set->stats->degenerate++;
         memcpy(x_out, xs, dim * sizeof *x_out);
@@ -323,6 +410,7 @@ const bn_rule_ops_t bn_rule_ops_similarity = {
     .summary = "Xu & Huang 2022 (the paper): softmax(-c KL of sign histograms) x ReLU cosine, clipped",
     .params = s_params, .flags = S_FLAGS, .variant = S_BOTH, .state_size = sizeof(s_state_t),
     .init = s_init, .aggregate = s_aggregate, .free = s_free,
+    .begin = s_begin, .observe = s_observe,
 };
 
 const bn_rule_ops_t bn_rule_ops_similarity_kl = {
@@ -330,6 +418,7 @@ const bn_rule_ops_t bn_rule_ops_similarity_kl = {
     .summary = "Table 1 ablation: the KL softmax weight only, clipped",
     .params = s_params, .flags = S_FLAGS, .variant = S_KL, .state_size = sizeof(s_state_t),
     .init = s_init, .aggregate = s_aggregate, .free = s_free,
+    .begin = s_begin, .observe = s_observe,
 };
 
 const bn_rule_ops_t bn_rule_ops_similarity_cos = {
@@ -337,4 +426,5 @@ const bn_rule_ops_t bn_rule_ops_similarity_cos = {
     .summary = "Table 1 ablation: the ReLU cosine weight only, clipped",
     .params = s_params, .flags = S_FLAGS, .variant = S_COS, .state_size = sizeof(s_state_t),
     .init = s_init, .aggregate = s_aggregate, .free = s_free,
+    .begin = s_begin, .observe = s_observe,
 };
