@@ -672,9 +672,16 @@ static bool s_replay_record(bn_monitor_t *m, const msgpack_object *o)
     uint64_t kind = a[0].via.u64;
     if (kind == S_REC_CLOSE && o->via.array.size == 4 && a[1].via.u64 < m->E
         && (a[2].type == MSGPACK_OBJECT_FLOAT64 || a[2].type == MSGPACK_OBJECT_FLOAT32)
-        && a[3].type == MSGPACK_OBJECT_POSITIVE_INTEGER && a[3].via.u64 <= m->n) {
-        s_close_epoch(m, (uint32_t) a[1].via.u64, a[2].via.f64, (uint32_t) a[3].via.u64,
-                      m->start);
+        && a[3].type == MSGPACK_OBJECT_POSITIVE_INTEGER) {
+        /* trust nothing, not even our own file: the figures must be possible */
+        uint32_t e = (uint32_t) a[1].via.u64, honest = 0;
+        for (uint32_t i = 0; i < m->n; i++)
+            honest += s_cell(m, e, i)->have && !m->is_byz[i];
+        double c = a[2].via.f64;
+        uint64_t models = a[3].via.u64;
+        if (m->epochs[e].closed || models > honest || isnan(c) != (models == 0) || c < 0)
+            return false;
+        s_close_epoch(m, e, c, (uint32_t) models, m->start);
         return true;
     }
     if (kind != S_REC_REPORT || o->via.array.size != 5 || a[2].type != MSGPACK_OBJECT_POSITIVE_INTEGER
