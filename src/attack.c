@@ -10,6 +10,7 @@
  *  and gives sigma = 0.
  */
 #include "attack.h"
+#include "roles.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -34,6 +35,14 @@ static const char *const s_names[BN_ATTACK_COUNT] = {
     [BN_ATTACK_DISSENSUS]  = "dissensus",
     [BN_ATTACK_MINMAX]     = "minmax",
     [BN_ATTACK_MINSUM]     = "minsum",
+    [BN_ATTACK_RANDOM_SIGN_FLIP] = "random-sign-flip",
+    [BN_ATTACK_OFOM]       = "ofom",
+    [BN_ATTACK_PAF]        = "paf",
+    [BN_ATTACK_MODEL_NEGATION] = "model-negation",
+    [BN_ATTACK_GRADIENT_SCALE] = "gradient-scale",
+    [BN_ATTACK_NORMALIZED_MEAN] = "normalized-mean",
+    [BN_ATTACK_MIMIC2]     = "mimic2",
+    [BN_ATTACK_MIXED]      = "mixed",
 };
 
 static const char *const s_dir_names[BN_DRIFT_COUNT] = {
@@ -59,6 +68,11 @@ void bn_attack_opts_default(bn_attack_opts_t *opts, bn_attack_kind_t kind)
     opts->drift_target = UINT32_MAX;
     opts->dissensus_scale = 1.0f;
     opts->seed = 0;
+    opts->rsf_std = 10.0f;
+    opts->fang_b = 2.0f;
+    opts->negation_scale = 1e10f;
+    opts->gradient_scale = 1e10f;
+    opts->mix[0] = '\0';
 }
 
 int bn_drift_dir_parse(const char *name, bn_drift_dir_t *dir)
@@ -108,7 +122,8 @@ const char *bn_attack_name(bn_attack_kind_t kind)
 
 bool bn_attack_trains(bn_attack_kind_t kind)
 {
-    return kind == BN_ATTACK_NONE || kind == BN_ATTACK_SIGN_FLIP || kind == BN_ATTACK_LABEL_FLIP;
+    return kind == BN_ATTACK_NONE || kind == BN_ATTACK_SIGN_FLIP || kind == BN_ATTACK_LABEL_FLIP
+        || kind == BN_ATTACK_RANDOM_SIGN_FLIP || kind == BN_ATTACK_GRADIENT_SCALE;
 }
 
 bool bn_attack_per_victim(bn_attack_kind_t kind)
@@ -127,6 +142,8 @@ bool bn_attack_needs_honest(bn_attack_kind_t kind)
     switch (kind) {
     case BN_ATTACK_DLIE: case BN_ATTACK_RANDOM: case BN_ATTACK_REVERSE:
     case BN_ATTACK_IPM:  case BN_ATTACK_ALIE:   case BN_ATTACK_MIMIC:
+    case BN_ATTACK_OFOM: case BN_ATTACK_PAF:    case BN_ATTACK_MODEL_NEGATION:
+    case BN_ATTACK_NORMALIZED_MEAN: case BN_ATTACK_MIMIC2:
         return true;
     default:
         return bn_attack_per_victim(kind);
@@ -478,6 +495,259 @@ static int s_per_victim(const bn_attack_opts_t *o, const bn_attack_input_t *in, 
     return BN_OK;
 }
 
+/* ------------------------------------------------- the seeds' attacks */
+
+/* ofom / paf: per coordinate, against the honest direction of change
+ * s_j = sign(mu_j - x_prev_j) (ties count as "up"), sampled uniformly
+ *   ofom: s_j > 0 -> below the least honest value: [w_min / b, w_min] if w_min > 0,
+ *         else [b w_min, w_min]; s_j <= 0 -> above the largest: [w_max, b w_max]
+ *         if w_max > 0, else [w_max / b, w_max]   (Fang et al.'s full knowledge)
+ *   paf:  s_j > 0 -> [mu_j - 4 sigma_j, mu_j - 3 sigma_j], else
+ *         [mu_j + 3 sigma_j, mu_j + 4 sigma_j]         (partial knowledge) */
+static void s_fang(const bn_attack_opts_t *o, const bn_attack_input_t *in, bool full, float *out)
+{
+    const uint32_t m = in->n_honest;
+    const double b = o->fang_b;
+    for (size_t j0 = 0; j0 < in->dim; j0 += S_BLOCK) {
+        size_t w = BN_MIN((size_t) S_BLOCK, in->dim - j0);
+        double mu[S_BLOCK] = { 0 }, ss[S_BLOCK] = { 0 }, lo[S_BLOCK], hi[S_BLOCK];
+        for (size_t j = 0; j < w; j++) {
+            lo[j] = INFINITY;
+            hi[j] = -INFINITY;
+        }
+        for (uint32_t i = 0; i < m; i++) {
+            const float *x = in->honest[i] + j0;
+            for (size_t j = 0; j < w; j++) {
+                mu[j] += x[j];
+                lo[j] = BN_MIN(lo[j], (double) x[j]);
+                hi[j] = BN_MAX(hi[j], (double) x[j]);
+            }
+        }
+        for (size_t j = 0; j < w; j++)
+            mu[j] /= m;
+        if (!full)
+            for (uint32_t i = 0; i < m; i++) {
+                const float *x = in->honest[i] + j0;
+                for (size_t j = 0; j < w; j++) {
+                    double d = x[j] - mu[j];
+                    ss[j] += d * d;
+                }
+            }
+        for (size_t j = 0; j < w; j++) {
+            bool up = mu[j] - (double) in->x_prev[j0 + j] >= 0.0;   /* honest direction */
+            double a, c;                                          /* sample in [a, c] */
+            if (full) {
+                if (up) {
+                    a = lo[j] > 0.0 ? lo[j] / b : b * lo[j];
+                    c = lo[j];
+                } else {
+                    a = hi[j];
+                    c = hi[j] > 0.0 ? b * hi[j] : hi[j] / b;
+                }
+            } else {
+                double sg = sqrt(ss[j] / m);
+                a = up ? mu[j] - 4.0 * sg : mu[j] + 3.0 * sg;
+                c = up ? mu[j] - 3.0 * sg : mu[j] + 4.0 * sg;
+            }
+            out[j0 + j] = (float) (a + (c - a) * bn_rng_uniform(in->rng));
+        }
+    }
+}
+
+/* model-negation: x_prev - k sum_h (h - x_prev). */
+static void s_model_negation(const bn_attack_opts_t *o, const bn_attack_input_t *in, float *out)
+{
+    s_mean_sigma(in, 1.0, false, 0.0, out);                /* mu */
+    const double k = (double) o->negation_scale * in->n_honest;
+    for (size_t j = 0; j < in->dim; j++)
+        out[j] = (float) (in->x_prev[j] - k * ((double) out[j] - in->x_prev[j]));
+}
+
+/* normalized-mean: x_prev - r sum_h g_h / ||g_h||, g_h = h - x_prev, r the
+ * median ||g_h|| over the h with g_h != 0 (so that each normalised honest
+ * update keeps a typical honest size).  At most the first 1024 honest models. */
+static void s_normalized_mean(const bn_attack_input_t *in, float *out)
+{
+    const size_t dim = in->dim;
+    const uint32_t m = BN_MIN(in->n_honest, (uint32_t) S_MAX_NB);
+    double nrm[S_MAX_NB], sorted[S_MAX_NB];
+    uint32_t nz = 0;
+    for (uint32_t i = 0; i < m; i++) {
+        nrm[i] = s_dist(in->honest[i], in->x_prev, dim);
+        if (nrm[i] > 0.0 && isfinite(nrm[i]))
+            sorted[nz++] = nrm[i];
+    }
+    if (nz == 0) {
+        memcpy(out, in->x_prev, dim * sizeof *out);
+        return;
+    }
+    qsort(sorted, nz, sizeof *sorted, s_cmp_double);
+    double r = nz % 2 ? sorted[nz / 2] : 0.5 * (sorted[nz / 2 - 1] + sorted[nz / 2]);
+    for (size_t j0 = 0; j0 < dim; j0 += S_BLOCK) {
+        size_t w = BN_MIN((size_t) S_BLOCK, dim - j0);
+        double acc[S_BLOCK] = { 0 };
+        for (uint32_t i = 0; i < m; i++) {
+            if (!(nrm[i] > 0.0) || !isfinite(nrm[i]))
+                continue;
+            const float *x = in->honest[i] + j0;
+            for (size_t j = 0; j < w; j++)
+                acc[j] += ((double) x[j] - in->x_prev[j0 + j]) / nrm[i];
+        }
+        for (size_t j = 0; j < w; j++)
+            out[j0 + j] = (float) (in->x_prev[j0 + j] - r * acc[j]);
+    }
+}
+
+/* mimic2: two clusters of the honest models, seeded at a = the model of the
+ * lowest honest id and c = the model farthest from a; every model joins the
+ * nearer seed (ties: a's).  All attackers send the mean of a's cluster, so
+ * median-like rules are pulled to one side of a split (non-iid) population.
+ * At most the first 1024 honest models. */
+static void s_mimic2(const bn_attack_input_t *in, float *out)
+{
+    const size_t dim = in->dim;
+    const uint32_t m = BN_MIN(in->n_honest, (uint32_t) S_MAX_NB);
+    uint32_t a = 0;
+    for (uint32_t i = 1; i < m; i++)
+        if (in->honest_id[i] < in->honest_id[a])
+            a = i;
+    uint32_t c = a;
+    double far = -1.0;
+    for (uint32_t i = 0; i < m; i++) {
+        double d = s_dist(in->honest[i], in->honest[a], dim);
+        if (d > far) {
+            far = d;
+            c = i;
+        }
+    }
+    bool in_a[S_MAX_NB];
+    uint32_t size = 0;
+    for (uint32_t i = 0; i < m; i++) {
+        in_a[i] = s_dist(in->honest[i], in->honest[a], dim) <= s_dist(in->honest[i], in->honest[c], dim);
+        size += in_a[i];
+    }
+    for (size_t j = 0; j < dim; j++) {
+        double s = 0.0;
+        for (uint32_t i = 0; i < m; i++)
+            if (in_a[i])
+                s += in->honest[i][j];
+        out[j] = (float) (s / size);
+    }
+}
+
+/* ------------------------------------------------------------ mixed */
+
+/* Parses entry [p, e) of a mix: "NAME" or "ID:NAME".  *id = UINT32_MAX for a
+ * bare NAME. */
+static int s_mix_entry(const char *p, const char *e, uint32_t *id, bn_attack_kind_t *kind)
+{
+    char buf[64];
+    size_t len = (size_t) (e - p);
+    if (len == 0 || len >= sizeof buf)
+        return BN_EARG;
+    memcpy(buf, p, len);
+    buf[len] = '\0';
+    char *name = buf, *colon = strchr(buf, ':');
+    *id = UINT32_MAX;
+    if (colon) {
+        *colon = '\0';
+        char *end = NULL;
+        if (buf[0] < '0' || buf[0] > '9')
+            return BN_EARG;
+        unsigned long v = strtoul(buf, &end, 10);
+        if (*end || v >= UINT32_MAX)
+            return BN_EARG;
+        *id = (uint32_t) v;
+        name = colon + 1;
+    }
+    if (bn_attack_parse(name, kind) != BN_OK || *kind == BN_ATTACK_NONE || *kind == BN_ATTACK_MIXED)
+        return BN_EARG;
+    return BN_OK;
+}
+
+int bn_attack_mix_check(const char *mix, char *err, size_t errlen)
+{
+    if (!mix || !*mix)
+        return bn_fail(err, errlen, BN_EARG, "attack-mix is empty (NAME,... or ID:NAME,...)");
+    for (const char *p = mix;;) {
+        const char *e = strchr(p, ',');
+        if (!e)
+            e = p + strlen(p);
+        uint32_t id;
+        bn_attack_kind_t k;
+        if (s_mix_entry(p, e, &id, &k) != BN_OK)
+            return bn_fail(err, errlen, BN_EARG, "attack-mix: bad entry '%.*s' (NAME or ID:NAME, "
+                           "NAME an attack other than none and mixed)", (int) (e - p), p);
+        if (!*e)
+            return BN_OK;
+        p = e + 1;
+    }
+}
+
+int bn_attack_resolve(bn_attack_opts_t *opts, uint32_t id, uint64_t seed, uint32_t n, uint32_t b,
+                      char *err, size_t errlen)
+{
+    if (!opts || opts->kind != BN_ATTACK_MIXED)
+        return BN_OK;
+    int rc = bn_attack_mix_check(opts->mix, err, errlen);
+    if (rc != BN_OK)
+        return rc;
+    /* Pass 1: this id's own entry, the named ids and the bare entries. */
+    bn_attack_kind_t bare[BN_ATTACK_MIX_MAX / 2];
+    uint32_t n_bare = 0;
+    bool *named = calloc(n ? n : 1, sizeof *named), *byz = calloc(n ? n : 1, sizeof *byz);
+    if (!named || !byz) {
+        free(named);
+        free(byz);
+        return bn_fail(err, errlen, BN_ENOMEM, "out of memory");
+    }
+    bn_attack_kind_t own = BN_ATTACK_COUNT;
+    for (const char *p = opts->mix;;) {
+        const char *e = strchr(p, ',');
+        if (!e)
+            e = p + strlen(p);
+        uint32_t eid = UINT32_MAX;
+        bn_attack_kind_t k = BN_ATTACK_NONE;
+        (void) s_mix_entry(p, e, &eid, &k);             /* checked above */
+        if (eid == UINT32_MAX)
+            bare[n_bare++] = k;
+        else {
+            if (eid < n)
+                named[eid] = true;
+            if (eid == id)
+                own = k;
+        }
+        if (!*e)
+            break;
+        p = e + 1;
+    }
+    if (own == BN_ATTACK_COUNT) {
+        if (n_bare == 0) {
+            free(named);
+            free(byz);
+            return bn_fail(err, errlen, BN_EARG, "attack-mix '%s' names no attack for node %u",
+                           opts->mix, id);
+        }
+        rc = bn_roles_byzantine(seed, n, b, byz);
+        if (rc != BN_OK) {
+            free(named);
+            free(byz);
+            return bn_fail(err, errlen, rc, "out of memory");
+        }
+        uint32_t rank = id;
+        if (id < n && byz[id]) {
+            rank = 0;
+            for (uint32_t i = 0; i < id; i++)
+                rank += byz[i] && !named[i];
+        }
+        own = bare[rank % n_bare];
+    }
+    free(named);
+    free(byz);
+    opts->kind = own;
+    return BN_OK;
+}
+
 int bn_attack_craft(const bn_attack_opts_t *opts, const bn_attack_input_t *in, float *out)
 {
     if (!opts || !in || (!out && in->dim > 0))
@@ -490,10 +760,13 @@ int bn_attack_craft(const bn_attack_opts_t *opts, const bn_attack_input_t *in, f
         bool ok = in->n_honest > 0 && in->honest != NULL;
         for (uint32_t i = 0; ok && i < in->n_honest; i++)
             ok = in->honest[i] != NULL || dim == 0;
-        if (opts->kind == BN_ATTACK_MIMIC)
+        if (opts->kind == BN_ATTACK_MIMIC || opts->kind == BN_ATTACK_MIMIC2)
             ok = ok && in->honest_id != NULL;
-        if (opts->kind == BN_ATTACK_RANDOM)
+        if (opts->kind == BN_ATTACK_RANDOM || opts->kind == BN_ATTACK_OFOM || opts->kind == BN_ATTACK_PAF)
             ok = ok && in->rng != NULL;
+        if (opts->kind == BN_ATTACK_OFOM || opts->kind == BN_ATTACK_PAF
+            || opts->kind == BN_ATTACK_MODEL_NEGATION || opts->kind == BN_ATTACK_NORMALIZED_MEAN)
+            ok = ok && in->x_prev != NULL;
         if (opts->kind == BN_ATTACK_ALIE)
             ok = ok && opts->n >= 2 && opts->b < opts->n;
         if (!ok) {
@@ -560,6 +833,37 @@ int bn_attack_craft(const bn_attack_opts_t *opts, const bn_attack_input_t *in, f
     case BN_ATTACK_ECHO: case BN_ATTACK_DRIFT: case BN_ATTACK_DISSENSUS:
     case BN_ATTACK_MINMAX: case BN_ATTACK_MINSUM:
         return s_per_victim(opts, in, out);
+    case BN_ATTACK_RANDOM_SIGN_FLIP: {
+        if (!in->x_prev || !in->x_self || !in->rng)
+            return BN_EARG;
+        double r = opts->rsf_std * bn_rng_normal(in->rng);
+        for (size_t j = 0; j < dim; j++)
+            out[j] = (float) (in->x_prev[j] + r * ((double) in->x_self[j] - in->x_prev[j]));
+        return BN_OK;
+    }
+    case BN_ATTACK_GRADIENT_SCALE:
+        if (!in->x_prev || !in->x_self)
+            return BN_EARG;
+        for (size_t j = 0; j < dim; j++)
+            out[j] = (float) (in->x_prev[j]
+                              + (double) opts->gradient_scale * ((double) in->x_self[j] - in->x_prev[j]));
+        return BN_OK;
+    case BN_ATTACK_OFOM:
+    case BN_ATTACK_PAF:
+        s_fang(opts, in, opts->kind == BN_ATTACK_OFOM, out);
+        return BN_OK;
+    case BN_ATTACK_MODEL_NEGATION:
+        s_model_negation(opts, in, out);
+        return BN_OK;
+    case BN_ATTACK_NORMALIZED_MEAN:
+        s_normalized_mean(in, out);
+        return BN_OK;
+    case BN_ATTACK_MIMIC2:
+        s_mimic2(in, out);
+        return BN_OK;
+    case BN_ATTACK_MIXED:                        /* resolved before the run starts */
+        s_copy_self(in, out);
+        return BN_EARG;
     default:
         return BN_EARG;
     }

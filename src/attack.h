@@ -28,6 +28,18 @@
  *               honest neighbourhood's diameter (Shejwalkar & Houmansadr)
  *    minsum     the same with the sum of squared distances
  *  s = scale * r_h, r_h the median distance from x_h to h's honest neighbours.
+ *
+ *  The seed papers' remaining attacks, on the model a node sends
+ *  (Delta = x_self - x_prev its own update, g_h = h - x_prev an honest one):
+ *    random-sign-flip  x_prev + r Delta, r ~ N(0, rsf_std^2) each round (ByGARS)
+ *    ofom       coordinate-wise beyond the honest extremes, against the honest
+ *               direction of change (full knowledge; ByGARS after Cronus)
+ *    paf        mu -/+ (3..4) sigma against the honest direction (partial)
+ *    model-negation  x_prev - k sum_h g_h, k = 1e10 (BrSGD)
+ *    gradient-scale  x_prev + k Delta, k = 1e10 (BrSGD)
+ *    normalized-mean x_prev - r sum_h g_h / ||g_h||, r the median ||g_h|| (He et al.)
+ *    mimic2     the mean of one of two clusters of the honest models (He et al.)
+ *    mixed      each attacker runs its own attack from attack-mix (ByGARS)
  */
 #ifndef BN_ATTACK_H
 #define BN_ATTACK_H
@@ -41,8 +53,12 @@ typedef enum {
     BN_ATTACK_SIGN_FLIP, BN_ATTACK_GAUSSIAN, BN_ATTACK_LABEL_FLIP, BN_ATTACK_IPM,
     BN_ATTACK_ALIE, BN_ATTACK_MIMIC, BN_ATTACK_CONSTANT, BN_ATTACK_CRASH,
     BN_ATTACK_NAN, BN_ATTACK_ECHO, BN_ATTACK_DRIFT, BN_ATTACK_DISSENSUS, BN_ATTACK_MINMAX,
-    BN_ATTACK_MINSUM, BN_ATTACK_COUNT
+    BN_ATTACK_MINSUM, BN_ATTACK_RANDOM_SIGN_FLIP, BN_ATTACK_OFOM, BN_ATTACK_PAF,
+    BN_ATTACK_MODEL_NEGATION, BN_ATTACK_GRADIENT_SCALE, BN_ATTACK_NORMALIZED_MEAN, BN_ATTACK_MIMIC2,
+    BN_ATTACK_MIXED, BN_ATTACK_COUNT
 } bn_attack_kind_t;
+
+#define BN_ATTACK_MIX_MAX 256   /* attack-mix text, with its terminating NUL */
 
 /* Direction u of drift, minmax and minsum. */
 typedef enum {
@@ -66,13 +82,19 @@ typedef struct {
     uint32_t drift_target;  /* direction target: honest id, UINT32_MAX = the zero model */
     float    dissensus_scale;   /* dissensus: s in multiples of r_h, default 1.0  */
     uint64_t seed;          /* run seed (drift random direction); set by options  */
+    float    rsf_std;       /* random-sign-flip: std of r, default 10            */
+    float    fang_b;        /* ofom: stretch factor beyond the extremes, default 2 */
+    float    negation_scale;    /* model-negation: k, default 1e10                */
+    float    gradient_scale;    /* gradient-scale: k, default 1e10                */
+    char     mix[BN_ATTACK_MIX_MAX];    /* mixed: "NAME,NAME,..." and/or "ID:NAME,..." */
 } bn_attack_opts_t;
 
 void bn_attack_opts_default(bn_attack_opts_t *opts, bn_attack_kind_t kind);
 int  bn_attack_parse(const char *name, bn_attack_kind_t *kind);
 const char *bn_attack_name(bn_attack_kind_t kind);
 
-/* Does the attacker run local SGD (none, sign-flip, label-flip)? */
+/* Does the attacker run local SGD (none, sign-flip, label-flip,
+ * random-sign-flip, gradient-scale)? */
 bool bn_attack_trains(bn_attack_kind_t kind);
 /* Does it need the honest models of the round (dlie, random, reverse, ipm, alie, mimic)? */
 bool bn_attack_needs_honest(bn_attack_kind_t kind);
@@ -81,6 +103,22 @@ bool bn_attack_needs_honest(bn_attack_kind_t kind);
  * all?  The node then calls bn_attack_craft once per victim, with
  * in->victim and in->victim_x set, and sends each vector to its victim only. */
 bool bn_attack_per_victim(bn_attack_kind_t kind);
+
+/* Checks an attack-mix text: comma-separated entries, each NAME (handed out
+ * in turn to the Byzantine ids that no ID:NAME entry names, by rank) or
+ * ID:NAME; NAME any attack but none and mixed.  BN_OK or BN_EARG with a
+ * message naming the bad entry. */
+int bn_attack_mix_check(const char *mix, char *err, size_t errlen);
+
+/* A `mixed` attacker's own attack: if opts->kind is BN_ATTACK_MIXED, sets it
+ * to the entry of opts->mix for node id of a swarm of n nodes whose b
+ * Byzantine ids come from bn_roles_byzantine(seed, n, b): its ID:NAME entry,
+ * else the bare entry (rank mod count), rank = its position among the
+ * Byzantine ids not named by an ID entry in ascending order (id itself when
+ * it is not in that set).  Other kinds are left alone.  BN_OK, BN_EARG (bad
+ * mix, or no entry for this id) or BN_ENOMEM. */
+int bn_attack_resolve(bn_attack_opts_t *opts, uint32_t id, uint64_t seed, uint32_t n, uint32_t b,
+                      char *err, size_t errlen);
 
 int bn_drift_dir_parse(const char *name, bn_drift_dir_t *dir);
 const char *bn_drift_dir_name(bn_drift_dir_t dir);

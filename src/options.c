@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef enum { T_U32, T_U64, T_F32, T_F64, T_BOOL, T_PATH, T_MODEL, T_PART, T_RULE, T_ATTACK, T_DRIFT } s_type_t;
+typedef enum { T_U32, T_U64, T_F32, T_F64, T_BOOL, T_PATH, T_MODEL, T_PART, T_RULE, T_ATTACK, T_DRIFT, T_MIX } s_type_t;
 
 /* SWARM: must agree on every host (hashed into the configuration
  * fingerprint; a node's command line may not change one the swarm file
@@ -81,6 +81,11 @@ static const s_row_t s_table[] = {
     { "drift-direction",  T_DRIFT, O(attack.drift_dir),   0, 0,      NULL,   NODE,  "drift minmax minsum", "direction u: reverse | random | target" },
     { "drift-target",     T_U32,   O(attack.drift_target),0, 1e6,    NULL,   NODE,  "drift minmax minsum", "direction target: an honest id (unset: the zero model)" },
     { "dissensus-scale",  T_F32,   O(attack.dissensus_scale), -1e6, 1e6, NULL, NODE, "dissensus", "dissensus: step in multiples of the victim's honest spread" },
+    { "rsf-std",          T_F32,   O(attack.rsf_std),     0, 1e9,    NULL,   NODE,  "random-sign-flip", "random-sign-flip: std of the factor r on the update" },
+    { "fang-b",           T_F32,   O(attack.fang_b),      1, 1e6,    NULL,   NODE,  "ofom", "ofom: stretch beyond the honest extremes" },
+    { "negation-scale",   T_F32,   O(attack.negation_scale), 0, 1e30, NULL,  NODE,  "model-negation", "model-negation: k on the sum of honest updates" },
+    { "gradient-scale",   T_F32,   O(attack.gradient_scale), -1e30, 1e30, NULL, NODE, "gradient-scale", "gradient-scale: k on the own update" },
+    { "attack-mix",       T_MIX,   O(attack.mix),         0, 0,      NULL,   NODE,  "mixed", "mixed: NAME,... by Byzantine rank and/or ID:NAME,..." },
     { "omniscient",       T_BOOL,  O(omniscient),         0, 1,      "false",SWARM, "*", "attackers pool every honest model they hear" },
     { "round-timeout",    T_U32,   O(round_timeout_ms),   1, 1e8,    "30000",NODE,  NULL, "ms to wait for a round's neighbours" },
     { "future-rounds",    T_U32,   O(future_rounds),      1, 64,     "4",    NODE,  NULL, "rounds ahead whose messages are kept" },
@@ -207,6 +212,7 @@ static void s_format(const bn_options_t *o, const s_row_t *r, char *buf, size_t 
     case T_RULE:   snprintf(buf, cap, "%s", bn_rule_name(*(const bn_rule_kind_t *) at)); break;
     case T_ATTACK: snprintf(buf, cap, "%s", bn_attack_name(*(const bn_attack_kind_t *) at)); break;
     case T_DRIFT:  snprintf(buf, cap, "%s", bn_drift_dir_name(*(const bn_drift_dir_t *) at)); break;
+    case T_MIX:    snprintf(buf, cap, "%s", at); break;
     }
 }
 
@@ -363,6 +369,13 @@ int bn_options_set(bn_options_t *o, const char *name, const char *value, char *e
         else
             return bn_fail(err, errlen, BN_EARG, "--%s: '%s' is not a boolean (true/false)", name, value);
         return BN_OK;
+    case T_MIX:
+        if (strlen(value) >= BN_ATTACK_MIX_MAX)
+            return bn_fail(err, errlen, BN_EARG, "--%s: longer than %d bytes", name, BN_ATTACK_MIX_MAX - 1);
+        if (bn_attack_mix_check(value, err, errlen) != BN_OK)
+            return BN_EARG;
+        snprintf(at, BN_ATTACK_MIX_MAX, "%s", value);
+        return BN_OK;
     case T_PATH:
         if (strlen(value) >= BN_PATH_MAX)
             return bn_fail(err, errlen, BN_EARG, "--%s: path longer than %d bytes", name, BN_PATH_MAX - 1);
@@ -462,7 +475,8 @@ int bn_options_finish(bn_options_t *o, uint32_t n_nodes, char *err, size_t errle
     o->attack.n = n_nodes;
     o->attack.b = o->byzantine;
     o->attack.seed = o->seed;
-    return BN_OK;
+    /* A `mixed` attacker runs the attack attack-mix gives its id. */
+    return bn_attack_resolve(&o->attack, o->id, o->seed, n_nodes, o->byzantine, err, errlen);
 }
 
 /* Range text of a numeric row: "[1..4096]", "" when unbounded or not numeric. */

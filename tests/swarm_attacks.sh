@@ -37,18 +37,49 @@ hurts_cons() {
 }
 
 # Adaptive, per-victim attacks.  echo carries no information, so under
-# mean it only slows mixing: its harm is consensus (2.5x measured).
+# mean it only slows mixing: its harm is consensus (2.2-2.5x measured).
 run echo echo
-hurts_cons echo 2
-run drift drift                                   # reverse, scale 1: -2.2 points
-hurts_acc drift 1
+hurts_cons echo 1.5
+run drift drift --drift-scale 2                   # reverse: -5.9 points
+hurts_acc drift 2
 run drift-target drift --drift-direction target --drift-scale 3
 hurts_acc drift-target 1
-run dissensus dissensus                           # scale 1: consensus x11, -1.3 points
+run dissensus dissensus                           # scale 1: consensus x9
 hurts_cons dissensus 5
-run minmax minmax                                 # consensus x3.5
+run minmax minmax                                 # consensus x3.4
 hurts_cons minmax 2
 run minsum minsum
 hurts_cons minsum 2
+
+# The seed papers' remaining attacks.  model-negation and gradient-scale
+# run with small constants (1 and 30): with the papers' 1e10 mean's models
+# overflow to non-finite values within a few rounds; neighbours then drop
+# their messages and wait two round timeouts for each such node, which
+# would take minutes (the 1e10 vectors themselves are unit-tested).
+run random-sign-flip random-sign-flip            # rsf-std 10: -3.6 points
+hurts_acc random-sign-flip 2
+run ofom ofom                                     # -1.6 points, consensus x100
+hurts_acc ofom 1
+hurts_cons ofom 10
+run paf paf                                       # -0.8 points, consensus x2.5
+hurts_cons paf 2
+# model-negation feeds on itself (-9 to -27 points over repeated runs: the
+# swarm's dynamics amplify timing differences), hence the wide margin.
+run model-negation model-negation --negation-scale 1
+hurts_acc model-negation 5
+run gradient-scale gradient-scale --gradient-scale 30    # -10 points
+hurts_acc gradient-scale 5
+run normalized-mean normalized-mean               # -14 points
+hurts_acc normalized-mean 5
+# mixed: each attacker its own attack, by rank among the Byzantine ids.
+run mixed mixed --attack-mix label-flip,random-sign-flip    # consensus x3.5
+hurts_cons mixed 2
+bn_expect mixed "each attacker ran its own attack" \
+    "sorted(x['attack'] for x in nodes if x['role'] == 'byzantine')" "v == ['label-flip', 'random-sign-flip']"
+# mimic2 on non-iid shards against its own no-attack run.  It sends the
+# mean of a cluster of honest models, which lies inside the honest hull:
+# at this scale it measurably hurts neither mean nor median (docs/attacks.md),
+# so only its delivery is checked here.
+run mimic2 mimic2 --partition shards
 
 bn_finish

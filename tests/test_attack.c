@@ -12,6 +12,8 @@
 #include <string.h>
 
 #include "attack.h"
+#include "roles.h"
+#include <stdio.h>
 
 /* Three honest models of dim 4 (ids 7, 2, 5) and the attacker's own.
  *   coordinate 0: 1, 2, 3     mean 2    pop. sigma sqrt(2/3)
@@ -51,7 +53,9 @@ static void test_names_and_parse(void **state)
     (void) state;
     const char *names[] = { "none", "dlie", "random", "reverse", "sign-flip", "gaussian",
                             "label-flip", "ipm", "alie", "mimic", "constant", "crash", "nan",
-                            "echo", "drift", "dissensus", "minmax", "minsum" };
+                            "echo", "drift", "dissensus", "minmax", "minsum", "random-sign-flip",
+                            "ofom", "paf", "model-negation", "gradient-scale", "normalized-mean",
+                            "mimic2", "mixed" };
     assert_int_equal(BN_ARRAY_LEN(names), BN_ATTACK_COUNT);
     for (int k = 0; k < BN_ATTACK_COUNT; k++) {
         bn_attack_kind_t got = BN_ATTACK_COUNT;
@@ -84,10 +88,16 @@ static void test_defaults_and_predicates(void **state)
         trains += bn_attack_trains((bn_attack_kind_t) k);
         needs += bn_attack_needs_honest((bn_attack_kind_t) k);
     }
-    assert_int_equal(trains, 3);
+    assert_int_equal(trains, 5);
+    assert_true(bn_attack_trains(BN_ATTACK_RANDOM_SIGN_FLIP) && bn_attack_trains(BN_ATTACK_GRADIENT_SCALE));
     assert_true(bn_attack_trains(BN_ATTACK_NONE) && bn_attack_trains(BN_ATTACK_SIGN_FLIP)
                 && bn_attack_trains(BN_ATTACK_LABEL_FLIP));
-    assert_int_equal(needs, 11);
+    assert_int_equal(needs, 16);
+    assert_true(bn_attack_needs_honest(BN_ATTACK_OFOM) && bn_attack_needs_honest(BN_ATTACK_PAF)
+                && bn_attack_needs_honest(BN_ATTACK_MODEL_NEGATION)
+                && bn_attack_needs_honest(BN_ATTACK_NORMALIZED_MEAN) && bn_attack_needs_honest(BN_ATTACK_MIMIC2));
+    assert_true(o.rsf_std == 10.0f && o.fang_b == 2.0f && o.negation_scale == 1e10f
+                && o.gradient_scale == 1e10f && o.mix[0] == '\0');
     assert_true(bn_attack_needs_honest(BN_ATTACK_DLIE) && bn_attack_needs_honest(BN_ATTACK_RANDOM)
                 && bn_attack_needs_honest(BN_ATTACK_REVERSE) && bn_attack_needs_honest(BN_ATTACK_IPM)
                 && bn_attack_needs_honest(BN_ATTACK_ALIE) && bn_attack_needs_honest(BN_ATTACK_MIMIC));
@@ -583,6 +593,240 @@ static void test_norm_quantile_accuracy(void **state)
     assert_true(isnan(bn_attack_norm_quantile(NAN)));
 }
 
+/* ---- the seeds' remaining attacks (fixture of s_input) ------------------
+ * Delta = self - prev = (0.5, -0.5, 0, 4); mu - prev = (1.5, 1, 0, 12). */
+
+static void test_random_sign_flip_gradient_scale(void **state)
+{
+    (void) state;
+    bn_rng_t rng, twin;
+    bn_rng_seed(&rng, 9, BN_STREAM_ATTACK);
+    bn_rng_seed(&twin, 9, BN_STREAM_ATTACK);
+    bn_attack_opts_t o;
+    bn_attack_input_t in = s_input(&rng);
+    float out[4];
+    bn_attack_opts_default(&o, BN_ATTACK_RANDOM_SIGN_FLIP);
+    for (int t = 0; t < 3; t++) {                /* a fresh r every round */
+        double r = 10.0 * bn_rng_normal(&twin);
+        assert_int_equal(bn_attack_craft(&o, &in, out), BN_OK);
+        const double want[4] = { 0.5 + 0.5 * r, -1 - 0.5 * r, 2, 4 * r };
+        s_assert_vec(out, want, 4, 1e-4 * BN_MAX(1.0, fabs(r)));
+    }
+    o.rsf_std = 0.0f;                            /* r = 0: the attacker's old model */
+    assert_int_equal(bn_attack_craft(&o, &in, out), BN_OK);
+    assert_memory_equal(out, s_prev, sizeof out);
+
+    bn_attack_opts_default(&o, BN_ATTACK_GRADIENT_SCALE);
+    o.gradient_scale = 3.0f;
+    assert_int_equal(bn_attack_craft(&o, &in, out), BN_OK);
+    const double gs[4] = { 2, -2.5, 2, 12 };
+    s_assert_vec(out, gs, 4, 1e-6);
+    o.gradient_scale = 1e10f;                    /* the paper's constant */
+    assert_int_equal(bn_attack_craft(&o, &in, out), BN_OK);
+    const double gs10[4] = { 5e9, -5e9, 2, 4e10 };
+    for (int j = 0; j < 4; j++)
+        assert_true(fabs(out[j] - gs10[j]) <= 1e-6 * BN_MAX(1.0, fabs(gs10[j])));
+}
+
+static void test_model_negation(void **state)
+{
+    (void) state;
+    bn_attack_opts_t o;
+    bn_attack_input_t in = s_input(NULL);
+    float out[4];
+    /* sum_h (h - prev) = 3 (mu - prev) = (4.5, 3, 0, 36); k = 2 */
+    bn_attack_opts_default(&o, BN_ATTACK_MODEL_NEGATION);
+    o.negation_scale = 2.0f;
+    assert_int_equal(bn_attack_craft(&o, &in, out), BN_OK);
+    const double mn[4] = { -8.5, -7, 2, -72 };
+    s_assert_vec(out, mn, 4, 1e-5);
+    o.negation_scale = 1e10f;
+    assert_int_equal(bn_attack_craft(&o, &in, out), BN_OK);
+    const double mn10[4] = { -4.5e10, -3e10, 2, -3.6e11 };
+    for (int j = 0; j < 4; j++)
+        assert_true(fabs(out[j] - mn10[j]) <= 1e-6 * BN_MAX(1.0, fabs(mn10[j])));
+}
+
+static void s_assert_in(const float *v, const double *lo, const double *hi, size_t n)
+{
+    for (size_t j = 0; j < n; j++)
+        if (!(v[j] >= lo[j] - 1e-6 && v[j] <= hi[j] + 1e-6)) {
+            print_error("coordinate %zu: %.9g not in [%.9g, %.9g]\n", j, (double) v[j], lo[j], hi[j]);
+            fail();
+        }
+}
+
+static void test_ofom_paf(void **state)
+{
+    (void) state;
+    bn_rng_t rng;
+    bn_rng_seed(&rng, 3, BN_STREAM_ATTACK);
+    bn_attack_opts_t o;
+    bn_attack_input_t in = s_input(&rng);
+    float out[4], again[4];
+    /* honest min (1, 0, -3, 10), max (3, 0, 6, 16); the honest models moved
+     * up from prev (1.5, 1, 0 (a tie counts up), 12): ofom goes below the
+     * minimum, stretched by b = 2: [0.5, 1], 0, [-6, -3], [5, 10]. */
+    bn_attack_opts_default(&o, BN_ATTACK_OFOM);
+    for (int t = 0; t < 20; t++) {
+        assert_int_equal(bn_attack_craft(&o, &in, out), BN_OK);
+        const double lo[4] = { 0.5, 0, -6, 5 }, hi[4] = { 1, 0, -3, 10 };
+        s_assert_in(out, lo, hi, 4);
+    }
+    bn_rng_seed(&rng, 3, BN_STREAM_ATTACK);      /* reproducible from the attack stream */
+    assert_int_equal(bn_attack_craft(&o, &in, again), BN_OK);
+    bn_rng_seed(&rng, 3, BN_STREAM_ATTACK);
+    assert_int_equal(bn_attack_craft(&o, &in, out), BN_OK);
+    assert_memory_equal(out, again, sizeof out);
+    /* from prev (5, 5, 5, 20) the honest models moved down: above the
+     * maximum, [3, 6], 0, [6, 12], [16, 32]; b = 3: [3, 9], 0, [6, 18], [16, 48] */
+    static const float high_prev[4] = { 5, 5, 5, 20 };
+    in.x_prev = high_prev;
+    assert_int_equal(bn_attack_craft(&o, &in, out), BN_OK);
+    const double lo2[4] = { 3, 0, 6, 16 }, hi2[4] = { 6, 0, 12, 32 };
+    s_assert_in(out, lo2, hi2, 4);
+    o.fang_b = 3.0f;
+    for (int t = 0; t < 20; t++) {
+        assert_int_equal(bn_attack_craft(&o, &in, out), BN_OK);
+        const double hi3[4] = { 9, 0, 18, 48 };
+        s_assert_in(out, lo2, hi3, 4);
+    }
+    /* a negative maximum moves toward 0 (w_max / b): one honest model (-4, ...) */
+    static const float neg[4] = { -4, -4, -4, -4 };
+    static const float *const one[1] = { neg };
+    bn_attack_input_t in1 = in;
+    in1.n_honest = 1;
+    in1.honest = one;
+    o.fang_b = 2.0f;
+    assert_int_equal(bn_attack_craft(&o, &in1, out), BN_OK);   /* prev above: push up */
+    const double lo4[4] = { -4, -4, -4, -4 }, hi4[4] = { -2, -2, -2, -2 };
+    s_assert_in(out, lo4, hi4, 4);
+
+    /* paf: mu (2, 0, 2, 12), sigma (sqrt(2/3), 0, sqrt 14, sqrt 8); up: [mu - 4 s, mu - 3 s] */
+    in.x_prev = s_prev;
+    bn_attack_opts_default(&o, BN_ATTACK_PAF);
+    const double s0 = sqrt(2.0 / 3), s2 = sqrt(14.0), s3 = sqrt(8.0);
+    for (int t = 0; t < 20; t++) {
+        assert_int_equal(bn_attack_craft(&o, &in, out), BN_OK);
+        const double lo[4] = { 2 - 4 * s0, 0, 2 - 4 * s2, 12 - 4 * s3 };
+        const double hi[4] = { 2 - 3 * s0, 0, 2 - 3 * s2, 12 - 3 * s3 };
+        s_assert_in(out, lo, hi, 4);
+    }
+    in.x_prev = high_prev;                       /* down: [mu + 3 s, mu + 4 s] */
+    for (int t = 0; t < 20; t++) {
+        assert_int_equal(bn_attack_craft(&o, &in, out), BN_OK);
+        const double lo[4] = { 2 + 3 * s0, 0, 2 + 3 * s2, 12 + 3 * s3 };
+        const double hi[4] = { 2 + 4 * s0, 0, 2 + 4 * s2, 12 + 4 * s3 };
+        s_assert_in(out, lo, hi, 4);
+    }
+    in.rng = NULL;                               /* no noise source: refused */
+    assert_int_equal(bn_attack_craft(&o, &in, out), BN_EARG);
+}
+
+static void test_normalized_mean_mimic2(void **state)
+{
+    (void) state;
+    bn_attack_opts_t o;
+    bn_attack_input_t in = s_input(NULL);
+    float out[4];
+    /* g = h - prev: (0.5, 1, -5, 10), (1.5, 1, 1, 10), (2.5, 1, 4, 16) with
+     * norms sqrt 126.25, sqrt 104.25, sqrt 279.25; r = the median, sqrt 126.25 */
+    bn_attack_opts_default(&o, BN_ATTACK_NORMALIZED_MEAN);
+    assert_int_equal(bn_attack_craft(&o, &in, out), BN_OK);
+    const double n0 = sqrt(126.25), n1 = sqrt(104.25), n2 = sqrt(279.25), r = n0;
+    const double g[3][4] = { { 0.5, 1, -5, 10 }, { 1.5, 1, 1, 10 }, { 2.5, 1, 4, 16 } };
+    double want[4];
+    for (int j = 0; j < 4; j++)
+        want[j] = s_prev[j] - r * (g[0][j] / n0 + g[1][j] / n1 + g[2][j] / n2);
+    s_assert_vec(out, want, 4, 1e-5);
+    /* every honest model at prev: nothing to normalise, prev itself */
+    static const float *const at_prev[3] = { s_prev, s_prev, s_prev };
+    bn_attack_input_t same = in;
+    same.honest = at_prev;
+    assert_int_equal(bn_attack_craft(&o, &same, out), BN_OK);
+    assert_memory_equal(out, s_prev, sizeof out);
+
+    /* mimic2: seed a = lowest id 2 = (2, 0, 3, 10); farthest from it is
+     * (3, 0, 6, 16) (sqrt 46 > sqrt 37); (1, 0, -3, 10) is sqrt 37 from a and
+     * 11 from c, so a's cluster is {(1, 0, -3, 10), (2, 0, 3, 10)}: mean (1.5, 0, 0, 10) */
+    bn_attack_opts_default(&o, BN_ATTACK_MIMIC2);
+    assert_int_equal(bn_attack_craft(&o, &in, out), BN_OK);
+    const double m2[4] = { 1.5, 0, 0, 10 };
+    s_assert_vec(out, m2, 4, 1e-6);
+    in.honest_id = NULL;
+    assert_int_equal(bn_attack_craft(&o, &in, out), BN_EARG);
+}
+
+static void test_mixed(void **state)
+{
+    (void) state;
+    char err[256];
+    const uint64_t seed = 1;
+    const uint32_t n = 10, b = 3;
+    bool byz[10];
+    assert_int_equal(bn_roles_byzantine(seed, n, b, byz), BN_OK);
+    uint32_t ids[3], k = 0, honest_id = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        if (byz[i])
+            ids[k++] = i;
+        else
+            honest_id = i;
+    }
+    assert_int_equal(k, 3);
+    bn_attack_opts_t o;
+    /* by rank: sign-flip, gaussian, sign-flip */
+    const bn_attack_kind_t by_rank[3] = { BN_ATTACK_SIGN_FLIP, BN_ATTACK_GAUSSIAN, BN_ATTACK_SIGN_FLIP };
+    for (uint32_t r = 0; r < 3; r++) {
+        bn_attack_opts_default(&o, BN_ATTACK_MIXED);
+        snprintf(o.mix, sizeof o.mix, "sign-flip,gaussian");
+        assert_int_equal(bn_attack_resolve(&o, ids[r], seed, n, b, err, sizeof err), BN_OK);
+        assert_int_equal(o.kind, by_rank[r]);
+    }
+    /* an ID entry wins, and the ranks of the others skip it */
+    char mix[64];
+    snprintf(mix, sizeof mix, "%u:echo,label-flip,crash", ids[0]);
+    const bn_attack_kind_t named[3] = { BN_ATTACK_ECHO, BN_ATTACK_LABEL_FLIP, BN_ATTACK_CRASH };
+    for (uint32_t r = 0; r < 3; r++) {
+        bn_attack_opts_default(&o, BN_ATTACK_MIXED);
+        snprintf(o.mix, sizeof o.mix, "%s", mix);
+        assert_int_equal(bn_attack_resolve(&o, ids[r], seed, n, b, err, sizeof err), BN_OK);
+        assert_int_equal(o.kind, named[r]);
+    }
+    /* outside the Byzantine set: its id picks the entry */
+    bn_attack_opts_default(&o, BN_ATTACK_MIXED);
+    snprintf(o.mix, sizeof o.mix, "ipm,dlie");
+    assert_int_equal(bn_attack_resolve(&o, honest_id, seed, n, b, err, sizeof err), BN_OK);
+    assert_int_equal(o.kind, honest_id % 2 ? BN_ATTACK_DLIE : BN_ATTACK_IPM);
+    /* only ID entries, none for this node */
+    bn_attack_opts_default(&o, BN_ATTACK_MIXED);
+    snprintf(o.mix, sizeof o.mix, "%u:echo", ids[0]);
+    assert_int_equal(bn_attack_resolve(&o, ids[1], seed, n, b, err, sizeof err), BN_EARG);
+    assert_non_null(strstr(err, "no attack for node"));
+    /* other kinds are left alone */
+    bn_attack_opts_default(&o, BN_ATTACK_DRIFT);
+    snprintf(o.mix, sizeof o.mix, "bogus");
+    assert_int_equal(bn_attack_resolve(&o, ids[0], seed, n, b, err, sizeof err), BN_OK);
+    assert_int_equal(o.kind, BN_ATTACK_DRIFT);
+    /* the checker */
+    const char *good[] = { "echo", "3:echo", "sign-flip,7:label-flip,gaussian", "sign_flip" };
+    for (size_t i = 0; i < BN_ARRAY_LEN(good); i++)
+        assert_int_equal(bn_attack_mix_check(good[i], err, sizeof err), BN_OK);
+    const char *bad[] = { "", "none", "mixed", "echo,,gaussian", "echo,", ",echo", "3:", ":echo",
+                          "x:echo", "-1:echo", "3:bogus", "3:none", "99999999999:echo", "3:4:echo" };
+    for (size_t i = 0; i < BN_ARRAY_LEN(bad); i++) {
+        if (bn_attack_mix_check(bad[i], err, sizeof err) != BN_EARG)
+            fail_msg("attack-mix '%s' accepted", bad[i]);
+        assert_non_null(strstr(err, "attack-mix"));
+    }
+    assert_int_equal(bn_attack_mix_check(NULL, err, sizeof err), BN_EARG);
+    /* an unresolved mixed attacker crafts nothing useful */
+    bn_attack_opts_default(&o, BN_ATTACK_MIXED);
+    bn_attack_input_t in = s_input(NULL);
+    float out[4];
+    assert_int_equal(bn_attack_craft(&o, &in, out), BN_EARG);
+    assert_memory_equal(out, s_self, sizeof out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -603,6 +847,11 @@ int main(void)
         cmocka_unit_test(test_victim_neighbourhood_from_graph),
         cmocka_unit_test(test_minmax_minsum),
         cmocka_unit_test(test_per_victim_without_victim_model),
+        cmocka_unit_test(test_random_sign_flip_gradient_scale),
+        cmocka_unit_test(test_model_negation),
+        cmocka_unit_test(test_ofom_paf),
+        cmocka_unit_test(test_normalized_mean_mimic2),
+        cmocka_unit_test(test_mixed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

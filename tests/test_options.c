@@ -145,7 +145,9 @@ static const char *const s_node_local[][2] = {
     { "data", "/d" }, { "train-images", "/i" }, { "train-labels", "/l" }, { "topology", "/t" },
     { "attack", "dlie" }, { "z", "1.5" }, { "ipm-epsilon", "0.2" }, { "gaussian-std", "3" },
     { "constant", "2" }, { "drift-scale", "2" }, { "drift-direction", "random" },
-    { "drift-target", "3" }, { "dissensus-scale", "0.5" }, { "round-timeout", "100" }, { "future-rounds", "2" },
+    { "drift-target", "3" }, { "dissensus-scale", "0.5" }, { "rsf-std", "2" }, { "fang-b", "3" },
+    { "negation-scale", "5" }, { "gradient-scale", "7" }, { "attack-mix", "echo,3:gaussian" },
+    { "round-timeout", "100" }, { "future-rounds", "2" },
     { "checkpoint-every", "1" }, { "fault-drop", "0.1" }, { "fault-delay", "5" }, { "verbose", "2" },
 };
 
