@@ -291,6 +291,11 @@ def machine():
     return {"cpu": cpu, "cores": os.cpu_count(), "load_at_start": os.getloadavg()[0]}
 
 
+# Interrupt state shared by on_term and run_cell: while "held", a TERM/INT is
+# recorded as "pending" instead of raised (see run_cell).
+_interrupt = {"held": False, "pending": False}
+
+
 def stop_group(p):
     """TERM the process group of p, wait for all of it, KILL what is left after 30 s."""
     try:
@@ -328,9 +333,19 @@ def run_cell(opts, a, log):
     t0 = time.monotonic()
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1")
     with open(work + ".log", "w") as out:
-        p = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env,
-                             start_new_session=True)
+        # A TERM or Ctrl-C that lands while Popen is starting the swarm would
+        # leave it running with nobody to stop it: hold the interrupt until p
+        # is known, then deliver it inside the try below.
+        _interrupt["held"] = True
         try:
+            p = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env,
+                                 start_new_session=True)
+        finally:
+            _interrupt["held"] = False
+        try:
+            if _interrupt["pending"]:
+                _interrupt["pending"] = False
+                raise KeyboardInterrupt
             rc = p.wait()
         except BaseException:
             # Interrupted: stop the swarm (swarm.sh stops its nodes on TERM),
@@ -1054,8 +1069,12 @@ def main(argv):
                     help="where the per-item tables, figures and summary.csv go")
     a = ap.parse_args(argv)
     def on_term(signum, frame):
+        if _interrupt["held"]:
+            _interrupt["pending"] = True
+            return
         raise KeyboardInterrupt
     signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, on_term)
     a.results = os.path.abspath(a.results)
     if a.cmd == "run":
         a.src = os.path.abspath(a.src)
