@@ -65,9 +65,9 @@ run paf paf                                       # -0.8 points, consensus x2.5
 hurts_cons paf 2
 # model-negation feeds on itself (-9 to -27 points over repeated runs: the
 # swarm's dynamics amplify timing differences), hence the wide margin.
-run model-negation model-negation --negation-scale 1
+run model-negation model-negation --negation-scale 1 --round-timeout 1000
 hurts_acc model-negation 5
-run gradient-scale gradient-scale --gradient-scale 30    # -10 points
+run gradient-scale gradient-scale --gradient-scale 30 --round-timeout 1000   # -10 points
 hurts_acc gradient-scale 5
 run normalized-mean normalized-mean               # -14 points
 hurts_acc normalized-mean 5
