@@ -13,7 +13,8 @@
 # each new results/cells/*.json is committed there at once.  With --land MAIN
 # (the main worktree) the branch is then rebased on main and main
 # fast-forwarded to it (retried when main moved meanwhile), so finished cells
-# survive whatever stops the queue.  Run it niced under nohup; stop it with
+# survive whatever stops the queue.  A file WORK/PAUSE holds it between
+# cells.  Run it niced under nohup; stop it with
 # kill -TERM on its pid (experiment.py stops the running swarm; the cell in
 # progress is lost, the finished ones are not).  A cell whose swarm was
 # stopped by a signal from outside (swarm.sh exit 130 or 143: someone else's
@@ -81,6 +82,13 @@ for line in "${lines[@]}"; do
     # One cell per call, so that each finished cell is committed at once.
     retries=0
     while :; do
+        # A file WORK/PAUSE holds the queue between cells (for a measurement
+        # that needs the machine to itself); removing it lets the queue go on.
+        if [ -e "$work/PAUSE" ]; then
+            say "paused ($work/PAUSE exists)"
+            while [ -e "$work/PAUSE" ]; do sleep 10; done
+            say "resumed"
+        fi
         out="$("$repo/scripts/experiment.py" run "$repo/$exp" --only "$filter" --max-cells 1 \
                --src "$src" --build "$src/build" --results "$repo/results/cells" --work "$work/cells" 2>&1)"
         rc=$?
