@@ -748,31 +748,89 @@ int bn_attack_resolve(bn_attack_opts_t *opts, uint32_t id, uint64_t seed, uint32
     return BN_OK;
 }
 
+/* ------------------------------------------------------------ craft */
+
+/* Are the inputs an attack that needs the honest models reads all there
+ * (bn_attack_needs_honest kinds only)?  The honest vectors, and per kind the
+ * ids (mimic), the RNG (random, Fang's), x_prev (Fang's, model-negation,
+ * normalized-mean) and a swarm in which ALIE's z is defined. */
+static bool s_inputs_ok(const bn_attack_opts_t *opts, const bn_attack_input_t *in)
+{
+    const bn_attack_kind_t k = opts->kind;
+    bool ok = in->n_honest > 0 && in->honest != NULL;
+    for (uint32_t i = 0; ok && i < in->n_honest; i++)
+        ok = in->honest[i] != NULL || in->dim == 0;
+    if (k == BN_ATTACK_MIMIC || k == BN_ATTACK_MIMIC2)
+        ok = ok && in->honest_id != NULL;
+    if (k == BN_ATTACK_RANDOM || k == BN_ATTACK_OFOM || k == BN_ATTACK_PAF)
+        ok = ok && in->rng != NULL;
+    if (k == BN_ATTACK_OFOM || k == BN_ATTACK_PAF
+        || k == BN_ATTACK_MODEL_NEGATION || k == BN_ATTACK_NORMALIZED_MEAN)
+        ok = ok && in->x_prev != NULL;
+    if (k == BN_ATTACK_ALIE)
+        ok = ok && opts->n >= 2 && opts->b < opts->n;
+    return ok;
+}
+
+/* mimic: the model of the lowest honest id. */
+static void s_mimic(const bn_attack_input_t *in, float *out)
+{
+    uint32_t best = 0;
+    for (uint32_t i = 1; i < in->n_honest; i++)
+        if (in->honest_id[i] < in->honest_id[best])
+            best = i;
+    if (in->honest[best] != out)
+        memcpy(out, in->honest[best], in->dim * sizeof *out);
+}
+
+/* sign-flip: the attacker's own step reversed, x_prev - (x_self - x_prev). */
+static int s_sign_flip(const bn_attack_input_t *in, float *out)
+{
+    if (!in->x_prev || !in->x_self)
+        return BN_EARG;
+    for (size_t j = 0; j < in->dim; j++)
+        out[j] = in->x_prev[j] - (in->x_self[j] - in->x_prev[j]);
+    return BN_OK;
+}
+
+/* x_prev + r (x_self - x_prev) in double: the attacker's own step scaled by r
+ * (random-sign-flip draws r, gradient-scale fixes it). */
+static int s_scaled_step(const bn_attack_input_t *in, double r, float *out)
+{
+    for (size_t j = 0; j < in->dim; j++)
+        out[j] = (float) (in->x_prev[j] + r * ((double) in->x_self[j] - in->x_prev[j]));
+    return BN_OK;
+}
+
+/* gaussian: N(0, gaussian_std^2) in every coordinate. */
+static int s_gaussian(const bn_attack_opts_t *opts, const bn_attack_input_t *in, float *out)
+{
+    if (!in->rng) {
+        s_copy_self(in, out);
+        return BN_EARG;
+    }
+    for (size_t j = 0; j < in->dim; j++)
+        out[j] = (float) (opts->gaussian_std * bn_rng_normal(in->rng));
+    return BN_OK;
+}
+
+/* constant and nan: one value in every coordinate. */
+static int s_fill(const bn_attack_input_t *in, float value, float *out)
+{
+    for (size_t j = 0; j < in->dim; j++)
+        out[j] = value;
+    return BN_OK;
+}
+
 int bn_attack_craft(const bn_attack_opts_t *opts, const bn_attack_input_t *in, float *out)
 {
     if (!opts || !in || (!out && in->dim > 0))
         return BN_EARG;
     if ((unsigned) opts->kind >= BN_ATTACK_COUNT)
         return BN_EARG;
-    const size_t dim = in->dim;
-
-    if (bn_attack_needs_honest(opts->kind)) {
-        bool ok = in->n_honest > 0 && in->honest != NULL;
-        for (uint32_t i = 0; ok && i < in->n_honest; i++)
-            ok = in->honest[i] != NULL || dim == 0;
-        if (opts->kind == BN_ATTACK_MIMIC || opts->kind == BN_ATTACK_MIMIC2)
-            ok = ok && in->honest_id != NULL;
-        if (opts->kind == BN_ATTACK_RANDOM || opts->kind == BN_ATTACK_OFOM || opts->kind == BN_ATTACK_PAF)
-            ok = ok && in->rng != NULL;
-        if (opts->kind == BN_ATTACK_OFOM || opts->kind == BN_ATTACK_PAF
-            || opts->kind == BN_ATTACK_MODEL_NEGATION || opts->kind == BN_ATTACK_NORMALIZED_MEAN)
-            ok = ok && in->x_prev != NULL;
-        if (opts->kind == BN_ATTACK_ALIE)
-            ok = ok && opts->n >= 2 && opts->b < opts->n;
-        if (!ok) {
-            s_copy_self(in, out);
-            return BN_EARG;
-        }
+    if (bn_attack_needs_honest(opts->kind) && !s_inputs_ok(opts, in)) {
+        s_copy_self(in, out);
+        return BN_EARG;
     }
 
     switch (opts->kind) {
@@ -797,57 +855,30 @@ int bn_attack_craft(const bn_attack_opts_t *opts, const bn_attack_input_t *in, f
     case BN_ATTACK_RANDOM:
         s_random(in, out);
         return BN_OK;
-    case BN_ATTACK_MIMIC: {
-        uint32_t best = 0;
-        for (uint32_t i = 1; i < in->n_honest; i++)
-            if (in->honest_id[i] < in->honest_id[best])
-                best = i;
-        if (in->honest[best] != out)
-            memcpy(out, in->honest[best], dim * sizeof *out);
+    case BN_ATTACK_MIMIC:
+        s_mimic(in, out);
         return BN_OK;
-    }
     case BN_ATTACK_SIGN_FLIP:
-        if (!in->x_prev || !in->x_self)
-            return BN_EARG;
-        for (size_t j = 0; j < dim; j++)
-            out[j] = in->x_prev[j] - (in->x_self[j] - in->x_prev[j]);
-        return BN_OK;
+        return s_sign_flip(in, out);
     case BN_ATTACK_GAUSSIAN:
-        if (!in->rng) {
-            s_copy_self(in, out);
-            return BN_EARG;
-        }
-        for (size_t j = 0; j < dim; j++)
-            out[j] = (float) (opts->gaussian_std * bn_rng_normal(in->rng));
-        return BN_OK;
+        return s_gaussian(opts, in, out);
     case BN_ATTACK_CONSTANT:
-        for (size_t j = 0; j < dim; j++)
-            out[j] = opts->value;
-        return BN_OK;
+        return s_fill(in, opts->value, out);
     case BN_ATTACK_CRASH:                        /* the caller sends nothing */
         return BN_OK;
     case BN_ATTACK_NAN:
-        for (size_t j = 0; j < dim; j++)
-            out[j] = NAN;
-        return BN_OK;
+        return s_fill(in, NAN, out);
     case BN_ATTACK_ECHO: case BN_ATTACK_DRIFT: case BN_ATTACK_DISSENSUS:
     case BN_ATTACK_MINMAX: case BN_ATTACK_MINSUM:
         return s_per_victim(opts, in, out);
-    case BN_ATTACK_RANDOM_SIGN_FLIP: {
+    case BN_ATTACK_RANDOM_SIGN_FLIP:
         if (!in->x_prev || !in->x_self || !in->rng)
             return BN_EARG;
-        double r = opts->rsf_std * bn_rng_normal(in->rng);
-        for (size_t j = 0; j < dim; j++)
-            out[j] = (float) (in->x_prev[j] + r * ((double) in->x_self[j] - in->x_prev[j]));
-        return BN_OK;
-    }
+        return s_scaled_step(in, opts->rsf_std * bn_rng_normal(in->rng), out);
     case BN_ATTACK_GRADIENT_SCALE:
         if (!in->x_prev || !in->x_self)
             return BN_EARG;
-        for (size_t j = 0; j < dim; j++)
-            out[j] = (float) (in->x_prev[j]
-                              + (double) opts->gradient_scale * ((double) in->x_self[j] - in->x_prev[j]));
-        return BN_OK;
+        return s_scaled_step(in, (double) opts->gradient_scale, out);
     case BN_ATTACK_OFOM:
     case BN_ATTACK_PAF:
         s_fang(opts, in, opts->kind == BN_ATTACK_OFOM, out);
