@@ -256,123 +256,143 @@ static bool s_parse_u32(const char **pp, uint32_t *out)
     return true;
 }
 
+/* An edge-list file being read (bn_topology_load): the edges so far, each
+ * with u < v and its source line, and what the file says about n. */
+typedef struct {
+    const char *path;
+    uint32_t n;          /* the caller's n; 0 = from the file           */
+    s_edge_t *e;         /* m edges of cap (owned)                      */
+    size_t m, cap;
+    uint32_t lineno;     /* the line being read, 1-based                */
+    uint32_t max_id;     /* largest node id seen                        */
+    uint32_t header_n;   /* "# nodes: N" before the first edge, or 0    */
+} s_edges_t;
+
+/* Appends edge {u, v} of the current line. */
+static int s_edges_push(s_edges_t *s, uint32_t u, uint32_t v, char *err, size_t errlen)
+{
+    if (s->m == s->cap) {
+        size_t nc = s->cap ? 2 * s->cap : 256;
+        s_edge_t *ne = realloc(s->e, nc * sizeof *ne);
+        if (!ne)
+            return bn_fail(err, errlen, BN_ENOMEM, "%s:%u: out of memory", s->path, s->lineno);
+        s->e = ne;
+        s->cap = nc;
+    }
+    s->e[s->m].u = u < v ? u : v;
+    s->e[s->m].v = u < v ? v : u;
+    s->e[s->m].line = s->lineno;
+    s->m++;
+    if (u > s->max_id)
+        s->max_id = u;
+    if (v > s->max_id)
+        s->max_id = v;
+    return BN_OK;
+}
+
+/* One line of an edge list (edited in place): a comment from '#' on (the
+ * "# nodes: N" header is noted), blank, or "u v". */
+static int s_edges_line(s_edges_t *s, char *line, char *err, size_t errlen)
+{
+    char *hash = strchr(line, '#');
+    if (hash) {
+        /* "# nodes: N" before the first edge gives n when the caller passes 0. */
+        unsigned long hn;
+        char tail;
+        if (s->m == 0 && sscanf(hash, "# nodes: %lu %c", &hn, &tail) == 1 && hn >= 1 &&
+            hn <= S_MAX_NODES)
+            s->header_n = (uint32_t) hn;
+        *hash = '\0';
+    }
+    for (char *c = line; *c; c++)
+        if (*c == '\n' || *c == '\r')
+            *c = '\0';
+    const char *p = line;
+    while (*p == ' ' || *p == '\t')
+        p++;
+    if (*p == '\0')
+        return BN_OK;
+    uint32_t u, v;
+    if (!s_parse_u32(&p, &u) || !s_parse_u32(&p, &v))
+        return bn_fail(err, errlen, BN_EFORMAT, "%s:%u: expected \"u v\" (two node ids), got \"%.60s\"",
+                       s->path, s->lineno, line);
+    while (*p == ' ' || *p == '\t')
+        p++;
+    if (*p != '\0')
+        return bn_fail(err, errlen, BN_EFORMAT, "%s:%u: unexpected \"%.40s\" after the edge",
+                       s->path, s->lineno, p);
+    if (u == v)
+        return bn_fail(err, errlen, BN_EFORMAT, "%s:%u: self-loop %u %u", s->path, s->lineno, u, v);
+    uint32_t limit = s->n ? s->n : S_MAX_NODES;
+    if (u >= limit || v >= limit)
+        return bn_fail(err, errlen, BN_EFORMAT, "%s:%u: node id %u out of range 0..%u",
+                       s->path, s->lineno, u >= limit ? u : v, limit - 1);
+    return s_edges_push(s, u, v, err, errlen);
+}
+
+/* Every line of f, through a buffer of S_MAX_LINE + 1 bytes. */
+static int s_edges_read(s_edges_t *s, FILE *f, char *err, size_t errlen)
+{
+    char *line = malloc(S_MAX_LINE + 1);
+    if (!line)
+        return bn_fail(err, errlen, BN_ENOMEM, "%s: out of memory", s->path);
+    int rc = BN_OK;
+    long len;
+    while (rc == BN_OK && (len = bn_read_line(f, line, S_MAX_LINE + 1)) != 0) {
+        s->lineno++;
+        if (len < 0)
+            rc = bn_read_line_fail(len, s->path, s->lineno, S_MAX_LINE, err, errlen);
+        else
+            rc = s_edges_line(s, line, err, errlen);
+    }
+    if (rc == BN_OK && ferror(f))
+        rc = bn_fail(err, errlen, BN_EIO, "%s: read error", s->path);
+    free(line);
+    return rc;
+}
+
+/* n when the caller passed 0: the header's, which must cover every id, else
+ * the largest id + 1.  Then: at least one edge, and no edge twice. */
+static int s_edges_finish(s_edges_t *s, char *err, size_t errlen)
+{
+    if (s->n == 0) {
+        s->n = s->m > 0 ? s->max_id + 1 : 0;
+        if (s->header_n) {
+            if (s->header_n < s->n)
+                return bn_fail(err, errlen, BN_EFORMAT, "%s: header says nodes: %u but id %u appears",
+                               s->path, s->header_n, s->max_id);
+            s->n = s->header_n;
+        }
+    }
+    /* A graph without edges leaves every node alone: refused, whatever n. */
+    if (s->m == 0)
+        return bn_fail(err, errlen, BN_EFORMAT,
+                       "%s: no edges (an edge list needs at least one \"u v\" line)", s->path);
+    qsort(s->e, s->m, sizeof *s->e, s_edge_cmp);
+    for (size_t i = 1; i < s->m; i++) {
+        const s_edge_t *a = &s->e[i - 1], *b = &s->e[i];
+        /* After the sort the later occurrence follows the earlier one. */
+        if (a->u == b->u && a->v == b->v)
+            return bn_fail(err, errlen, BN_EFORMAT, "%s:%u: duplicate edge %u %u (first on line %u)",
+                           s->path, b->line, b->u, b->v, a->line);
+    }
+    return BN_OK;
+}
+
 int bn_topology_load(bn_topology_t *t, const char *path, uint32_t n, char *err, size_t errlen)
 {
     memset(t, 0, sizeof *t);
     FILE *f = fopen(path, "r");
     if (!f)
         return bn_fail(err, errlen, BN_EIO, "%s: cannot open: %s", path, strerror(errno));
-    char *line = malloc(S_MAX_LINE + 1);
-    size_t m = 0, ecap = 0;
-    s_edge_t *e = NULL;
-    uint32_t lineno = 0, max_id = 0, header_n = 0;
-    int rc = BN_OK;
-    long len;
-    if (!line) {
-        rc = bn_fail(err, errlen, BN_ENOMEM, "%s: out of memory", path);
-        goto fail;
-    }
-    while ((len = bn_read_line(f, line, S_MAX_LINE + 1)) != 0) {
-        lineno++;
-        if (len < 0) {
-            rc = bn_read_line_fail(len, path, lineno, S_MAX_LINE, err, errlen);
-            goto fail;
-        }
-        char *hash = strchr(line, '#');
-        if (hash) {
-            /* "# nodes: N" before the first edge gives n when the caller passes 0. */
-            unsigned long hn;
-            char tail;
-            if (m == 0 && sscanf(hash, "# nodes: %lu %c", &hn, &tail) == 1 && hn >= 1 &&
-                hn <= S_MAX_NODES)
-                header_n = (uint32_t) hn;
-            *hash = '\0';
-        }
-        for (char *c = line; *c; c++)
-            if (*c == '\n' || *c == '\r')
-                *c = '\0';
-        const char *p = line;
-        while (*p == ' ' || *p == '\t')
-            p++;
-        if (*p == '\0')
-            continue;
-        uint32_t u, v;
-        if (!s_parse_u32(&p, &u) || !s_parse_u32(&p, &v)) {
-            rc = bn_fail(err, errlen, BN_EFORMAT, "%s:%u: expected \"u v\" (two node ids), got \"%.60s\"",
-                         path, lineno, line);
-            goto fail;
-        }
-        while (*p == ' ' || *p == '\t')
-            p++;
-        if (*p != '\0') {
-            rc = bn_fail(err, errlen, BN_EFORMAT, "%s:%u: unexpected \"%.40s\" after the edge",
-                         path, lineno, p);
-            goto fail;
-        }
-        if (u == v) {
-            rc = bn_fail(err, errlen, BN_EFORMAT, "%s:%u: self-loop %u %u", path, lineno, u, v);
-            goto fail;
-        }
-        uint32_t limit = n ? n : S_MAX_NODES;
-        if (u >= limit || v >= limit) {
-            rc = bn_fail(err, errlen, BN_EFORMAT, "%s:%u: node id %u out of range 0..%u",
-                         path, lineno, u >= limit ? u : v, limit - 1);
-            goto fail;
-        }
-        if (m == ecap) {
-            size_t nc = ecap ? 2 * ecap : 256;
-            s_edge_t *ne = realloc(e, nc * sizeof *ne);
-            if (!ne) {
-                rc = bn_fail(err, errlen, BN_ENOMEM, "%s:%u: out of memory", path, lineno);
-                goto fail;
-            }
-            e = ne;
-            ecap = nc;
-        }
-        e[m].u = u < v ? u : v;
-        e[m].v = u < v ? v : u;
-        e[m].line = lineno;
-        m++;
-        if (u > max_id)
-            max_id = u;
-        if (v > max_id)
-            max_id = v;
-    }
-    if (ferror(f)) {
-        rc = bn_fail(err, errlen, BN_EIO, "%s: read error", path);
-        goto fail;
-    }
-    if (n == 0) {
-        n = m > 0 ? max_id + 1 : 0;
-        if (header_n) {
-            if (header_n < n) {
-                rc = bn_fail(err, errlen, BN_EFORMAT, "%s: header says nodes: %u but id %u appears",
-                             path, header_n, max_id);
-                goto fail;
-            }
-            n = header_n;
-        }
-    }
-    /* A graph without edges leaves every node alone: refused, whatever n. */
-    if (m == 0) {
-        rc = bn_fail(err, errlen, BN_EFORMAT, "%s: no edges (an edge list needs at least one \"u v\" line)",
-                     path);
-        goto fail;
-    }
-    qsort(e, m, sizeof *e, s_edge_cmp);
-    for (size_t i = 1; i < m; i++) {
-        if (e[i].u == e[i - 1].u && e[i].v == e[i - 1].v) {
-            /* After the sort the later occurrence follows the earlier one. */
-            rc = bn_fail(err, errlen, BN_EFORMAT, "%s:%u: duplicate edge %u %u (first on line %u)",
-                         path, e[i].line, e[i].u, e[i].v, e[i - 1].line);
-            goto fail;
-        }
-    }
-    rc = s_build(t, n, e, m, err, errlen);
-fail:
-    free(e);
-    free(line);
+    s_edges_t s = { .path = path, .n = n };
+    int rc = s_edges_read(&s, f, err, errlen);
     fclose(f);
+    if (rc == BN_OK)
+        rc = s_edges_finish(&s, err, errlen);
+    if (rc == BN_OK)
+        rc = s_build(t, s.n, s.e, s.m, err, errlen);
+    free(s.e);
     if (rc != BN_OK)
         bn_topology_free(t);
     return rc;
