@@ -58,134 +58,183 @@ void bn_hostfile_free(bn_hostfile_t *hf)
     hf->n_hosts = 0;
 }
 
+/* One line of a hostfile, parsed: "host[:K] [K | slots=K | max_slots=K | addr=A]...". */
+typedef struct {
+    char     name[BN_HOST_NAME_MAX];
+    char     addr[BN_HOST_NAME_MAX];   /* "" when the line gives none */
+    uint32_t slots;
+    bool     have_slots;
+} s_line_t;
+
+/* A hostfile being read: where we are, and the hosts' tallies so far. */
+typedef struct {
+    const char    *path;
+    unsigned       lineno;
+    bn_hostfile_t *hf;
+    s_tally_t     *tally;    /* one per host, cap entries (owned) */
+    uint32_t       cap;
+} s_reader_t;
+
+/* The line's first token: the host name, with an MPICH ":K" slot count. */
+static int s_line_host(const s_reader_t *r, char *tok, s_line_t *ln, char *err, size_t errlen)
+{
+    char *colon = strchr(tok, ':');
+    if (colon) {
+        *colon = '\0';
+        if (!s_parse_count(colon + 1, &ln->slots))
+            return bn_fail(err, errlen, BN_EFORMAT, "%s:%u: '%s': the slot count after ':' must be 1..1000000",
+                           r->path, r->lineno, colon + 1);
+        ln->have_slots = true;
+    }
+    if (!s_valid_name(tok))
+        return bn_fail(err, errlen, BN_EFORMAT, "%s:%u: '%.64s' is not a host name", r->path, r->lineno, tok);
+    snprintf(ln->name, sizeof ln->name, "%s", tok);
+    return BN_OK;
+}
+
+/* A token after the host name: K, slots=K, max_slots=K (ignored) or addr=A. */
+static int s_line_field(const s_reader_t *r, const char *tok, s_line_t *ln, char *err, size_t errlen)
+{
+    uint32_t v;
+    if (!strncmp(tok, "slots=", 6) || s_parse_count(tok, &v)) {
+        const char *num = strncmp(tok, "slots=", 6) ? tok : tok + 6;
+        if (ln->have_slots || !s_parse_count(num, &ln->slots))
+            return bn_fail(err, errlen, BN_EFORMAT, "%s:%u: '%s': one slot count 1..1000000 per line",
+                           r->path, r->lineno, tok);
+        ln->have_slots = true;
+    } else if (!strncmp(tok, "max_slots=", 10)) {
+        if (!s_parse_count(tok + 10, &v))
+            return bn_fail(err, errlen, BN_EFORMAT, "%s:%u: '%s': max_slots must be 1..1000000",
+                           r->path, r->lineno, tok);
+    } else if (!strncmp(tok, "addr=", 5)) {
+        if (!s_valid_name(tok + 5))
+            return bn_fail(err, errlen, BN_EFORMAT, "%s:%u: '%.64s' is not an address", r->path, r->lineno, tok);
+        snprintf(ln->addr, sizeof ln->addr, "%s", tok + 5);
+    } else {
+        return bn_fail(err, errlen, BN_EFORMAT,
+                       "%s:%u: '%.64s': expected a slot count, slots=K, max_slots=K or addr=A",
+                       r->path, r->lineno, tok);
+    }
+    return BN_OK;
+}
+
+/* Parses line (edited in place) into *ln; *blank when it holds only a comment
+ * or white space. */
+static int s_line_parse(const s_reader_t *r, char *line, s_line_t *ln, bool *blank,
+                        char *err, size_t errlen)
+{
+    memset(ln, 0, sizeof *ln);
+    char *hash = strchr(line, '#');
+    if (hash)
+        *hash = '\0';
+    char *save = NULL, *tok = strtok_r(line, " \t\r\n", &save);
+    *blank = tok == NULL;
+    if (!tok)
+        return BN_OK;
+    int rc = s_line_host(r, tok, ln, err, errlen);
+    while (rc == BN_OK && (tok = strtok_r(NULL, " \t\r\n", &save)))
+        rc = s_line_field(r, tok, ln, err, errlen);
+    return rc;
+}
+
+/* Appends host ln->name (address ln->addr, else its name) with an empty tally. */
+static int s_host_add(s_reader_t *r, const s_line_t *ln, char *err, size_t errlen)
+{
+    bn_hostfile_t *hf = r->hf;
+    if (hf->n_hosts == BN_HOSTS_MAX)
+        return bn_fail(err, errlen, BN_EFORMAT, "%s:%u: more than %u hosts", r->path, r->lineno, BN_HOSTS_MAX);
+    if (hf->n_hosts == r->cap) {
+        uint32_t ncap = r->cap ? 2 * r->cap : 16;
+        bn_host_t *nh = realloc(hf->hosts, ncap * sizeof *nh);
+        s_tally_t *nt = nh ? realloc(r->tally, ncap * sizeof *nt) : NULL;
+        if (nh)
+            hf->hosts = nh;
+        if (!nh || !nt)
+            return bn_fail(err, errlen, BN_ENOMEM, "%s: out of memory", r->path);
+        r->tally = nt;
+        r->cap = ncap;
+    }
+    bn_host_t *x = &hf->hosts[hf->n_hosts];
+    memset(x, 0, sizeof *x);
+    memset(&r->tally[hf->n_hosts], 0, sizeof r->tally[hf->n_hosts]);
+    snprintf(x->name, sizeof x->name, "%s", ln->name);
+    snprintf(x->addr, sizeof x->addr, "%s", ln->addr[0] ? ln->addr : ln->name);
+    hf->n_hosts++;
+    return BN_OK;
+}
+
+/* Adds a parsed line to its host (a new one, or one named before: an address
+ * may be given once) and to that host's tally. */
+static int s_host_record(s_reader_t *r, const s_line_t *ln, char *err, size_t errlen)
+{
+    bn_hostfile_t *hf = r->hf;
+    uint32_t h = 0;
+    while (h < hf->n_hosts && strcmp(hf->hosts[h].name, ln->name) != 0)
+        h++;
+    if (h == hf->n_hosts) {
+        int rc = s_host_add(r, ln, err, errlen);
+        if (rc != BN_OK)
+            return rc;
+    } else if (ln->addr[0] && strcmp(ln->addr, hf->hosts[h].addr) != 0) {
+        if (strcmp(hf->hosts[h].addr, hf->hosts[h].name) != 0)
+            return bn_fail(err, errlen, BN_EFORMAT, "%s:%u: host %s was given the address %s already",
+                           r->path, r->lineno, ln->name, hf->hosts[h].addr);
+        snprintf(hf->hosts[h].addr, sizeof hf->hosts[h].addr, "%s", ln->addr);
+    }
+    r->tally[h].lines++;
+    if (ln->have_slots)
+        r->tally[h].explicit_slots += ln->slots;
+    else
+        r->tally[h].bare_lines++;
+    return BN_OK;
+}
+
+/* Every line of f into r's hosts and tallies. */
+static int s_hosts_read(s_reader_t *r, FILE *f, char *err, size_t errlen)
+{
+    char line[1024];
+    while (fgets(line, sizeof line, f)) {
+        r->lineno++;
+        if (!strchr(line, '\n') && !feof(f))
+            return bn_fail(err, errlen, BN_EFORMAT, "%s:%u: line too long", r->path, r->lineno);
+        s_line_t ln;
+        bool blank;
+        int rc = s_line_parse(r, line, &ln, &blank, err, errlen);
+        if (rc == BN_OK && !blank)
+            rc = s_host_record(r, &ln, err, errlen);
+        if (rc != BN_OK)
+            return rc;
+    }
+    if (ferror(f))
+        return bn_fail(err, errlen, BN_EIO, "%s: read error", r->path);
+    return BN_OK;
+}
+
+/* Each host's slots from its tally.  One line without a count: no limit;
+ * otherwise every line counts (a bare line is one slot). */
+static void s_hosts_slots(s_reader_t *r)
+{
+    for (uint32_t h = 0; h < r->hf->n_hosts; h++) {
+        const s_tally_t *t = &r->tally[h];
+        uint64_t s = (t->lines == 1 && t->bare_lines == 1) ? 0 : t->explicit_slots + t->bare_lines;
+        r->hf->hosts[h].slots = s > 1000000u ? 1000000u : (uint32_t) s;
+    }
+}
+
 int bn_hostfile_load(bn_hostfile_t *hf, const char *path, char *err, size_t errlen)
 {
     memset(hf, 0, sizeof *hf);
     FILE *f = fopen(path, "r");
     if (!f)
         return bn_fail(err, errlen, BN_EIO, "%s: %s", path, strerror(errno));
-    int rc = BN_OK;
-    uint32_t cap = 0;
-    s_tally_t *tally = NULL;
-    char line[1024];
-    unsigned lineno = 0;
-    while (fgets(line, sizeof line, f)) {
-        lineno++;
-        if (!strchr(line, '\n') && !feof(f)) {
-            rc = bn_fail(err, errlen, BN_EFORMAT, "%s:%u: line too long", path, lineno);
-            goto done;
-        }
-        char *hash = strchr(line, '#');
-        if (hash)
-            *hash = '\0';
-        char *save = NULL, *tok = strtok_r(line, " \t\r\n", &save);
-        if (!tok)
-            continue;
-        char name[BN_HOST_NAME_MAX] = "", addr[BN_HOST_NAME_MAX] = "";
-        uint32_t slots = 0;
-        bool have_slots = false;
-        /* host:K (MPICH) */
-        char *colon = strchr(tok, ':');
-        if (colon) {
-            *colon = '\0';
-            if (!s_parse_count(colon + 1, &slots)) {
-                rc = bn_fail(err, errlen, BN_EFORMAT, "%s:%u: '%s': the slot count after ':' must be 1..1000000",
-                             path, lineno, colon + 1);
-                goto done;
-            }
-            have_slots = true;
-        }
-        if (!s_valid_name(tok)) {
-            rc = bn_fail(err, errlen, BN_EFORMAT, "%s:%u: '%.64s' is not a host name", path, lineno, tok);
-            goto done;
-        }
-        snprintf(name, sizeof name, "%s", tok);
-        while ((tok = strtok_r(NULL, " \t\r\n", &save))) {
-            uint32_t v;
-            if (!strncmp(tok, "slots=", 6) || s_parse_count(tok, &v)) {
-                const char *num = strncmp(tok, "slots=", 6) ? tok : tok + 6;
-                if (have_slots || !s_parse_count(num, &slots)) {
-                    rc = bn_fail(err, errlen, BN_EFORMAT, "%s:%u: '%s': one slot count 1..1000000 per line",
-                                 path, lineno, tok);
-                    goto done;
-                }
-                have_slots = true;
-            } else if (!strncmp(tok, "max_slots=", 10)) {
-                if (!s_parse_count(tok + 10, &v)) {
-                    rc = bn_fail(err, errlen, BN_EFORMAT, "%s:%u: '%s': max_slots must be 1..1000000",
-                                 path, lineno, tok);
-                    goto done;
-                }
-            } else if (!strncmp(tok, "addr=", 5)) {
-                if (!s_valid_name(tok + 5)) {
-                    rc = bn_fail(err, errlen, BN_EFORMAT, "%s:%u: '%.64s' is not an address", path, lineno, tok);
-                    goto done;
-                }
-                snprintf(addr, sizeof addr, "%s", tok + 5);
-            } else {
-                rc = bn_fail(err, errlen, BN_EFORMAT,
-                             "%s:%u: '%.64s': expected a slot count, slots=K, max_slots=K or addr=A",
-                             path, lineno, tok);
-                goto done;
-            }
-        }
-        uint32_t h = 0;
-        while (h < hf->n_hosts && strcmp(hf->hosts[h].name, name) != 0)
-            h++;
-        if (h == hf->n_hosts) {
-            if (hf->n_hosts == BN_HOSTS_MAX) {
-                rc = bn_fail(err, errlen, BN_EFORMAT, "%s:%u: more than %u hosts", path, lineno, BN_HOSTS_MAX);
-                goto done;
-            }
-            if (hf->n_hosts == cap) {
-                uint32_t ncap = cap ? 2 * cap : 16;
-                bn_host_t *nh = realloc(hf->hosts, ncap * sizeof *nh);
-                s_tally_t *nt = nh ? realloc(tally, ncap * sizeof *nt) : NULL;
-                if (nh)
-                    hf->hosts = nh;
-                if (!nh || !nt) {
-                    rc = bn_fail(err, errlen, BN_ENOMEM, "%s: out of memory", path);
-                    goto done;
-                }
-                tally = nt;
-                cap = ncap;
-            }
-            memset(&hf->hosts[h], 0, sizeof hf->hosts[h]);
-            memset(&tally[h], 0, sizeof tally[h]);
-            snprintf(hf->hosts[h].name, sizeof hf->hosts[h].name, "%s", name);
-            snprintf(hf->hosts[h].addr, sizeof hf->hosts[h].addr, "%s", addr[0] ? addr : name);
-            hf->n_hosts++;
-        } else if (addr[0] && strcmp(addr, hf->hosts[h].addr) != 0) {
-            if (strcmp(hf->hosts[h].addr, hf->hosts[h].name) != 0) {
-                rc = bn_fail(err, errlen, BN_EFORMAT, "%s:%u: host %s was given the address %s already",
-                             path, lineno, name, hf->hosts[h].addr);
-                goto done;
-            }
-            snprintf(hf->hosts[h].addr, sizeof hf->hosts[h].addr, "%s", addr);
-        }
-        tally[h].lines++;
-        if (have_slots)
-            tally[h].explicit_slots += slots;
-        else
-            tally[h].bare_lines++;
-    }
-    if (ferror(f)) {
-        rc = bn_fail(err, errlen, BN_EIO, "%s: read error", path);
-        goto done;
-    }
-    if (hf->n_hosts == 0) {
-        rc = bn_fail(err, errlen, BN_EFORMAT, "%s: no host listed", path);
-        goto done;
-    }
-    for (uint32_t h = 0; h < hf->n_hosts; h++) {
-        /* One line without a count: no limit.  Otherwise every line counts. */
-        uint64_t s = (tally[h].lines == 1 && tally[h].bare_lines == 1)
-                     ? 0 : tally[h].explicit_slots + tally[h].bare_lines;
-        hf->hosts[h].slots = s > 1000000u ? 1000000u : (uint32_t) s;
-    }
-done:
-    free(tally);
+    s_reader_t r = { .path = path, .hf = hf };
+    int rc = s_hosts_read(&r, f, err, errlen);
     fclose(f);
+    if (rc == BN_OK && hf->n_hosts == 0)
+        rc = bn_fail(err, errlen, BN_EFORMAT, "%s: no host listed", path);
+    if (rc == BN_OK)
+        s_hosts_slots(&r);
+    free(r.tally);
     if (rc != BN_OK)
         bn_hostfile_free(hf);
     return rc;
