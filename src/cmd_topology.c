@@ -62,145 +62,183 @@ static bool s_parse_u64(const char *s, uint64_t max, uint64_t *out)
     return true;
 }
 
-int bn_cmd_topology(int argc, char **argv)
-{
-    static const struct option longopts[] = {
-        { "nodes",      required_argument, NULL, 'n' },
-        { "p",          required_argument, NULL, 'p' },
-        { "min-degree", required_argument, NULL, 'd' },
-        { "seed",       required_argument, NULL, 's' },
-        { "epoch",      required_argument, NULL, 'e' },
-        { "file",       required_argument, NULL, 'f' },
-        { "out",        required_argument, NULL, 'o' },
-        { "json",       no_argument,       NULL, 'j' },
-        { "help",       no_argument,       NULL, 'h' },
-        { NULL, 0, NULL, 0 },
-    };
-    uint64_t nodes = 0, min_degree = 0, seed = 1, epoch = BN_TOPOLOGY_STATIC;
-    double p = -1.0;
-    const char *file = NULL, *out = NULL, *min_degree_arg = NULL;
-    bool json = false, have_nodes = false, have_p = false, have_seed = false, have_epoch = false;
+/* The command line, parsed. */
+typedef struct {
+    uint64_t nodes, min_degree, seed, epoch;
+    double p;
+    const char *file, *out;
+    const char *min_degree_arg;          /* as written, for the messages; NULL if not given */
+    bool json, have_nodes, have_p, have_seed, have_epoch;
+} s_args_t;
 
+static const struct option s_longopts[] = {
+    { "nodes",      required_argument, NULL, 'n' },
+    { "p",          required_argument, NULL, 'p' },
+    { "min-degree", required_argument, NULL, 'd' },
+    { "seed",       required_argument, NULL, 's' },
+    { "epoch",      required_argument, NULL, 'e' },
+    { "file",       required_argument, NULL, 'f' },
+    { "out",        required_argument, NULL, 'o' },
+    { "json",       no_argument,       NULL, 'j' },
+    { "help",       no_argument,       NULL, 'h' },
+    { NULL, 0, NULL, 0 },
+};
+
+/* Takes option c (of s_longopts) with value arg into *a.  -1 to go on, -2
+ * for a c that is not an option, else the exit code (0 after --help, 2 after
+ * a bad value). */
+static int s_option(int c, const char *arg, s_args_t *a)
+{
+    switch (c) {
+    case 'n':
+        if (!s_parse_u64(arg, S_MAX_NODES, &a->nodes) || a->nodes < 1) {
+            char range[32];
+            snprintf(range, sizeof range, "1..%u", S_MAX_NODES);
+            return s_bad("--nodes", arg, range);
+        }
+        a->have_nodes = true;
+        return -1;
+    case 'p': {
+        char *end = NULL;
+        errno = 0;
+        a->p = strtod(arg, &end);
+        if (errno != 0 || end == arg || *end != '\0' || !(a->p >= 0.0 && a->p <= 1.0))
+            return s_bad("--p", arg, "a number in [0, 1]");
+        a->have_p = true;
+        return -1;
+    }
+    case 'd':
+        if (!s_parse_u64(arg, UINT32_MAX, &a->min_degree))
+            return s_bad("--min-degree", arg, "0..N-1");
+        a->min_degree_arg = arg;
+        return -1;
+    case 's':
+        if (!s_parse_u64(arg, UINT64_MAX, &a->seed))
+            return s_bad("--seed", arg, "0..18446744073709551615");
+        a->have_seed = true;
+        return -1;
+    case 'e':
+        if (!s_parse_u64(arg, (uint64_t) BN_TOPOLOGY_STATIC - 1, &a->epoch))
+            return s_bad("--epoch", arg, "0..4294967294");
+        a->have_epoch = true;
+        return -1;
+    case 'f': a->file = arg; return -1;
+    case 'o': a->out = arg; return -1;
+    case 'j': a->json = true; return -1;
+    case 'h':
+        s_usage(stdout);
+        return 0;
+    default:
+        return -2;
+    }
+}
+
+/* Parses argv into *a (defaults: seed 1, the static topology).  -1 to go
+ * on, else the exit code. */
+static int s_args_parse(int argc, char **argv, s_args_t *a)
+{
+    *a = (s_args_t) { .seed = 1, .epoch = BN_TOPOLOGY_STATIC, .p = -1.0 };
     optind = 0;   /* full re-initialisation (GNU), in case main() used getopt */
     opterr = 0;
     int c;
-    while ((c = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
-        switch (c) {
-        case 'n':
-            if (!s_parse_u64(optarg, S_MAX_NODES, &nodes) || nodes < 1) {
-                char range[32];
-                snprintf(range, sizeof range, "1..%u", S_MAX_NODES);
-                return s_bad("--nodes", optarg, range);
-            }
-            have_nodes = true;
-            break;
-        case 'p': {
-            char *end = NULL;
-            errno = 0;
-            p = strtod(optarg, &end);
-            if (errno != 0 || end == optarg || *end != '\0' || !(p >= 0.0 && p <= 1.0))
-                return s_bad("--p", optarg, "a number in [0, 1]");
-            have_p = true;
-            break;
-        }
-        case 'd':
-            if (!s_parse_u64(optarg, UINT32_MAX, &min_degree))
-                return s_bad("--min-degree", optarg, "0..N-1");
-            min_degree_arg = optarg;
-            break;
-        case 's':
-            if (!s_parse_u64(optarg, UINT64_MAX, &seed))
-                return s_bad("--seed", optarg, "0..18446744073709551615");
-            have_seed = true;
-            break;
-        case 'e':
-            if (!s_parse_u64(optarg, (uint64_t) BN_TOPOLOGY_STATIC - 1, &epoch))
-                return s_bad("--epoch", optarg, "0..4294967294");
-            have_epoch = true;
-            break;
-        case 'f':
-            file = optarg;
-            break;
-        case 'o':
-            out = optarg;
-            break;
-        case 'j':
-            json = true;
-            break;
-        case 'h':
-            s_usage(stdout);
-            return 0;
-        case ':':
+    while ((c = getopt_long(argc, argv, ":", s_longopts, NULL)) != -1) {
+        if (c == ':') {
             fprintf(stderr, "byznode topology: option '%s' needs a value\n", argv[optind - 1]);
             return 2;
-        default:
+        }
+        int code = s_option(c, optarg, a);
+        if (code == -2) {
             fprintf(stderr, "byznode topology: unknown option '%s' (see --help)\n", argv[optind - 1]);
             return 2;
         }
+        if (code >= 0)
+            return code;
     }
     if (optind < argc) {
         fprintf(stderr, "byznode topology: unexpected argument '%s' (see --help)\n", argv[optind]);
         return 2;
     }
+    return -1;
+}
 
+/* Loads (--file) or draws the graph into *t.  0, or 2 with a message. */
+static int s_graph(const s_args_t *a, bn_topology_t *t)
+{
     char err[512] = "";
-    bn_topology_t t;
     int rc;
-    if (file) {
-        if (have_p || have_seed || have_epoch) {
+    if (a->file) {
+        if (a->have_p || a->have_seed || a->have_epoch) {
             fprintf(stderr, "byznode topology: --file cannot be combined with --p, --seed or --epoch\n");
             return 2;
         }
-        rc = bn_topology_load(&t, file, (uint32_t) nodes, err, sizeof err);
+        rc = bn_topology_load(t, a->file, (uint32_t) a->nodes, err, sizeof err);
     } else {
-        if (!have_nodes || !have_p) {
+        if (!a->have_nodes || !a->have_p) {
             fprintf(stderr, "byznode topology: --nodes and --p are required (or --file)\n");
             return 2;
         }
-        if (min_degree > nodes - 1) {
+        if (a->min_degree > a->nodes - 1) {
             char range[32];
-            snprintf(range, sizeof range, "0..%" PRIu64, nodes - 1);
-            return s_bad("--min-degree", min_degree_arg, range);
+            snprintf(range, sizeof range, "0..%" PRIu64, a->nodes - 1);
+            return s_bad("--min-degree", a->min_degree_arg, range);
         }
-        rc = bn_topology_er(&t, (uint32_t) nodes, p, (uint32_t) min_degree, seed,
-                            (uint32_t) epoch, err, sizeof err);
+        rc = bn_topology_er(t, (uint32_t) a->nodes, a->p, (uint32_t) a->min_degree, a->seed,
+                            (uint32_t) a->epoch, err, sizeof err);
     }
     if (rc != BN_OK) {
         fprintf(stderr, "byznode topology: %s\n", err);
         return 2;
     }
+    return 0;
+}
 
-    bn_topology_stats_t s;
-    bn_topology_stats(&t, &s);
+/* The statistics on stdout: one JSON object, or aligned lines. */
+static void s_print(const bn_topology_t *t, const bn_topology_stats_t *s, bool json)
+{
     if (json) {
         printf("{\"n\": %u, \"edges\": %u, \"min_degree\": %u, \"mean_degree\": %.4f, "
-               "\"max_degree\": %u, \"connected\": %s, ", t.n, s.edges, s.min_degree,
-               s.mean_degree, s.max_degree, s.connected ? "true" : "false");
-        if (s.connected)
-            printf("\"diameter\": %u, ", s.diameter);
+               "\"max_degree\": %u, \"connected\": %s, ", t->n, s->edges, s->min_degree,
+               s->mean_degree, s->max_degree, s->connected ? "true" : "false");
+        if (s->connected)
+            printf("\"diameter\": %u, ", s->diameter);
         else
             printf("\"diameter\": null, ");
-        printf("\"draws\": %u, \"fingerprint\": \"%016" PRIx64 "\"}\n", t.draws, t.fingerprint);
-    } else {
-        printf("n            %u\n", t.n);
-        printf("edges        %u\n", s.edges);
-        printf("degree       min %u  mean %.2f  max %u\n", s.min_degree, s.mean_degree, s.max_degree);
-        printf("connected    %s\n", s.connected ? "yes" : "no");
-        if (s.connected)
-            printf("diameter     %u\n", s.diameter);
-        else
-            printf("diameter     infinite\n");
-        printf("draws        %u\n", t.draws);
-        printf("fingerprint  %016" PRIx64 "\n", t.fingerprint);
+        printf("\"draws\": %u, \"fingerprint\": \"%016" PRIx64 "\"}\n", t->draws, t->fingerprint);
+        return;
     }
+    printf("n            %u\n", t->n);
+    printf("edges        %u\n", s->edges);
+    printf("degree       min %u  mean %.2f  max %u\n", s->min_degree, s->mean_degree, s->max_degree);
+    printf("connected    %s\n", s->connected ? "yes" : "no");
+    if (s->connected)
+        printf("diameter     %u\n", s->diameter);
+    else
+        printf("diameter     infinite\n");
+    printf("draws        %u\n", t->draws);
+    printf("fingerprint  %016" PRIx64 "\n", t->fingerprint);
+}
 
-    int code = 0;
-    if (file && min_degree_arg && s.min_degree < min_degree) {
+int bn_cmd_topology(int argc, char **argv)
+{
+    s_args_t a;
+    int code = s_args_parse(argc, argv, &a);
+    if (code >= 0)
+        return code;
+    bn_topology_t t;
+    if ((code = s_graph(&a, &t)) != 0)
+        return code;
+    bn_topology_stats_t s;
+    bn_topology_stats(&t, &s);
+    s_print(&t, &s, a.json);
+
+    /* A loaded file must meet --min-degree (a draw is made to); then --out. */
+    if (a.file && a.min_degree_arg && s.min_degree < a.min_degree) {
         fprintf(stderr, "byznode topology: %s has minimum degree %u < --min-degree %s\n",
-                file, s.min_degree, min_degree_arg);
+                a.file, s.min_degree, a.min_degree_arg);
         code = 2;
     }
-    if (out && bn_topology_save(&t, out, err, sizeof err) != BN_OK) {
+    char err[512] = "";
+    if (a.out && bn_topology_save(&t, a.out, err, sizeof err) != BN_OK) {
         fprintf(stderr, "byznode topology: %s\n", err);
         code = 2;
     }
