@@ -630,6 +630,9 @@ bn_monitor_drop_t bn_monitor_accept(bn_monitor_t *m, const bn_monitor_frame_t *f
     if (why == BN_MDROP_NONE
         && (r.node != h.sender || r.epoch != h.epoch || r.topology_fp != h.topology))
         why = BN_MDROP_MISMATCH;
+    /* the header's "c" as the nodes check it, then the metrics' copy */
+    if (why == BN_MDROP_NONE && h.config != m->config_fp)
+        why = BN_MDROP_CONFIG;
     if (why == BN_MDROP_NONE)
         why = s_check_metrics(m, &r);
     if (why == BN_MDROP_NONE)

@@ -68,7 +68,8 @@ typedef enum {
     BN_MDROP_DTYPE,       /* element type other than float32                         */
     BN_MDROP_METRICS,     /* metrics frame does not decode (bn_report_unpack)        */
     BN_MDROP_MISMATCH,    /* metrics' node, epoch or topology differ from the header */
-    BN_MDROP_CONFIG,      /* configuration fingerprint differs from the swarm file's */
+    BN_MDROP_CONFIG,      /* header "c" or metrics' configuration fingerprint
+                             differs from the swarm file's                           */
     BN_MDROP_ROLE,        /* honest flag or attack contradicts the swarm's roles     */
     BN_MDROP_RANGE,       /* a metric out of range (n_nodes, rounds, accuracy, ...)  */
     BN_MDROP_WEIGHT,      /* honest report without weights, or one outside [0, 1]    */

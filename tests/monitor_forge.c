@@ -71,6 +71,7 @@ static int s_send(const s_ctx_t *c, bn_transport_t *tr, const char *kind, uint32
     bn_wire_header_t h = { .version = BN_WIRE_VERSION, .kind = BN_MSG_REPORT,
                            .swarm_id = c->swarm.swarm_id, .sender = node, .epoch = epoch,
                            .round = (uint64_t) (epoch + 1) * c->R, .topology = 0,
+                           .config = bn_options_fingerprint(&c->opt),
                            .dtype = BN_DTYPE_F32, .dim = honest ? (uint32_t) c->dim : 0,
                            .origin = node };
     bn_report_t r;

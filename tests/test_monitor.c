@@ -119,7 +119,8 @@ static void s_msg(s_msg_t *q, const bn_monitor_t *m, uint32_t node, uint32_t epo
     q->h = (bn_wire_header_t) { .version = BN_WIRE_VERSION, .kind = BN_MSG_REPORT,
                                 .swarm_id = s_swarm_id, .sender = node, .epoch = epoch,
                                 .round = (uint64_t) (epoch + 1) * R, .topology = 0x1234,
-                                .dtype = BN_DTYPE_F32, .dim = honest ? DIM : 0, .origin = node };
+                                .config = bn_monitor_config_fp(m), .dtype = BN_DTYPE_F32,
+                                .dim = honest ? DIM : 0, .origin = node };
     bn_report_t *r = &q->r;
     r->node = node;
     r->epoch = epoch;
@@ -246,6 +247,7 @@ static void s_sp_node(s_msg_t *q) { q->r.node = (q->r.node + 1) % N; }
 static void s_sp_mepoch(s_msg_t *q) { q->r.epoch = q->h.epoch + 1; }
 static void s_sp_topo(s_msg_t *q) { q->r.topology_fp ^= 1; }
 static void s_sp_config(s_msg_t *q) { q->r.config_fp ^= 1; }
+static void s_sp_hconfig(s_msg_t *q) { q->h.config ^= 1; }   /* the header's "c" alone */
 static void s_sp_role(s_msg_t *q) { q->r.honest = !q->r.honest; }
 static void s_sp_nnodes(s_msg_t *q) { q->r.n_nodes = N - 1; }
 static void s_sp_rounds(s_msg_t *q) { q->r.rounds = R + 1; }
@@ -273,6 +275,7 @@ static void test_one_reason_per_bad_field(void **state)
         { s_sp_round, BN_MDROP_EPOCH }, { s_sp_dtype, BN_MDROP_DTYPE },
         { s_sp_node, BN_MDROP_MISMATCH }, { s_sp_mepoch, BN_MDROP_MISMATCH },
         { s_sp_topo, BN_MDROP_MISMATCH }, { s_sp_config, BN_MDROP_CONFIG },
+        { s_sp_hconfig, BN_MDROP_CONFIG },
         { s_sp_role, BN_MDROP_ROLE }, { s_sp_nnodes, BN_MDROP_RANGE },
         { s_sp_rounds, BN_MDROP_RANGE }, { s_sp_acc, BN_MDROP_RANGE },
         { s_sp_final, BN_MDROP_RANGE }, { s_sp_degree, BN_MDROP_RANGE },
@@ -336,6 +339,40 @@ static void test_one_reason_per_bad_field(void **state)
         if (d[k] != expect[k])
             fail_msg("drops[%s] = %llu, expected %llu", bn_monitor_drop_name(k),
                      (unsigned long long) d[k], (unsigned long long) expect[k]);
+    bn_monitor_destroy(&m);
+}
+
+/* A node started with other swarm-wide options: its header's "c" differs
+ * (its metrics' copy too, or forged to match).  Either way every report is
+ * dropped as `config`, counted in summary.json, and enters no epoch. */
+static void test_other_configuration_is_dropped(void **state)
+{
+    (void) state;
+    s_fresh();
+    bn_monitor_t *m = s_new();
+    char err[256];
+    uint64_t other = bn_monitor_config_fp(m) ^ 0x8000000000000001ull;
+    for (uint32_t i = 0; i < N; i++) {
+        s_msg_t q;
+        s_msg(&q, m, i, 0);
+        s_model_of(i);
+        q.h.config = other;
+        if (i % 2)
+            q.r.config_fp = other;
+        assert_int_equal(s_send(m, &q, T0 + 1), BN_MDROP_CONFIG);
+    }
+    assert_int_equal(bn_monitor_drops(m)[BN_MDROP_CONFIG], N);
+    assert_false(bn_monitor_epoch(m, 0)->closed);
+    for (uint32_t i = 0; i < N; i++)
+        assert_int_equal(s_genuine(m, i, 0, T0 + 2), BN_MDROP_NONE);
+    assert_true(bn_monitor_epoch(m, 0)->closed);
+    assert_int_equal(bn_monitor_epoch(m, 0)->honest_reported, N - 1);
+    assert_int_equal(bn_monitor_finish(m, T0 + 3, true, err, sizeof err), BN_OK);
+    const char *s = s_slurp("summary.json");
+    assert_non_null(s);
+    char want[64];
+    snprintf(want, sizeof want, "\"config\": %d", N);
+    assert_non_null(strstr(strstr(s, "\"report_drops\""), want));
     bn_monitor_destroy(&m);
 }
 
@@ -565,6 +602,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_knows_the_swarm_from_its_file),
         cmocka_unit_test(test_one_reason_per_bad_field),
+        cmocka_unit_test(test_other_configuration_is_dropped),
         cmocka_unit_test(test_curve_requires_the_authenticated_id),
         cmocka_unit_test(test_epochs_close_by_reports_or_deadline),
         cmocka_unit_test(test_null_consensus_and_done_by_deadline),

@@ -96,7 +96,8 @@ static void s_record(s_buf_t *b, uint32_t node, uint32_t epoch, int clock)
     bn_wire_header_t h = { .version = BN_WIRE_VERSION, .kind = BN_MSG_REPORT,
                            .swarm_id = s_swarm_id, .sender = node, .epoch = epoch,
                            .round = (uint64_t) (epoch + 1) * 15, .topology = 0,
-                           .dtype = BN_DTYPE_F32, .dim = r.honest ? 7850 : 0, .origin = node };
+                           .config = s_config, .dtype = BN_DTYPE_F32,
+                           .dim = r.honest ? 7850 : 0, .origin = node };
     uint8_t hb[BN_WIRE_HEADER_ENCODED_MAX];
     size_t hlen = 0;
     bn_wire_encode(&h, hb, sizeof hb, &hlen);
@@ -203,7 +204,8 @@ int main(int argc, char **argv)
         s_report(&r, w, i, 0);
         bn_wire_header_t h = { .version = BN_WIRE_VERSION, .kind = BN_MSG_REPORT,
                                .swarm_id = s_swarm_id, .sender = i, .epoch = 0, .round = 15,
-                               .dtype = BN_DTYPE_F32, .dim = r.honest ? 7850 : 0, .origin = i };
+                               .config = s_config, .dtype = BN_DTYPE_F32,
+                               .dim = r.honest ? 7850 : 0, .origin = i };
         uint8_t hb[BN_WIRE_HEADER_ENCODED_MAX];
         size_t hlen = 0;
         bn_wire_encode(&h, hb, sizeof hb, &hlen);
@@ -214,7 +216,10 @@ int main(int argc, char **argv)
             x[k] = 0.01f * (float) (10 + i);
         bn_monitor_frame_t fr[3] = { { hb, hlen }, { sb.data, sb.size },
                                      { x, r.honest ? sizeof x : 0 } };
-        bn_monitor_accept(m, fr, 3, BN_AUTH_NONE, S_FUZZ_T0 + 1);
+        if (bn_monitor_accept(m, fr, 3, BN_AUTH_NONE, S_FUZZ_T0 + 1) != BN_MDROP_NONE) {
+            fprintf(stderr, "gen_corpus_monitor: the journal seed's report %u was dropped\n", i);
+            rc = 1;
+        }
         msgpack_sbuffer_destroy(&sb);
     }
     bn_monitor_destroy(&m);
