@@ -244,277 +244,322 @@ static bool s_parse_id(const char *s, uint32_t *out)
     return true;
 }
 
+/* ------------------------------------------------------------ the lines */
+
+/* A swarm file being read: the swarm filled in so far and its node lines in
+ * file order (nodes[] becomes s->nodes, by id, once every line is read). */
+typedef struct {
+    const char *path;
+    bn_swarm_t *s;
+    uint32_t    lineno;                    /* the line being read, 1-based   */
+    uint32_t    swarm_line, monitor_line;  /* where each was seen; 0 = not yet */
+    s_node_t   *nodes;                     /* nn of ncap (owned)             */
+    size_t      nn, ncap;
+    uint32_t    max_id;                    /* largest node id seen           */
+} s_parse_t;
+
+/* "swarm <name>": once, at most 127 bytes of printable UTF-8. */
+static int s_swarm_line(s_parse_t *p, char **tok, int nt, char *err, size_t errlen)
+{
+    bn_swarm_t *s = p->s;
+    if (nt != 2)
+        return bn_fail(err, errlen, BN_EFORMAT, "%s:%u: expected \"swarm <name>\" (%d fields)",
+                       p->path, p->lineno, nt);
+    if (p->swarm_line)
+        return bn_fail(err, errlen, BN_EFORMAT, "%s:%u: second swarm line '%s' (first on line %u)",
+                       p->path, p->lineno, tok[1], p->swarm_line);
+    if (strlen(tok[1]) >= sizeof s->name)
+        return bn_fail(err, errlen, BN_EFORMAT, "%s:%u: swarm name '%.40s...' longer than %zu characters",
+                       p->path, p->lineno, tok[1], sizeof s->name - 1);
+    if (!s_printable_utf8(tok[1]))
+        return bn_fail(err, errlen, BN_EFORMAT, "%s:%u: swarm name is not printable UTF-8",
+                       p->path, p->lineno);
+    strcpy(s->name, tok[1]);
+    p->swarm_line = p->lineno;
+    return BN_OK;
+}
+
+/* The endpoint and optional key fields of a monitor or node line. */
+static int s_peer_fields(const s_parse_t *p, const char *endpoint, const char *key,
+                         char *err, size_t errlen)
+{
+    const char *why = "";
+    if (!s_endpoint_ok(endpoint, &why))
+        return bn_fail(err, errlen, BN_EFORMAT, "%s:%u: %s (got '%.60s')", p->path, p->lineno, why, endpoint);
+    if (key && !s_is_key(key))
+        return bn_fail(err, errlen, BN_EFORMAT,
+                       "%s:%u: public key must be 40 Z85 characters (got '%.60s')", p->path, p->lineno, key);
+    return BN_OK;
+}
+
+/* "monitor <endpoint> [<public-key>]": at most once. */
+static int s_monitor_line(s_parse_t *p, char **tok, int nt, char *err, size_t errlen)
+{
+    bn_swarm_t *s = p->s;
+    if (nt < 2 || nt > 3)
+        return bn_fail(err, errlen, BN_EFORMAT,
+                       "%s:%u: expected \"monitor <endpoint> [<public-key>]\" (%d fields)",
+                       p->path, p->lineno, nt);
+    if (p->monitor_line)
+        return bn_fail(err, errlen, BN_EFORMAT, "%s:%u: second monitor line (first on line %u)",
+                       p->path, p->lineno, p->monitor_line);
+    int rc = s_peer_fields(p, tok[1], nt == 3 ? tok[2] : NULL, err, errlen);
+    if (rc != BN_OK)
+        return rc;
+    strcpy(s->monitor.endpoint, tok[1]);
+    if (nt == 3)
+        strcpy(s->monitor.public_key, tok[2]);
+    p->monitor_line = p->lineno;
+    return BN_OK;
+}
+
+/* "option <name> <value>": a new name, a value that fits, S_MAX_OPTIONS in all. */
+static int s_option_line(s_parse_t *p, char **tok, int nt, char *err, size_t errlen)
+{
+    bn_swarm_t *s = p->s;
+    if (nt != 3)
+        return bn_fail(err, errlen, BN_EFORMAT, "%s:%u: expected \"option <name> <value>\" (%d fields)",
+                       p->path, p->lineno, nt);
+    if (!s_option_name_ok(tok[1]))
+        return bn_fail(err, errlen, BN_EFORMAT,
+                       "%s:%u: bad option name '%.60s' (lower-case letters, digits, '-', '_'; "
+                       "at most 63)", p->path, p->lineno, tok[1]);
+    if (strlen(tok[2]) >= sizeof s->option_values[0])
+        return bn_fail(err, errlen, BN_EFORMAT, "%s:%u: value of option %s longer than %zu characters",
+                       p->path, p->lineno, tok[1], sizeof s->option_values[0] - 1);
+    for (uint32_t i = 0; i < s->n_options; i++)
+        if (strcmp(s->option_names[i], tok[1]) == 0)
+            return bn_fail(err, errlen, BN_EFORMAT, "%s:%u: option '%s' given twice", p->path, p->lineno,
+                           tok[1]);
+    if (s->n_options == S_MAX_OPTIONS)
+        return bn_fail(err, errlen, BN_EFORMAT, "%s:%u: more than %u options", p->path, p->lineno,
+                       S_MAX_OPTIONS);
+    strcpy(s->option_names[s->n_options], tok[1]);
+    strcpy(s->option_values[s->n_options], tok[2]);
+    s->n_options++;
+    return BN_OK;
+}
+
+/* "node <id> <endpoint> [<public-key>]": appended to p->nodes; ids and
+ * endpoints across lines are checked once the file is read. */
+static int s_node_line(s_parse_t *p, char **tok, int nt, char *err, size_t errlen)
+{
+    if (nt < 3 || nt > 4)
+        return bn_fail(err, errlen, BN_EFORMAT,
+                       "%s:%u: expected \"node <id> <endpoint> [<public-key>]\" (%d fields)",
+                       p->path, p->lineno, nt);
+    uint32_t id;
+    if (!s_parse_id(tok[1], &id))
+        return bn_fail(err, errlen, BN_EFORMAT, "%s:%u: bad node id '%.40s' (accepted: 0..%u)",
+                       p->path, p->lineno, tok[1], S_MAX_NODES - 1);
+    int rc = s_peer_fields(p, tok[2], nt == 4 ? tok[3] : NULL, err, errlen);
+    if (rc != BN_OK)
+        return rc;
+    if (p->nn == p->ncap) {
+        size_t nc = p->ncap ? 2 * p->ncap : 64;
+        s_node_t *n2 = realloc(p->nodes, nc * sizeof *n2);
+        if (!n2)
+            return bn_fail(err, errlen, BN_ENOMEM, "%s:%u: out of memory", p->path, p->lineno);
+        p->nodes = n2;
+        p->ncap = nc;
+    }
+    s_node_t *x = &p->nodes[p->nn++];
+    memset(x, 0, sizeof *x);
+    x->id = id;
+    x->line = p->lineno;
+    strcpy(x->peer.endpoint, tok[2]);
+    s_socket_key(tok[2], x->key, sizeof x->key);
+    if (nt == 4)
+        strcpy(x->peer.public_key, tok[3]);
+    if (id > p->max_id)
+        p->max_id = id;
+    return BN_OK;
+}
+
+typedef int (*s_line_fn)(s_parse_t *p, char **tok, int nt, char *err, size_t errlen);
+
+/* The keywords a line may start with. */
+static const struct {
+    const char *keyword;
+    s_line_fn   parse;
+} s_keywords[] = {
+    { "swarm",   s_swarm_line   },
+    { "monitor", s_monitor_line },
+    { "option",  s_option_line  },
+    { "node",    s_node_line    },
+};
+
+/* One line (edited in place): tokens, then its keyword's parser. */
+static int s_line(s_parse_t *p, char *line, char *err, size_t errlen)
+{
+    char *tok[S_MAX_TOKENS];
+    int nt = s_tokenise(line, tok);
+    if (nt < 0)
+        return bn_fail(err, errlen, BN_EFORMAT, "%s:%u: too many fields", p->path, p->lineno);
+    if (nt == 0)
+        return BN_OK;
+    for (size_t i = 0; i < BN_ARRAY_LEN(s_keywords); i++)
+        if (strcmp(tok[0], s_keywords[i].keyword) == 0)
+            return s_keywords[i].parse(p, tok, nt, err, errlen);
+    return bn_fail(err, errlen, BN_EFORMAT,
+                   "%s:%u: unknown keyword '%.40s' (expected swarm, monitor, option or node)",
+                   p->path, p->lineno, tok[0]);
+}
+
+/* Every line of f, through a buffer of S_MAX_LINE + 1 bytes (a longer line is
+ * refused before it is stored); then a swarm line and a node line are due. */
+static int s_read(s_parse_t *p, FILE *f, char *err, size_t errlen)
+{
+    char *line = malloc(S_MAX_LINE + 1);
+    if (!line)
+        return bn_fail(err, errlen, BN_ENOMEM, "%s: out of memory", p->path);
+    int rc = BN_OK;
+    long len;
+    while (rc == BN_OK && (len = bn_read_line(f, line, S_MAX_LINE + 1)) != 0) {
+        p->lineno++;
+        if (len < 0)
+            rc = bn_read_line_fail(len, p->path, p->lineno, S_MAX_LINE, err, errlen);
+        else
+            rc = s_line(p, line, err, errlen);
+    }
+    free(line);
+    if (rc != BN_OK)
+        return rc;
+    if (ferror(f))
+        return bn_fail(err, errlen, BN_EIO, "%s: read error", p->path);
+    if (!p->swarm_line)
+        return bn_fail(err, errlen, BN_EFORMAT, "%s: no \"swarm <name>\" line", p->path);
+    if (p->nn == 0)
+        return bn_fail(err, errlen, BN_EFORMAT, "%s: no node lines", p->path);
+    return BN_OK;
+}
+
+/* ------------------------------------------------------ the whole file */
+
+/* Ids 0..n-1 each exactly once; then s->nodes[id] = that node's peer. */
+static int s_nodes_by_id(s_parse_t *p, char *err, size_t errlen)
+{
+    /* seen[id] = line of its first occurrence */
+    uint32_t *seen = calloc((size_t) p->max_id + 1, sizeof *seen);
+    if (!seen)
+        return bn_fail(err, errlen, BN_ENOMEM, "%s: out of memory", p->path);
+    int rc = BN_OK;
+    for (size_t i = 0; i < p->nn && rc == BN_OK; i++) {
+        const s_node_t *x = &p->nodes[i];
+        if (seen[x->id])
+            rc = bn_fail(err, errlen, BN_EFORMAT, "%s:%u: node id %u given twice (first on line %u)",
+                         p->path, x->line, x->id, seen[x->id]);
+        else
+            seen[x->id] = x->line;
+    }
+    for (uint32_t id = 0; id <= p->max_id && rc == BN_OK; id++)
+        if (!seen[id])
+            rc = bn_fail(err, errlen, BN_EFORMAT, "%s: node id %u missing (ids must be 0..%u; "
+                         "largest is %u on line %u)", p->path, id, (uint32_t) p->nn - 1, p->max_id,
+                         seen[p->max_id]);
+    free(seen);
+    if (rc != BN_OK)
+        return rc;
+    bn_swarm_t *s = p->s;
+    s->n = (uint32_t) p->nn;
+    s->nodes = calloc(p->nn, sizeof *s->nodes);
+    if (!s->nodes)
+        return bn_fail(err, errlen, BN_ENOMEM, "%s: out of memory", p->path);
+    for (size_t i = 0; i < p->nn; i++)
+        s->nodes[p->nodes[i].id] = p->nodes[i].peer;
+    return BN_OK;
+}
+
+/* All or none of the nodes have keys (as the first node line has or not). */
+static int s_check_keys(const s_parse_t *p, char *err, size_t errlen)
+{
+    const s_node_t *first = &p->nodes[0];
+    bool first_key = first->peer.public_key[0] != '\0';
+    for (size_t i = 1; i < p->nn; i++) {
+        const s_node_t *x = &p->nodes[i];
+        if ((x->peer.public_key[0] != '\0') != first_key)
+            return bn_fail(err, errlen, BN_EFORMAT,
+                           "%s:%u: node %u %s a public key but node %u (line %u) %s: all or none",
+                           p->path, x->line, x->id, first_key ? "lacks" : "has",
+                           first->id, first->line, first_key ? "has one" : "has none");
+    }
+    return BN_OK;
+}
+
+/* No two nodes name one socket: sort by (socket, line) and compare
+ * neighbours, so the error names the later line. */
+static int s_check_endpoints(const s_parse_t *p, char *err, size_t errlen)
+{
+    s_node_t **by_ep = malloc(p->nn * sizeof *by_ep);
+    if (!by_ep)
+        return bn_fail(err, errlen, BN_ENOMEM, "%s: out of memory", p->path);
+    for (size_t i = 0; i < p->nn; i++)
+        by_ep[i] = &p->nodes[i];
+    qsort(by_ep, p->nn, sizeof *by_ep, s_endpoint_cmp);
+    int rc = BN_OK;
+    for (size_t i = 1; i < p->nn && rc == BN_OK; i++) {
+        const s_node_t *a = by_ep[i - 1], *b = by_ep[i];
+        if (strcmp(b->key, a->key) != 0)
+            continue;
+        if (strcmp(b->peer.endpoint, a->peer.endpoint) == 0)
+            rc = bn_fail(err, errlen, BN_EFORMAT, "%s:%u: endpoint '%s' already used on line %u",
+                         p->path, b->line, b->peer.endpoint, a->line);
+        else
+            rc = bn_fail(err, errlen, BN_EFORMAT, "%s:%u: endpoint '%s' is the socket of '%s' "
+                         "on line %u", p->path, b->line, b->peer.endpoint, a->peer.endpoint, a->line);
+    }
+    free(by_ep);
+    return rc;
+}
+
+/* No node names the monitor's socket. */
+static int s_check_monitor(const s_parse_t *p, char *err, size_t errlen)
+{
+    if (!p->monitor_line)
+        return BN_OK;
+    const bn_swarm_peer_t *m = &p->s->monitor;
+    char mkey[S_KEY_MAX];
+    s_socket_key(m->endpoint, mkey, sizeof mkey);
+    for (size_t i = 0; i < p->nn; i++) {
+        const s_node_t *x = &p->nodes[i];
+        if (strcmp(x->key, mkey) == 0)
+            return bn_fail(err, errlen, BN_EFORMAT, "%s:%u: endpoint '%s' is the socket of the "
+                           "monitor '%s' on line %u", p->path, x->line, x->peer.endpoint,
+                           m->endpoint, p->monitor_line);
+    }
+    return BN_OK;
+}
+
 int bn_swarm_load(bn_swarm_t *s, const char *path, char *err, size_t errlen)
 {
     memset(s, 0, sizeof *s);
     FILE *f = fopen(path, "r");
     if (!f)
         return bn_fail(err, errlen, BN_EIO, "%s: cannot open: %s", path, strerror(errno));
-
-    char *line = malloc(S_MAX_LINE + 1);
-    size_t nn = 0, ncap = 0;
-    s_node_t *nodes = NULL;
-    uint32_t *seen = NULL;
-    s_node_t **by_ep = NULL;
-    uint32_t lineno = 0, swarm_line = 0, monitor_line = 0, max_id = 0;
+    s_parse_t p = { .path = path, .s = s };
     int rc = BN_OK;
-    long len;
-    char *tok[S_MAX_TOKENS];
-    const char *why = "";
-
     s->option_names = calloc(S_MAX_OPTIONS, sizeof *s->option_names);
     s->option_values = calloc(S_MAX_OPTIONS, sizeof *s->option_values);
-    if (!s->option_names || !s->option_values || !line) {
+    if (!s->option_names || !s->option_values)
         rc = bn_fail(err, errlen, BN_ENOMEM, "%s: out of memory", path);
-        goto fail;
-    }
-
-    while ((len = bn_read_line(f, line, S_MAX_LINE + 1)) != 0) {
-        lineno++;
-        if (len < 0) {
-            rc = bn_read_line_fail(len, path, lineno, S_MAX_LINE, err, errlen);
-            goto fail;
-        }
-        int nt = s_tokenise(line, tok);
-        if (nt < 0) {
-            rc = bn_fail(err, errlen, BN_EFORMAT, "%s:%u: too many fields", path, lineno);
-            goto fail;
-        }
-        if (nt == 0)
-            continue;
-        const char *kw = tok[0];
-        if (strcmp(kw, "swarm") == 0) {
-            if (nt != 2) {
-                rc = bn_fail(err, errlen, BN_EFORMAT, "%s:%u: expected \"swarm <name>\" (%d fields)",
-                             path, lineno, nt);
-                goto fail;
-            }
-            if (swarm_line) {
-                rc = bn_fail(err, errlen, BN_EFORMAT, "%s:%u: second swarm line '%s' (first on line %u)",
-                             path, lineno, tok[1], swarm_line);
-                goto fail;
-            }
-            if (strlen(tok[1]) >= sizeof s->name) {
-                rc = bn_fail(err, errlen, BN_EFORMAT, "%s:%u: swarm name '%.40s...' longer than %zu characters",
-                             path, lineno, tok[1], sizeof s->name - 1);
-                goto fail;
-            }
-            if (!s_printable_utf8(tok[1])) {
-                rc = bn_fail(err, errlen, BN_EFORMAT, "%s:%u: swarm name is not printable UTF-8",
-                             path, lineno);
-                goto fail;
-            }
-            strcpy(s->name, tok[1]);
-            swarm_line = lineno;
-        } else if (strcmp(kw, "monitor") == 0) {
-            if (nt < 2 || nt > 3) {
-                rc = bn_fail(err, errlen, BN_EFORMAT,
-                             "%s:%u: expected \"monitor <endpoint> [<public-key>]\" (%d fields)",
-                             path, lineno, nt);
-                goto fail;
-            }
-            if (monitor_line) {
-                rc = bn_fail(err, errlen, BN_EFORMAT, "%s:%u: second monitor line (first on line %u)",
-                             path, lineno, monitor_line);
-                goto fail;
-            }
-            if (!s_endpoint_ok(tok[1], &why)) {
-                rc = bn_fail(err, errlen, BN_EFORMAT, "%s:%u: %s (got '%.60s')", path, lineno, why, tok[1]);
-                goto fail;
-            }
-            if (nt == 3 && !s_is_key(tok[2])) {
-                rc = bn_fail(err, errlen, BN_EFORMAT,
-                             "%s:%u: public key must be 40 Z85 characters (got '%.60s')", path, lineno, tok[2]);
-                goto fail;
-            }
-            strcpy(s->monitor.endpoint, tok[1]);
-            if (nt == 3)
-                strcpy(s->monitor.public_key, tok[2]);
-            monitor_line = lineno;
-        } else if (strcmp(kw, "option") == 0) {
-            if (nt != 3) {
-                rc = bn_fail(err, errlen, BN_EFORMAT, "%s:%u: expected \"option <name> <value>\" (%d fields)",
-                             path, lineno, nt);
-                goto fail;
-            }
-            if (!s_option_name_ok(tok[1])) {
-                rc = bn_fail(err, errlen, BN_EFORMAT,
-                             "%s:%u: bad option name '%.60s' (lower-case letters, digits, '-', '_'; "
-                             "at most 63)", path, lineno, tok[1]);
-                goto fail;
-            }
-            if (strlen(tok[2]) >= sizeof s->option_values[0]) {
-                rc = bn_fail(err, errlen, BN_EFORMAT, "%s:%u: value of option %s longer than %zu characters",
-                             path, lineno, tok[1], sizeof s->option_values[0] - 1);
-                goto fail;
-            }
-            for (uint32_t i = 0; i < s->n_options; i++) {
-                if (strcmp(s->option_names[i], tok[1]) == 0) {
-                    rc = bn_fail(err, errlen, BN_EFORMAT, "%s:%u: option '%s' given twice", path, lineno,
-                                 tok[1]);
-                    goto fail;
-                }
-            }
-            if (s->n_options == S_MAX_OPTIONS) {
-                rc = bn_fail(err, errlen, BN_EFORMAT, "%s:%u: more than %u options", path, lineno,
-                             S_MAX_OPTIONS);
-                goto fail;
-            }
-            strcpy(s->option_names[s->n_options], tok[1]);
-            strcpy(s->option_values[s->n_options], tok[2]);
-            s->n_options++;
-        } else if (strcmp(kw, "node") == 0) {
-            if (nt < 3 || nt > 4) {
-                rc = bn_fail(err, errlen, BN_EFORMAT,
-                             "%s:%u: expected \"node <id> <endpoint> [<public-key>]\" (%d fields)",
-                             path, lineno, nt);
-                goto fail;
-            }
-            uint32_t id;
-            if (!s_parse_id(tok[1], &id)) {
-                rc = bn_fail(err, errlen, BN_EFORMAT, "%s:%u: bad node id '%.40s' (accepted: 0..%u)",
-                             path, lineno, tok[1], S_MAX_NODES - 1);
-                goto fail;
-            }
-            if (!s_endpoint_ok(tok[2], &why)) {
-                rc = bn_fail(err, errlen, BN_EFORMAT, "%s:%u: %s (got '%.60s')", path, lineno, why, tok[2]);
-                goto fail;
-            }
-            if (nt == 4 && !s_is_key(tok[3])) {
-                rc = bn_fail(err, errlen, BN_EFORMAT,
-                             "%s:%u: public key must be 40 Z85 characters (got '%.60s')", path, lineno, tok[3]);
-                goto fail;
-            }
-            if (nn == ncap) {
-                size_t nc = ncap ? 2 * ncap : 64;
-                s_node_t *n2 = realloc(nodes, nc * sizeof *n2);
-                if (!n2) {
-                    rc = bn_fail(err, errlen, BN_ENOMEM, "%s:%u: out of memory", path, lineno);
-                    goto fail;
-                }
-                nodes = n2;
-                ncap = nc;
-            }
-            memset(&nodes[nn], 0, sizeof nodes[nn]);
-            nodes[nn].id = id;
-            nodes[nn].line = lineno;
-            strcpy(nodes[nn].peer.endpoint, tok[2]);
-            s_socket_key(tok[2], nodes[nn].key, sizeof nodes[nn].key);
-            if (nt == 4)
-                strcpy(nodes[nn].peer.public_key, tok[3]);
-            nn++;
-            if (id > max_id)
-                max_id = id;
-        } else {
-            rc = bn_fail(err, errlen, BN_EFORMAT,
-                         "%s:%u: unknown keyword '%.40s' (expected swarm, monitor, option or node)",
-                         path, lineno, kw);
-            goto fail;
-        }
-    }
-    if (ferror(f)) {
-        rc = bn_fail(err, errlen, BN_EIO, "%s: read error", path);
-        goto fail;
-    }
-    if (!swarm_line) {
-        rc = bn_fail(err, errlen, BN_EFORMAT, "%s: no \"swarm <name>\" line", path);
-        goto fail;
-    }
-    if (nn == 0) {
-        rc = bn_fail(err, errlen, BN_EFORMAT, "%s: no node lines", path);
-        goto fail;
-    }
-
-    /* ids 0..n-1 each exactly once; seen[id] = line of its first occurrence */
-    seen = calloc((size_t) max_id + 1, sizeof *seen);
-    if (!seen) {
-        rc = bn_fail(err, errlen, BN_ENOMEM, "%s: out of memory", path);
-        goto fail;
-    }
-    for (size_t i = 0; i < nn; i++) {
-        if (seen[nodes[i].id]) {
-            rc = bn_fail(err, errlen, BN_EFORMAT, "%s:%u: node id %u given twice (first on line %u)",
-                         path, nodes[i].line, nodes[i].id, seen[nodes[i].id]);
-            goto fail;
-        }
-        seen[nodes[i].id] = nodes[i].line;
-    }
-    for (uint32_t id = 0; id <= max_id; id++) {
-        if (!seen[id]) {
-            rc = bn_fail(err, errlen, BN_EFORMAT, "%s: node id %u missing (ids must be 0..%u; "
-                         "largest is %u on line %u)", path, id, (uint32_t) nn - 1, max_id, seen[max_id]);
-            goto fail;
-        }
-    }
-    s->n = (uint32_t) nn;
-    s->nodes = calloc(nn, sizeof *s->nodes);
-    if (!s->nodes) {
-        rc = bn_fail(err, errlen, BN_ENOMEM, "%s: out of memory", path);
-        goto fail;
-    }
-    for (size_t i = 0; i < nn; i++)
-        s->nodes[nodes[i].id] = nodes[i].peer;
-
-    /* all or none of the nodes have keys; endpoints distinct */
-    bool first_key = nodes[0].peer.public_key[0] != '\0';
-    for (size_t i = 1; i < nn; i++) {
-        if ((nodes[i].peer.public_key[0] != '\0') != first_key) {
-            rc = bn_fail(err, errlen, BN_EFORMAT,
-                         "%s:%u: node %u %s a public key but node %u (line %u) %s: all or none",
-                         path, nodes[i].line, nodes[i].id, first_key ? "lacks" : "has",
-                         nodes[0].id, nodes[0].line, first_key ? "has one" : "has none");
-            goto fail;
-        }
-    }
-    /* Distinct endpoints: sort by (endpoint, line) and compare neighbours. */
-    by_ep = malloc(nn * sizeof *by_ep);
-    if (!by_ep) {
-        rc = bn_fail(err, errlen, BN_ENOMEM, "%s: out of memory", path);
-        goto fail;
-    }
-    for (size_t i = 0; i < nn; i++)
-        by_ep[i] = &nodes[i];
-    qsort(by_ep, nn, sizeof *by_ep, s_endpoint_cmp);
-    for (size_t i = 1; i < nn; i++) {
-        if (strcmp(by_ep[i]->key, by_ep[i - 1]->key) == 0) {
-            if (strcmp(by_ep[i]->peer.endpoint, by_ep[i - 1]->peer.endpoint) == 0)
-                rc = bn_fail(err, errlen, BN_EFORMAT, "%s:%u: endpoint '%s' already used on line %u",
-                             path, by_ep[i]->line, by_ep[i]->peer.endpoint, by_ep[i - 1]->line);
-            else
-                rc = bn_fail(err, errlen, BN_EFORMAT, "%s:%u: endpoint '%s' is the socket of '%s' "
-                             "on line %u", path, by_ep[i]->line, by_ep[i]->peer.endpoint,
-                             by_ep[i - 1]->peer.endpoint, by_ep[i - 1]->line);
-            goto fail;
-        }
-    }
-    if (monitor_line) {
-        char mkey[S_KEY_MAX];
-        s_socket_key(s->monitor.endpoint, mkey, sizeof mkey);
-        for (size_t i = 0; i < nn; i++) {
-            if (strcmp(nodes[i].key, mkey) == 0) {
-                rc = bn_fail(err, errlen, BN_EFORMAT, "%s:%u: endpoint '%s' is the socket of the "
-                             "monitor '%s' on line %u", path, nodes[i].line, nodes[i].peer.endpoint,
-                             s->monitor.endpoint, monitor_line);
-                goto fail;
-            }
-        }
-    }
-    s->curve = first_key;
-    s->swarm_id = s_hash_name(s->name);
-    free(by_ep);
-    free(seen);
-    free(nodes);
-    free(line);
+    if (rc == BN_OK)
+        rc = s_read(&p, f, err, errlen);
     fclose(f);
-    return BN_OK;
-
-fail:
-    free(by_ep);
-    free(seen);
-    free(nodes);
-    free(line);
-    fclose(f);
-    bn_swarm_free(s);
+    if (rc == BN_OK)
+        rc = s_nodes_by_id(&p, err, errlen);
+    if (rc == BN_OK)
+        rc = s_check_keys(&p, err, errlen);
+    if (rc == BN_OK)
+        rc = s_check_endpoints(&p, err, errlen);
+    if (rc == BN_OK)
+        rc = s_check_monitor(&p, err, errlen);
+    if (rc == BN_OK) {
+        s->curve = p.nodes[0].peer.public_key[0] != '\0';
+        s->swarm_id = s_hash_name(s->name);
+    }
+    free(p.nodes);
+    if (rc != BN_OK)
+        bn_swarm_free(s);
     return rc;
 }
 
