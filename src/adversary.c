@@ -81,11 +81,36 @@ static uint32_t s_known_models(bn_node_t *nd)
     return k;
 }
 
+/* The attacker's own model: the mean of its model and the k it received.
+ * Blocks of coordinates, neighbours in order within a block: per coordinate
+ * the same sums in the same order as one pass per coordinate, but the
+ * inner loop runs over contiguous floats (it vectorises). */
+static void s_own_mean(bn_node_t *nd, uint32_t k)
+{
+    double t0 = bn_now(), c0 = bn_cpu_now();
+    enum { BLOCK = 1024 };
+    float acc[BLOCK];
+    const float inv = (float) (k + 1);
+    for (size_t d0 = 0; d0 < nd->dim; d0 += BLOCK) {
+        size_t len = BN_MIN((size_t) BLOCK, nd->dim - d0);
+        memcpy(acc, nd->x + d0, len * sizeof(float));
+        for (uint32_t i = 0; i < k; i++) {
+            const float *v = nd->nb_ptr[i] + d0;
+            for (size_t d = 0; d < len; d++)
+                acc[d] += v[d];
+        }
+        for (size_t d = 0; d < len; d++)
+            nd->x[d0 + d] = acc[d] / inv;
+    }
+    nd->rep.t_aggregate += bn_now() - t0;
+    nd->rep.cpu_aggregate += bn_cpu_now() - c0;
+}
+
 /* Step 4: craft and send. */
 static void s_craft_and_send(bn_node_t *nd, uint32_t k)
 {
     bn_attack_kind_t kind = nd->opt.attack.kind;
-    double t0 = bn_now();
+    double t0 = bn_now(), c0 = bn_cpu_now();
     bn_attack_input_t in = { nd->dim, k, nd->nb_ptr, nd->nb_id, nd->x_prev, nd->x, &nd->attack_rng,
                              UINT32_MAX, NULL, nd->g };
     if (kind == BN_ATTACK_CRASH)
@@ -93,6 +118,7 @@ static void s_craft_and_send(bn_node_t *nd, uint32_t k)
     if (!bn_attack_per_victim(kind)) {
         (void) bn_attack_craft(&nd->opt.attack, &in, nd->craft);
         nd->rep.t_aggregate += bn_now() - t0;
+        nd->rep.cpu_aggregate += bn_cpu_now() - c0;
         bn_node_send_model(nd, nd->craft, true, UINT32_MAX);
         return;
     }
@@ -102,9 +128,10 @@ static void s_craft_and_send(bn_node_t *nd, uint32_t k)
             continue;
         in.victim = j;
         in.victim_x = bn_inbox_model(nd->inbox, nd->round, j);
-        double tc = bn_now();
+        double tc = bn_now(), cc = bn_cpu_now();
         (void) bn_attack_craft(&nd->opt.attack, &in, nd->craft);
         nd->rep.t_aggregate += bn_now() - tc;
+        nd->rep.cpu_aggregate += bn_cpu_now() - cc;
         bn_node_send_model(nd, nd->craft, true, j);
     }
 }
@@ -129,12 +156,6 @@ void bn_adversary_round(bn_node_t *nd)
 
     uint32_t k = s_known_models(nd);
     s_craft_and_send(nd, k);
-    if (k > 0) {
-        for (size_t d = 0; d < nd->dim; d++) {
-            float s = nd->x[d];
-            for (uint32_t i = 0; i < k; i++)
-                s += nd->nb_ptr[i][d];
-            nd->x[d] = s / (float) (k + 1);
-        }
-    }
+    if (k > 0)
+        s_own_mean(nd, k);
 }

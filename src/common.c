@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 static bn_log_level_t s_level = BN_LOG_INFO;
@@ -86,6 +87,27 @@ double bn_now(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double) ts.tv_sec + (double) ts.tv_nsec * 1e-9;
+}
+
+double bn_cpu_now(void)
+{
+    struct timespec ts;
+    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0)
+        return 0;
+    return (double) ts.tv_sec + (double) ts.tv_nsec * 1e-9;
+}
+
+void bn_proc_usage(bn_proc_usage_t *u)
+{
+    struct rusage ru;
+    memset(u, 0, sizeof *u);
+    if (getrusage(RUSAGE_SELF, &ru) != 0)
+        return;
+    u->cpu = (double) ru.ru_utime.tv_sec + (double) ru.ru_utime.tv_usec * 1e-6
+             + (double) ru.ru_stime.tv_sec + (double) ru.ru_stime.tv_usec * 1e-6;
+    u->max_rss_kb = (uint64_t) ru.ru_maxrss;
+    u->nvcsw = (uint64_t) ru.ru_nvcsw;
+    u->nivcsw = (uint64_t) ru.ru_nivcsw;
 }
 
 void *bn_alloc_aligned(size_t bytes)

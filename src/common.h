@@ -58,6 +58,18 @@ int bn_read_line_fail(long len, const char *path, unsigned lineno, int max_line,
 
 /* Monotonic clock in seconds. */
 double bn_now(void);
+/* CPU time of the calling thread in seconds (CLOCK_THREAD_CPUTIME_ID): the
+ * work a phase did, without the time the thread waited or was preempted. */
+double bn_cpu_now(void);
+
+/* The process's resource use so far (getrusage RUSAGE_SELF): CPU seconds of
+ * every thread (user + system), peak RSS, voluntary and involuntary context
+ * switches.  Zeros if getrusage fails. */
+typedef struct {
+    double   cpu;
+    uint64_t max_rss_kb, nvcsw, nivcsw;
+} bn_proc_usage_t;
+void bn_proc_usage(bn_proc_usage_t *u);
 
 /* 64-byte aligned allocation of n floats, zeroed; free with bn_free(). */
 float *bn_alloc_floats(size_t n);

@@ -56,9 +56,11 @@ static void s_usage(FILE *f)
     fprintf(f,
         "usage: byznode <command> [options]\n"
         "  node     --swarm FILE --id K [options]   run one node of a swarm\n"
-        "  monitor  --swarm FILE --out DIR [--key FILE] [--grace SECONDS]\n"
+        "  monitor  --swarm FILE --out DIR [--key FILE] [--grace SECONDS] [--cores N]\n"
         "           --grace: seconds added to each node's epoch deadline (R round timeouts + grace),\n"
         "           (0..86400], default 20; the monitor exits when every node finished or failed\n"
+        "           --cores: CPUs of the hosts the swarm runs on, for the efficiency figure\n"
+        "           (default: this host's online CPUs)\n"
         "  topology --nodes N --p P [--min-degree D] [--seed S] [--epoch E] [--out FILE] [--json]\n"
         "           (byznode topology --help: ranges and defaults)\n"
         "  node     --swarm FILE --ids LIST|--ids-from-env [--key-dir DIR] [--log-dir DIR]\n"
@@ -250,7 +252,8 @@ static int s_cmd_check(int argc, char **argv)
 
 static int s_cmd_monitor(int argc, char **argv)
 {
-    static const char *const known[] = { "--swarm=", "--out=", "--key=", "--grace=", "--quiet", NULL };
+    static const char *const known[] = { "--swarm=", "--out=", "--key=", "--grace=", "--cores=", "--quiet",
+                                         NULL };
     if (!s_known_args("monitor", argc, argv, known))
         return 2;
     bn_monitor_opts_t mo = { 0 };
@@ -261,6 +264,15 @@ static int s_cmd_monitor(int argc, char **argv)
     mo.grace = 20.0;
     if (grace && !s_f64_arg("monitor", "--grace", grace, 0.0, 86400.0, &mo.grace))
         return 2;
+    const char *cores = s_find_arg(argc, argv, "--cores");
+    double cores_v = 0;
+    if (cores && !s_f64_arg("monitor", "--cores", cores, 1.0, 1048576.0, &cores_v))
+        return 2;
+    if (cores_v != (double) (uint32_t) cores_v) {
+        fprintf(stderr, "byznode monitor: --cores '%s': not an integer\n", cores);
+        return 2;
+    }
+    mo.cores = (uint32_t) cores_v;
     for (int i = 2; i < argc; i++)
         if (!strcmp(argv[i], "--quiet"))
             mo.quiet = true;

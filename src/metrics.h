@@ -46,6 +46,11 @@ typedef struct {
     uint64_t drops[BN_DROP_COUNT];
     uint64_t rule_nonfinite;
     double   t_compute, t_wait, t_aggregate, t_encode, t_eval, t_epoch;
+    /* CPU seconds: of the main thread in each phase above, and of the whole
+     * process (every thread, user + system) over the epoch; context switches
+     * of the process over the epoch (getrusage) */
+    double   cpu_compute, cpu_aggregate, cpu_encode, cpu_eval, cpu_process;
+    uint64_t ctx_voluntary, ctx_involuntary;
     uint64_t topology_fp;
     uint64_t config_fp;         /* bn_options_fingerprint of the sender's swarm-wide options */
     uint32_t degree;

@@ -42,6 +42,8 @@ typedef struct {
     double   byz_share;     /* share of this node's weight given to Byzantine nodes, NAN if n/a */
     double   sec_per_round, t_compute, t_wait, t_aggregate, t_encode;
     uint64_t max_rss_kb;
+    bool     live;          /* received by this monitor (not replayed): t_recv is its arrival */
+    double   t_epoch, cpu_phase[4], cpu_process;   /* seconds, as reported */
     int      model;         /* S_MODEL_* */
     char     attack[BN_REPORT_ATTACK_MAX];
     char    *json;          /* the report as JSON, owned */
@@ -51,7 +53,7 @@ typedef struct {
 struct bn_monitor_t {
     bn_swarm_t   swarm;
     bn_options_t opt;
-    uint32_t     n, E, R;
+    uint32_t     n, E, R, cores;
     size_t       dim;               /* the swarm's model size, floats */
     uint64_t     config_fp;
     bool        *is_byz;            /* n, from (seed, byzantine) */
@@ -154,6 +156,8 @@ bn_monitor_t *bn_monitor_new(const bn_monitor_opts_t *opts, double now, char *er
     double grace = opts->grace > 0 ? opts->grace : 20.0;
     m->budget = m->R * T + grace;
     m->first_extra = 2 * T;
+    long online = sysconf(_SC_NPROCESSORS_ONLN);
+    m->cores = opts->cores ? opts->cores : (uint32_t) (online > 0 ? online : 1);
     m->is_byz = calloc(m->n, sizeof *m->is_byz);
     m->cells = calloc((size_t) m->E * m->n, sizeof *m->cells);
     m->epochs = calloc(m->E, sizeof *m->epochs);
@@ -322,7 +326,9 @@ static bn_monitor_drop_t s_check_metrics(const bn_monitor_t *m, const bn_report_
         || r->peers_given_up > (uint64_t) m->n * m->R || r->peers_restored > (uint64_t) m->n * m->R
         || (!isnan(r->accuracy) && (r->accuracy < 0 || r->accuracy > 1))
         || r->test_loss < 0 || r->train_loss < 0 || r->t_compute < 0 || r->t_wait < 0
-        || r->t_aggregate < 0 || r->t_encode < 0 || r->t_eval < 0 || r->t_epoch < 0)
+        || r->t_aggregate < 0 || r->t_encode < 0 || r->t_eval < 0 || r->t_epoch < 0
+        || r->cpu_compute < 0 || r->cpu_aggregate < 0 || r->cpu_encode < 0 || r->cpu_eval < 0
+        || r->cpu_process < 0)
         return BN_MDROP_RANGE;
     if (honest) {
         if (!r->weight)
@@ -424,6 +430,12 @@ static void s_fill_cell(bn_monitor_t *m, s_cell_t *c, const bn_report_t *r)
     c->t_aggregate = r->t_aggregate / rounds;
     c->t_encode = r->t_encode / rounds;
     c->max_rss_kb = r->max_rss_kb;
+    c->t_epoch = r->t_epoch;
+    c->cpu_phase[0] = r->cpu_compute;
+    c->cpu_phase[1] = r->cpu_aggregate;
+    c->cpu_phase[2] = r->cpu_encode;
+    c->cpu_phase[3] = r->cpu_eval;
+    c->cpu_process = r->cpu_process;
     snprintf(c->attack, sizeof c->attack, "%s", r->attack);
     c->byz_share = NAN;
     if (r->honest && r->weight) {
@@ -448,6 +460,38 @@ static void s_fill_cell(bn_monitor_t *m, s_cell_t *c, const bn_report_t *r)
 }
 
 static int s_write_files(bn_monitor_t *m, bool stopped, double now);
+
+/* The machine's share that went to learning (bn_monitor_epoch_t): the
+ * window runs from the last node's epoch start to the last report's
+ * arrival, so a swarm's start-up (nodes launched one after the other) is
+ * not in the first epoch's window. */
+static void s_epoch_machine(bn_monitor_t *m, uint32_t e)
+{
+    bn_monitor_epoch_t *ep = &m->epochs[e];
+    double start = -INFINITY, end = -INFINITY, phase = 0;
+    uint32_t live = 0;
+    memset(ep->cpu_phase, 0, sizeof ep->cpu_phase);
+    ep->cpu_nodes = 0;
+    ep->sum_rss_kb = 0;
+    for (uint32_t i = 0; i < m->n; i++) {
+        const s_cell_t *c = s_cell(m, e, i);
+        if (!c->have)
+            continue;
+        ep->sum_rss_kb += c->max_rss_kb;
+        if (!c->live)
+            continue;
+        live++;
+        start = fmax(start, c->t_recv - c->t_epoch);
+        end = fmax(end, c->t_recv);
+        for (int k = 0; k < 4; k++) {
+            ep->cpu_phase[k] += c->cpu_phase[k];
+            phase += c->cpu_phase[k];
+        }
+        ep->cpu_nodes += c->cpu_process;
+    }
+    ep->wall = live ? fmax(end - start, 0.0) : NAN;
+    ep->efficiency = live && ep->wall > 0 ? phase / (ep->wall * m->cores) : NAN;
+}
 
 /* The epoch's figures from its cells; consensus from the open models, or
  * (replay) from the journal. */
@@ -493,6 +537,7 @@ static void s_epoch_figures(bn_monitor_t *m, uint32_t e)
     ep->t_wait /= k;
     ep->t_aggregate /= k;
     ep->t_encode /= k;
+    s_epoch_machine(m, e);
 }
 
 static void s_journal_drops(bn_monitor_t *m)
@@ -532,10 +577,12 @@ static void s_print_epoch(const bn_monitor_t *m, uint32_t e)
     if (m->quiet || m->replaying)
         return;
     printf("epoch %3u/%u  accuracy mean %.4f min %.4f max %.4f  consensus %.3g  byz-weight %.3g  "
-           "%.3f s/round (compute %.3f wait %.3f aggregate %.4f encode %.4f)  honest %u\n",
+           "%.3f s/round (compute %.3f wait %.3f aggregate %.4f encode %.4f)  honest %u  "
+           "learning %.1f%% of %.1f s x %u cores  rss sum %.0f MB max %.1f MB\n",
            e + 1, m->E, ep->mean_acc, ep->min_acc, ep->max_acc, ep->consensus, ep->byz_share,
            ep->sec_per_round, ep->t_compute, ep->t_wait, ep->t_aggregate, ep->t_encode,
-           ep->honest_reported);
+           ep->honest_reported, 100.0 * ep->efficiency, ep->wall, m->cores,
+           ep->sum_rss_kb / 1024.0, ep->max_rss_kb / 1024.0);
     fflush(stdout);
 }
 
@@ -587,6 +634,7 @@ static void s_record(bn_monitor_t *m, const bn_report_t *r, const bn_monitor_fra
     s_cell_t *c = s_cell(m, r->epoch, r->node);
     s_fill_cell(m, c, r);
     c->t_recv = now;
+    c->live = true;
     c->model = S_MODEL_NONE;
     if (r->honest && fr[2].size) {
         if (!s_finite_payload(fr[2].data, fr[2].size)) {
@@ -764,6 +812,25 @@ static void s_write_config(const bn_monitor_t *m, FILE *f)
     fprintf(f, ", \"config_fingerprint\": \"%016llx\"}", (unsigned long long) m->config_fp);
 }
 
+/* The epoch's efficiency figures (docs/metrics.md, "The machine's share"). */
+static void s_write_machine(const bn_monitor_t *m, const bn_monitor_epoch_t *ep, FILE *f)
+{
+    s_json_field(f, "sum_node_rss_mb", ep->sum_rss_kb / 1024.0, 6);
+    s_json_field(f, "efficiency", ep->efficiency, 4);
+    fprintf(f, ", \"machine\": {\"wall_seconds\": ");
+    bn_json_number(f, ep->wall, 4);
+    fprintf(f, ", \"cores\": %u", m->cores);
+    double phase = ep->cpu_phase[0] + ep->cpu_phase[1] + ep->cpu_phase[2] + ep->cpu_phase[3];
+    s_json_field(f, "cpu_learning", phase, 4);
+    s_json_field(f, "cpu_nodes", ep->cpu_nodes, 4);
+    fprintf(f, ", \"cpu_split\": {\"compute\": ");
+    bn_json_number(f, ep->cpu_phase[0], 4);
+    s_json_field(f, "aggregate", ep->cpu_phase[1], 4);
+    s_json_field(f, "encode", ep->cpu_phase[2], 4);
+    s_json_field(f, "eval", ep->cpu_phase[3], 4);
+    fprintf(f, "}}");
+}
+
 static void s_write_epochs(const bn_monitor_t *m, FILE *f)
 {
     bool first = true;
@@ -786,7 +853,9 @@ static void s_write_epochs(const bn_monitor_t *m, FILE *f)
         s_json_field(f, "wait", ep->t_wait, 4);
         s_json_field(f, "aggregate", ep->t_aggregate, 4);
         s_json_field(f, "encode", ep->t_encode, 4);
-        fprintf(f, "}}");
+        fprintf(f, "}");
+        s_write_machine(m, ep, f);
+        fprintf(f, "}");
     }
 }
 
@@ -796,11 +865,13 @@ static void s_write_node(const bn_monitor_t *m, uint32_t i, uint32_t last_closed
     double acc = NAN;
     uint32_t last_e = UINT32_MAX;
     const char *attack = m->is_byz[i] ? "unknown" : "none";
+    uint64_t rss_kb = 0;
     for (uint32_t e = 0; e < m->E; e++) {
         const s_cell_t *c = s_cell(m, e, i);
         if (!c->have)
             continue;
         last_e = e;
+        rss_kb = BN_MAX(rss_kb, c->max_rss_kb);
         attack = c->attack;
         if (!isnan(c->accuracy))
             acc = c->accuracy;
@@ -814,6 +885,7 @@ static void s_write_node(const bn_monitor_t *m, uint32_t i, uint32_t last_closed
             m->is_byz[i] ? "byzantine" : "honest");
     bn_json_string(f, attack);
     s_json_field(f, "accuracy", acc, 6);
+    s_json_field(f, "max_rss_mb", rss_kb / 1024.0, 6);
     fprintf(f, ", \"state\": \"%s\", \"failed\": %s, \"last_epoch\": %u, \"epochs\": [", names[st],
             st == BN_NODE_FAILED ? "true" : "false", last_e == UINT32_MAX ? 0 : last_e + 1);
     bool first = true;
@@ -858,13 +930,17 @@ static void s_write_summary_to(const bn_monitor_t *m, bool stopped, double now, 
 static void s_write_csv_to(const bn_monitor_t *m, FILE *f)
 {
     fprintf(f, "epoch,mean_accuracy,min_accuracy,max_accuracy,consensus_error,byzantine_weight,"
-               "seconds_per_round,honest_reported,models\n");
+               "seconds_per_round,honest_reported,models,efficiency,wall_seconds,cores,"
+               "cpu_learning,cpu_nodes,sum_node_rss_mb,max_node_rss_mb\n");
     for (uint32_t e = 0; e < m->E; e++) {
         const bn_monitor_epoch_t *ep = &m->epochs[e];
         if (ep->closed)
-            fprintf(f, "%u,%.6f,%.6f,%.6f,%.6g,%.6g,%.4f,%u,%u\n", e + 1, ep->mean_acc,
-                    ep->min_acc, ep->max_acc, ep->consensus, ep->byz_share, ep->sec_per_round,
-                    ep->honest_reported, ep->models);
+            fprintf(f, "%u,%.6f,%.6f,%.6f,%.6g,%.6g,%.4f,%u,%u,%.4f,%.3f,%u,%.3f,%.3f,%.1f,%.1f\n",
+                    e + 1, ep->mean_acc, ep->min_acc, ep->max_acc, ep->consensus, ep->byz_share,
+                    ep->sec_per_round, ep->honest_reported, ep->models, ep->efficiency, ep->wall,
+                    m->cores, ep->cpu_phase[0] + ep->cpu_phase[1] + ep->cpu_phase[2]
+                    + ep->cpu_phase[3], ep->cpu_nodes, ep->sum_rss_kb / 1024.0,
+                    ep->max_rss_kb / 1024.0);
     }
 }
 

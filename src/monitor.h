@@ -50,6 +50,8 @@ typedef struct {
     const char *out_dir;
     const char *key_path;       /* CURVE secret key of the monitor, NULL = plain  */
     double      grace;          /* seconds added to every epoch budget, default 20 */
+    uint32_t    cores;          /* CPUs of the machine(s) the swarm runs on, for the
+                                 * efficiency; 0 = this host's online CPUs     */
     bool        quiet;
 } bn_monitor_opts_t;
 
@@ -102,6 +104,15 @@ typedef struct {
     double   mean_acc, min_acc, max_acc, consensus, byz_share;
     double   sec_per_round, t_compute, t_wait, t_aggregate, t_encode;   /* per round, honest mean */
     uint64_t max_rss_kb;        /* largest peak RSS of any node that reported */
+    uint64_t sum_rss_kb;        /* sum of the peak RSS of the nodes that reported */
+    /* The machine's share that went to learning (docs/metrics.md), over the
+     * nodes whose reports arrived live (not replayed from the journal):
+     * wall = last report's arrival - last node's epoch start (arrival -
+     * t_epoch); cpu_phase = their main threads' CPU seconds in compute,
+     * aggregate, encode, eval; cpu_nodes = their processes' CPU seconds;
+     * efficiency = sum(cpu_phase) / (wall x cores).  NAN without a live
+     * report or with wall 0. */
+    double   wall, cpu_phase[4], cpu_nodes, efficiency;
 } bn_monitor_epoch_t;
 
 typedef enum { BN_NODE_RUNNING, BN_NODE_FINISHED, BN_NODE_FAILED } bn_monitor_node_state_t;

@@ -40,7 +40,7 @@ static void s_next_batch(bn_node_t *nd, uint32_t *idx, uint32_t batch)
 
 void bn_node_local_steps(bn_node_t *nd)
 {
-    double t0 = bn_now();
+    double t0 = bn_now(), c0 = bn_cpu_now();
     uint32_t idx[4096];
     uint32_t batch = BN_MIN(nd->opt.batch, nd->train.n);
     for (uint32_t s = 0; s < nd->opt.local_steps; s++) {
@@ -57,6 +57,7 @@ void bn_node_local_steps(bn_node_t *nd)
         }
     }
     nd->rep.t_compute += bn_now() - t0;
+    nd->rep.cpu_compute += bn_cpu_now() - c0;
 }
 
 /* Oracle for mozi / bygars: loss and gradient on one fixed local batch. */
@@ -127,7 +128,7 @@ static uint32_t s_exchange(bn_node_t *nd)
 
 static void s_aggregate(bn_node_t *nd, s_oracle_ctx_t *oc, uint32_t k)
 {
-    double t0 = bn_now();
+    double t0 = bn_now(), c0 = bn_cpu_now();
     bn_oracle_t oracle = { oc, s_oracle_loss, s_oracle_grad };
     bn_agg_input_t in = { nd->dim, nd->x_prev, nd->x, k, nd->nb_ptr, nd->nb_id, &oracle };
     if (bn_rule_aggregate(nd->rule, &in, nd->x_out, nd->round_w) == BN_OK) {
@@ -139,6 +140,7 @@ static void s_aggregate(bn_node_t *nd, s_oracle_ctx_t *oc, uint32_t k)
         nd->weight_acc[nd->id] += nd->round_w[k];
     }
     nd->rep.t_aggregate += bn_now() - t0;
+    nd->rep.cpu_aggregate += bn_cpu_now() - c0;
 }
 
 static void s_round_honest(bn_node_t *nd, s_oracle_ctx_t *oc)

@@ -23,7 +23,7 @@ void bn_node_header(const bn_node_t *nd, bn_wire_header_t *h, uint32_t kind, uin
 
 void bn_node_send_model(bn_node_t *nd, const float *vec, bool to_honest_only, uint32_t only)
 {
-    double t0 = bn_now();
+    double t0 = bn_now(), c0 = bn_cpu_now();
     bn_wire_header_t h;
     bn_node_header(nd, &h, BN_MSG_MODEL, nd->id);
     uint8_t hb[BN_WIRE_HEADER_MAX];
@@ -44,6 +44,7 @@ void bn_node_send_model(bn_node_t *nd, const float *vec, bool to_honest_only, ui
     }
     bn_buf_release(&payload);
     nd->rep.t_encode += bn_now() - t0;
+    nd->rep.cpu_encode += bn_cpu_now() - c0;
 }
 
 bool bn_node_collect(bn_node_t *nd, uint64_t round, double deadline, bn_node_done_fn done)

@@ -4,7 +4,6 @@
 #include <errno.h>
 #include <math.h>
 #include <string.h>
-#include <sys/resource.h>
 
 #include "attack.h"
 
@@ -20,6 +19,7 @@ void bn_node_report_begin(bn_node_t *nd)
     nd->train_steps = 0;
     nd->tr_at_epoch = *bn_transport_stats(nd->tr);
     nd->in_at_epoch = *bn_inbox_stats(nd->inbox);
+    bn_proc_usage(&nd->use_at_epoch);
     nd->rep.t_epoch = bn_now();
 }
 
@@ -59,7 +59,7 @@ static void s_evaluate(bn_node_t *nd, bool last)
     r->test_loss = NAN;
     if (!nd->honest || !nd->test.n || !(last || (nd->epoch + 1) % nd->opt.eval_every == 0))
         return;
-    double t0 = bn_now();
+    double t0 = bn_now(), c0 = bn_cpu_now();
     if (last && nd->eval_partial) {
         s_evaluate_all(nd, r);
     } else {
@@ -67,6 +67,7 @@ static void s_evaluate(bn_node_t *nd, bool last)
         r->eval_images = nd->test.n;
     }
     r->t_eval = bn_now() - t0;
+    r->cpu_eval = bn_cpu_now() - c0;
 }
 
 /* Counters of the epoch: deltas of the cumulative transport / inbox stats. */
@@ -86,9 +87,12 @@ static void s_counters(bn_node_t *nd)
         r->drops[k] = is->drops[k] - i0->drops[k];
     r->peers_given_up = is->peers_given_up - i0->peers_given_up;
     r->peers_restored = is->peers_restored - i0->peers_restored;
-    struct rusage ru;
-    if (getrusage(RUSAGE_SELF, &ru) == 0)
-        r->max_rss_kb = (uint64_t) ru.ru_maxrss;
+    bn_proc_usage_t u;
+    bn_proc_usage(&u);
+    r->max_rss_kb = u.max_rss_kb;
+    r->cpu_process = BN_MAX(u.cpu - nd->use_at_epoch.cpu, 0.0);
+    r->ctx_voluntary = u.nvcsw - BN_MIN(u.nvcsw, nd->use_at_epoch.nvcsw);
+    r->ctx_involuntary = u.nivcsw - BN_MIN(u.nivcsw, nd->use_at_epoch.nivcsw);
     r->rule_nonfinite = nd->rule ? bn_rule_stats(nd->rule)->nonfinite : 0;
 }
 

@@ -73,6 +73,7 @@ typedef struct {
     uint64_t       train_steps;
     bn_transport_stats_t tr_at_epoch;
     bn_inbox_stats_t in_at_epoch;
+    bn_proc_usage_t  use_at_epoch;   /* the process's CPU time and switches at the epoch's start */
     FILE          *jsonl;
     char           jsonl_path[BN_PATH_MAX + 64];
 } bn_node_t;

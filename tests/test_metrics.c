@@ -249,7 +249,9 @@ static void test_report_every_key_required(void **state)
                            "rounds", "rounds_timed_out", "missing", "rounds_skipped",
                            "peers_given_up", "peers_restored", "max_rss_kb", "fault_dropped",
                            "fault_delayed", "rule_nonfinite", "dropped", "t_compute", "t_wait",
-                           "t_aggregate", "t_encode", "t_eval", "t_epoch", "topology",
+                           "t_aggregate", "t_encode", "t_eval", "t_epoch", "cpu_compute",
+                           "cpu_aggregate", "cpu_encode", "cpu_eval", "cpu_process",
+                           "ctx_voluntary", "ctx_involuntary", "topology",
                            "config", "degree", "weight" };
     assert_int_equal(s_unpack_mutated("no-such-key", NULL, false, false), BN_OK);
     for (size_t i = 0; i < BN_ARRAY_LEN(keys); i++) {

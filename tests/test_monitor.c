@@ -467,6 +467,62 @@ static void test_epochs_close_by_reports_or_deadline(void **state)
     bn_monitor_destroy(&m);
 }
 
+/* The machine's share: the window runs from the last node's epoch start
+ * (arrival - t_epoch) to the last arrival; the phases' CPU seconds of every
+ * node that reported (attackers too) over wall x cores; RSS summed. */
+static void test_efficiency_and_memory(void **state)
+{
+    (void) state;
+    s_fresh();
+    bn_monitor_opts_t o = { .swarm_path = s_swarm_path, .out_dir = s_out, .grace = GRACE,
+                            .quiet = true, .cores = 2 };
+    char err[512] = "";
+    bn_monitor_t *m = bn_monitor_new(&o, T0, err, sizeof err);
+    assert_non_null(m);
+    /* node i: epoch of 3 s ending at T0 + 10 + i (the last starts at T0 + 10
+     * with i = N - 1: window T0 + 10 .. T0 + 13, 3 s x 2 cores); CPU 0.5 +
+     * 0.25 + 0.125 + 0.125 = 1 s of phases each, 1.5 s of process */
+    for (uint32_t i = 0; i < N; i++) {
+        s_msg_t q;
+        s_msg(&q, m, i, 0);
+        q.r.t_epoch = 3.0 + i;
+        q.r.cpu_compute = 0.5;
+        q.r.cpu_aggregate = 0.25;
+        q.r.cpu_encode = 0.125;
+        q.r.cpu_eval = 0.125;
+        q.r.cpu_process = 1.5;
+        q.r.max_rss_kb = 1024 * (10 + i);
+        s_model_of(i);
+        assert_int_equal(s_send(m, &q, T0 + 13 + i), BN_MDROP_NONE);
+    }
+    const bn_monitor_epoch_t *ep = bn_monitor_epoch(m, 0);
+    assert_true(ep->closed);
+    /* node i arrives at T0 + 13 + i after t_epoch 3 + i: every start is T0 + 10 */
+    assert_float_equal(ep->wall, (T0 + 13 + N - 1) - (T0 + 10), 1e-9);
+    assert_float_equal(ep->efficiency, N * 1.0 / (ep->wall * 2), 1e-9);
+    assert_float_equal(ep->cpu_phase[0], N * 0.5, 1e-12);
+    assert_float_equal(ep->cpu_nodes, N * 1.5, 1e-12);
+    assert_int_equal(ep->sum_rss_kb, 1024 * (10 * N + N * (N - 1) / 2));
+    assert_int_equal(ep->max_rss_kb, 1024 * (10 + N - 1));
+    char *sum = s_slurp("summary.json");
+    assert_non_null(sum);
+    assert_non_null(strstr(sum, "\"efficiency\": "));
+    assert_non_null(strstr(sum, "\"cores\": 2"));
+    assert_non_null(strstr(sum, "\"max_rss_mb\": 13"));
+    char *csv = s_slurp("epochs.csv");
+    assert_non_null(strstr(csv, ",efficiency,wall_seconds,cores,"));
+    bn_monitor_destroy(&m);
+    /* a restarted monitor has the reports but not their arrival times: the
+     * replayed epoch's efficiency is undefined (null), its memory is kept */
+    m = bn_monitor_new(&o, T0 + 100, err, sizeof err);
+    assert_non_null(m);
+    ep = bn_monitor_epoch(m, 0);
+    assert_true(ep->closed);
+    assert_true(isnan(ep->efficiency));
+    assert_int_equal(ep->sum_rss_kb, 1024 * (10 * N + N * (N - 1) / 2));
+    bn_monitor_destroy(&m);
+}
+
 /* No honest model in an epoch: consensus error is null, not 0; the monitor
  * is done when every node finished or failed, by the deadlines alone. */
 static void test_null_consensus_and_done_by_deadline(void **state)
@@ -606,6 +662,7 @@ int main(void)
         cmocka_unit_test(test_curve_requires_the_authenticated_id),
         cmocka_unit_test(test_epochs_close_by_reports_or_deadline),
         cmocka_unit_test(test_null_consensus_and_done_by_deadline),
+        cmocka_unit_test(test_efficiency_and_memory),
         cmocka_unit_test(test_restart_rebuilds_the_summary),
         cmocka_unit_test(test_summary_is_valid_json_text),
     };

@@ -38,7 +38,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     }
     s_check(r.n_nodes <= BN_REPORT_MAX_NODES);
-    const double must[] = { r.t_compute, r.t_wait, r.t_aggregate, r.t_encode, r.t_eval, r.t_epoch };
+    const double must[] = { r.t_compute, r.t_wait, r.t_aggregate, r.t_encode, r.t_eval, r.t_epoch,
+                            r.cpu_compute, r.cpu_aggregate, r.cpu_encode, r.cpu_eval,
+                            r.cpu_process };
     for (size_t i = 0; i < sizeof must / sizeof must[0]; i++)
         s_check(isfinite(must[i]));
     s_check(!isinf(r.accuracy) && !isinf(r.test_loss) && !isinf(r.train_loss));
@@ -70,7 +72,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     s_check(s_same_double(b.accuracy, r.accuracy) && s_same_double(b.test_loss, r.test_loss)
             && s_same_double(b.train_loss, r.train_loss) && b.t_compute == r.t_compute
             && b.t_wait == r.t_wait && b.t_aggregate == r.t_aggregate
-            && b.t_encode == r.t_encode && b.t_eval == r.t_eval && b.t_epoch == r.t_epoch);
+            && b.t_encode == r.t_encode && b.t_eval == r.t_eval && b.t_epoch == r.t_epoch
+            && b.cpu_compute == r.cpu_compute && b.cpu_aggregate == r.cpu_aggregate
+            && b.cpu_encode == r.cpu_encode && b.cpu_eval == r.cpu_eval
+            && b.cpu_process == r.cpu_process && b.ctx_voluntary == r.ctx_voluntary
+            && b.ctx_involuntary == r.ctx_involuntary);
     s_check((b.weight == NULL) == (r.weight == NULL));
     for (uint32_t i = 0; r.weight && i < r.n_nodes; i++)
         s_check(b.weight[i] == r.weight[i]);
