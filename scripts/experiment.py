@@ -64,6 +64,7 @@ BOOL_FLAGS = {"time-varying", "omniscient", "curve"}
 
 METRICS = {
     "final_accuracy": "final accuracy (%)",
+    "final_min_accuracy": "final minimum honest accuracy (%)",
     "best_accuracy": "best accuracy (%)",
     "consensus_at_best": "consensus error at best (%)",
     "final_consensus": "final consensus error (%)",
@@ -318,6 +319,36 @@ def stop_group(p):
         pass
 
 
+def summary_incomplete(s):
+    """Why a finished swarm's summary.json is not a result, or None.
+
+    A cell is a measurement of the whole honest swarm: a node that failed
+    (state "failed", e.g. killed by swarm.sh --fail-nodes or dead of its own;
+    a Byzantine node's state is its attack's business, crash included) or an
+    epoch closed without every honest node's report (honest_reported
+    below the number of honest nodes) would be averaged over fewer nodes than
+    the cell claims, so it is refused instead."""
+    cfg = s.get("config", {})
+    nodes = s.get("nodes", [])
+    try:
+        want = int(cfg.get("nodes")) - int(cfg.get("byzantine", 0))
+    except (TypeError, ValueError):
+        return "summary.json has no config nodes/byzantine"
+    failed = sorted(nd.get("id") for nd in nodes if nd.get("role") == "honest"
+                    and (nd.get("failed") or nd.get("state") != "finished"))
+    if failed:
+        return f"honest node(s) {', '.join(map(str, failed))} failed or did not finish"
+    honest = sum(1 for nd in nodes if nd.get("role") == "honest")
+    if honest != want:
+        return f"summary lists {honest} honest nodes of {want}"
+    short = [(e.get("epoch"), e.get("honest_reported")) for e in s.get("epochs", [])
+             if e.get("honest_reported") != want]
+    if short:
+        return ("honest reports missing: " +
+                ", ".join(f"epoch {ep} has {n} of {want}" for ep, n in short))
+    return None
+
+
 def run_cell(opts, a, log):
     key = cell_key(opts)
     work = os.path.join(a.work, f"{cell_label(opts)}-{key}")
@@ -364,6 +395,10 @@ def run_cell(opts, a, log):
     want = int(opts.get("epochs", s.get("config", {}).get("epochs", 0)))
     if len(epochs) != want or any(e.get("mean_accuracy") is None for e in epochs[-1:]):
         log(f"FAIL {cell_label(opts)}: summary has {len(epochs)} of {want} epochs; see {work}")
+        return False
+    bad = summary_incomplete(s)
+    if bad:
+        log(f"FAIL {cell_label(opts)}: {bad}; not recorded; see {work}")
         return False
     rounds = {}
     honest_final = []
@@ -455,6 +490,8 @@ def metric(r, m):
         return None if x is None else 100.0 * x
     if m == "final_accuracy":
         return pct(acc[-1])
+    if m == "final_min_accuracy":
+        return pct(ep[-1].get("min_accuracy"))
     if m in ("best_accuracy", "consensus_at_best"):
         finite = [(a_, i) for i, a_ in enumerate(acc) if a_ is not None]
         if not finite:

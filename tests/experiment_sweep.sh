@@ -103,4 +103,59 @@ print(sum(1 for r in rows if r['seeds'] == '2' and float(r['std']) >= 0 and 0 < 
 for f in sweep-accuracy.png sweep-bars.png; do
     bn_expect_true "figure $f written" test "$(stat -c %s "$BN_TMP/report/$f" 2>/dev/null || echo 0)" -gt 10000
 done
+# 6. A swarm that finished but lost an honest node is not a result: a fake
+#    swarm.sh writes summaries that mark a failed honest node or an epoch
+#    with fewer honest reports than honest nodes (a failed Byzantine node is
+#    its attack's business), then a real swarm with --fail-nodes 1.
+fake="$BN_TMP/fakesrc"
+mkdir -p "$fake/scripts"
+cat > "$fake/scripts/swarm.sh" <<'SH'
+#!/usr/bin/env bash
+while [ $# -gt 0 ]; do [ "$1" = --out ] && out="$2"; shift; done
+mkdir -p "$out"
+/usr/bin/python3 - "$out/summary.json" "$FAKE_CASE" <<'PY'
+import json, sys
+case = sys.argv[2]
+ep = {"epoch": 1, "mean_accuracy": 0.7, "min_accuracy": 0.6, "max_accuracy": 0.8,
+      "consensus_error": 1e-4, "byzantine_weight": 0.01, "honest_reported": 3, "models": 3}
+nodes = [{"id": i, "role": "byzantine" if i == 3 else "honest", "state": "finished",
+          "failed": False, "epochs": [{"epoch": 1, "accuracy": 0.7, "rounds": 10}]} for i in range(4)]
+if case == "honest-failed":
+    nodes[1].update(state="failed", failed=True)
+if case == "byz-failed":
+    nodes[3].update(state="failed", failed=True, epochs=[])
+if case == "reports-short":
+    ep["honest_reported"] = 2
+if case == "honest-missing":
+    del nodes[2]
+json.dump({"config": {"nodes": 4, "byzantine": 1, "epochs": 1}, "epochs": [ep], "nodes": nodes},
+          open(sys.argv[1], "w"))
+PY
+SH
+chmod +x "$fake/scripts/swarm.sh"
+for case in ok honest-failed reports-short honest-missing byz-failed; do
+    printf 'option nodes 4\noption byzantine 1\noption epochs 1\noption tag %s\n' "$case" > "$BN_TMP/fake-$case.exp"
+    rc=0
+    FAKE_CASE=$case "$X" run "$BN_TMP/fake-$case.exp" --src "$fake" --build "$BN_BUILD" \
+        --results "$BN_TMP/fake-results" --work "$BN_TMP/fake-work" > "$BN_TMP/fake-$case.out" 2>&1 || rc=$?
+    n=$(find "$BN_TMP/fake-results" -name "*.json" 2>/dev/null | wc -l)
+    case $case in
+    ok|byz-failed)
+        bn_expect_true "fake $case: recorded (exit $rc)" test "$rc" = 0 -a -n "$(grep 'ran 1, failed 0' "$BN_TMP/fake-$case.out")" ;;
+    *)
+        bn_expect_true "fake $case: FAIL, not recorded (exit $rc)" \
+            test "$rc" = 1 -a -n "$(grep 'FAIL .*not recorded' "$BN_TMP/fake-$case.out")" ;;
+    esac
+done
+bn_expect_true "fake: exactly the ok and byz-failed cells have result files" \
+    test "$(find "$BN_TMP/fake-results" -name '*.json' | wc -l)" = 2
+grep -h FAIL "$BN_TMP"/fake-*.out | sed 's/; see .*//' | while read -r l; do bn_log "$l"; done || true
+
+sed -e 's/^option  epochs 1$/option  epochs 2\noption  fail-nodes 1/' -e 's/^grid    rule mean similarity$/grid    rule mean/' \
+    -e 's/^grid    seed 1 2$/grid    seed 1/' "$exp" > "$BN_TMP/failnode.exp"
+rc=0; run "$BN_TMP/failnode.exp" --results "$BN_TMP/fail-results" > "$BN_TMP/failnode.out" 2>&1 || rc=$?
+bn_expect_true "a real swarm with a killed honest node: FAIL, not recorded (exit $rc)" \
+    test "$rc" = 1 -a -n "$(grep -E 'FAIL .*honest node\(s\) [0-9]+ failed' "$BN_TMP/failnode.out")" \
+    -a "$(count "$BN_TMP/fail-results")" = 0
+grep FAIL "$BN_TMP/failnode.out" | sed 's/; see .*//' | while read -r l; do bn_log "$l"; done || true
 bn_finish
