@@ -85,6 +85,11 @@ const char *bn_rule_name(bn_rule_kind_t kind)
     return s_registry[kind]->name;
 }
 
+bool bn_rule_holds_out(bn_rule_kind_t kind)
+{
+    return kind < S_NRULES && (s_registry[kind]->flags & BN_RULE_F_HELDOUT);
+}
+
 /* ---- parameters ------------------------------------------------------------ */
 
 /* Calls fn on every distinct row: rules in registry order, their rows in
@@ -280,9 +285,10 @@ int bn_rule_opts_canon(const bn_rule_opts_t *o, char *buf, size_t len)
 
 static void s_flags_text(uint32_t f, char *buf, size_t len)
 {
-    snprintf(buf, len, "%s%s%s%s",
+    snprintf(buf, len, "%s%s%s%s%s",
              f & BN_RULE_F_USES_PREV ? " cross-updates" : "",
              f & BN_RULE_F_ORACLE ? " local-data" : "",
+             f & BN_RULE_F_HELDOUT ? " held-out" : "",
              f & BN_RULE_F_BUCKETABLE ? " bucketing" : "",
              f & BN_RULE_F_NO_GOSSIP ? " no-gossip" : "");
 }

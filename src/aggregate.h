@@ -58,6 +58,9 @@ int  bn_rule_parse(const char *name, bn_rule_kind_t *kind);
 /* Static name; "unknown" for an index past the registry. */
 const char *bn_rule_name(bn_rule_kind_t kind);
 uint32_t bn_rule_count(void);
+/* Whether the rule's oracle must see data the node does not train on (a
+ * held-out auxiliary set: bygars, see node_setup.c). */
+bool bn_rule_holds_out(bn_rule_kind_t kind);
 
 /* The parameter row named `name` (any rule's, or the common ones: trim,
  * bucketing), or NULL.  bn_rule_param_at(i) enumerates every distinct row,

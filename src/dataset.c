@@ -481,6 +481,50 @@ int bn_dataset_scan_dir(const char *dir, bool train, uint32_t chunk, bn_dataset_
     return rc;
 }
 
+int bn_dataset_split(bn_dataset_t *ds, const uint32_t *idx, uint32_t m, bn_dataset_t *out)
+{
+    if (!ds || !out || !idx || m == 0 || m >= ds->n)
+        return BN_EARG;
+    size_t px = (size_t) ds->rows * ds->cols;
+    uint8_t *taken = calloc(ds->n, 1);
+    if (!taken)
+        return BN_ENOMEM;
+    for (uint32_t k = 0; k < m; k++) {
+        if (idx[k] >= ds->n || taken[idx[k]]) {
+            free(taken);
+            return BN_EARG;
+        }
+        taken[idx[k]] = 1;
+    }
+    out->images = malloc((size_t) m * px);
+    out->labels = malloc(m);
+    if (!out->images || !out->labels) {
+        free(taken);
+        bn_dataset_free(out);
+        return BN_ENOMEM;
+    }
+    out->n = m;
+    out->rows = ds->rows;
+    out->cols = ds->cols;
+    for (uint32_t k = 0; k < m; k++) {
+        memcpy(out->images + (size_t) k * px, ds->images + (size_t) idx[k] * px, px);
+        out->labels[k] = ds->labels[idx[k]];
+    }
+    uint32_t kept = 0;
+    for (uint32_t i = 0; i < ds->n; i++) {
+        if (taken[i])
+            continue;
+        if (kept != i) {
+            memmove(ds->images + (size_t) kept * px, ds->images + (size_t) i * px, px);
+            ds->labels[kept] = ds->labels[i];
+        }
+        kept++;
+    }
+    ds->n = kept;
+    free(taken);
+    return BN_OK;
+}
+
 void bn_dataset_free(bn_dataset_t *ds)
 {
     if (!ds)

@@ -85,6 +85,11 @@ typedef void (*bn_dataset_chunk_fn)(const bn_dataset_t *view, void *ctx);
 int bn_dataset_scan_dir(const char *dir, bool train, uint32_t chunk, bn_dataset_chunk_fn fn,
                         void *ctx, char *err, size_t errlen);
 
+/* Moves images idx[0..m) of ds (distinct, each < ds->n, 0 < m < ds->n) into
+ * out, in that order; ds keeps the other images in their order.  out must be
+ * zeroed (or freed).  BN_EARG on a bad index list (ds unchanged), BN_ENOMEM. */
+int bn_dataset_split(bn_dataset_t *ds, const uint32_t *idx, uint32_t m, bn_dataset_t *out);
+
 /* Frees what ds owns and zeroes it; safe on a zeroed ds and twice. */
 void bn_dataset_free(bn_dataset_t *ds);
 

@@ -60,17 +60,21 @@ void bn_node_local_steps(bn_node_t *nd)
     nd->rep.cpu_compute += bn_cpu_now() - c0;
 }
 
-/* Oracle for mozi / bygars: loss and gradient on one fixed local batch. */
-typedef struct { bn_node_t *nd; uint32_t idx[512]; uint32_t n; bool ready; } s_oracle_ctx_t;
+/* Oracle for mozi / bygars / bygars++: loss and gradient on one fixed local
+ * batch, bn_node_oracle_batch (the held-out auxiliary set for bygars). */
+typedef struct {
+    bn_node_t *nd;
+    const bn_dataset_t *ds;
+    uint32_t idx[512];
+    uint32_t n;
+    bool ready;
+} s_oracle_ctx_t;
 
 static void s_oracle_prepare(s_oracle_ctx_t *o)
 {
     if (o->ready)
         return;
-    bn_node_t *nd = o->nd;
-    o->n = BN_MIN(BN_MIN(nd->opt.batch, nd->train.n), 512u);
-    for (uint32_t i = 0; i < o->n; i++)
-        o->idx[i] = (uint32_t) ((uint64_t) i * nd->train.n / o->n);
+    o->ds = bn_node_oracle_batch(o->nd, o->idx, &o->n);
     o->ready = true;
 }
 
@@ -78,7 +82,7 @@ static float s_oracle_loss(void *ctx, const float *params)
 {
     s_oracle_ctx_t *o = ctx;
     s_oracle_prepare(o);
-    bn_dataset_batch(&o->nd->train, o->idx, o->n, o->nd->bx, o->nd->by);
+    bn_dataset_batch(o->ds, o->idx, o->n, o->nd->bx, o->nd->by);
     return bn_model_loss(o->nd->model, params, o->nd->bx, o->nd->by, o->n, NULL);
 }
 
@@ -86,7 +90,7 @@ static void s_oracle_grad(void *ctx, const float *params, float *g)
 {
     s_oracle_ctx_t *o = ctx;
     s_oracle_prepare(o);
-    bn_dataset_batch(&o->nd->train, o->idx, o->n, o->nd->bx, o->nd->by);
+    bn_dataset_batch(o->ds, o->idx, o->n, o->nd->bx, o->nd->by);
     bn_model_loss_grad(o->nd->model, params, o->nd->bx, o->nd->by, o->n, g, NULL);
 }
 

@@ -15,8 +15,38 @@
 
 extern void openblas_set_num_threads(int);
 
-/* This node's shard of the training set (or its own IDX pair) and, for an
- * honest node, the test set and its evaluation subset. */
+/* The held-out auxiliary set of a rule with BN_RULE_F_HELDOUT (bygars: the
+ * paper's server holds an auxiliary data set it does not train on): the
+ * first A = min(--batch, 512, shard / 2) of a shuffle of the shard's indices
+ * by the rng stream BN_STREAM_AUX + (id << 8) of --seed move from nd->train
+ * to nd->aux, so the same images on every run with that seed, none of them
+ * ever in a training batch.  The oracle (node.c) evaluates on all of aux. */
+static int s_hold_out(bn_node_t *nd, char *err, size_t errlen)
+{
+    uint32_t n = nd->train.n, a = BN_MIN(BN_MIN(nd->opt.batch, 512u), n / 2);
+    if (a == 0)
+        return bn_fail(err, errlen, BN_EARG, "rule %s holds out an auxiliary set: node %u has "
+                       "%u training image(s), too few", bn_rule_name(nd->opt.rule.kind), nd->id, n);
+    uint32_t *idx = malloc((size_t) n * sizeof *idx);
+    if (!idx)
+        return bn_fail(err, errlen, BN_ENOMEM, "out of memory");
+    for (uint32_t i = 0; i < n; i++)
+        idx[i] = i;
+    bn_rng_t rng;
+    bn_rng_seed(&rng, nd->opt.seed, BN_STREAM_AUX + ((uint64_t) nd->id << 8));
+    bn_rng_shuffle_u32(&rng, idx, n);
+    int rc = bn_dataset_split(&nd->train, idx, a, &nd->aux);
+    free(idx);
+    if (rc != BN_OK)
+        return bn_fail(err, errlen, rc, "cannot hold out the auxiliary set");
+    BN_INFO("rule %s: %u of the shard's %u images held out as the auxiliary set",
+            bn_rule_name(nd->opt.rule.kind), a, n);
+    return BN_OK;
+}
+
+/* This node's shard of the training set (or its own IDX pair), minus the
+ * held-out auxiliary set if the rule wants one, and, for an honest node, the
+ * test set and its evaluation subset. */
 static int s_load_data(bn_node_t *nd, char *err, size_t errlen)
 {
     const bn_options_t *o = &nd->opt;
@@ -49,6 +79,8 @@ static int s_load_data(bn_node_t *nd, char *err, size_t errlen)
         if (rc != BN_OK)
             return rc;
     }
+    if (bn_rule_holds_out(o->rule.kind) && (rc = s_hold_out(nd, err, errlen)) != BN_OK)
+        return rc;
     /* Only the evaluation subset stays in memory; the last epoch streams the
      * whole test set (node_report.c). */
     if (nd->honest) {
@@ -275,11 +307,21 @@ void bn_node_destroy(bn_node_t **self_p)
     free(nd->nb_id);
     bn_dataset_free(&nd->train);
     bn_dataset_free(&nd->test);
+    bn_dataset_free(&nd->aux);
     if (nd->jsonl && fclose(nd->jsonl) != 0)
         BN_ERROR("cannot write %s: %s", nd->jsonl_path, strerror(errno));
     bn_swarm_free(&nd->swarm);
     free(nd);
     *self_p = NULL;
+}
+
+const bn_dataset_t *bn_node_oracle_batch(const bn_node_t *nd, uint32_t *idx, uint32_t *n)
+{
+    const bn_dataset_t *ds = nd->aux.n ? &nd->aux : &nd->train;
+    *n = nd->aux.n ? BN_MIN(nd->aux.n, 512u) : BN_MIN(BN_MIN(nd->opt.batch, nd->train.n), 512u);
+    for (uint32_t i = 0; i < *n; i++)
+        idx[i] = nd->aux.n ? i : (uint32_t) ((uint64_t) i * nd->train.n / *n);
+    return ds;
 }
 
 void bn_node_checkpoint(bn_node_t *nd)

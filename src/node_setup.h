@@ -24,4 +24,11 @@ void bn_node_destroy(bn_node_t **self_p);
  * failure is a warning: the run goes on. */
 void bn_node_checkpoint(bn_node_t *nd);
 
+/* The oracle's fixed batch (mozi, bygars, bygars++ evaluate on it): the
+ * whole held-out auxiliary set nd->aux when the rule has one (at most 512
+ * images), else min(--batch, 512) evenly spaced images of the training
+ * shard.  Writes the indices (cap >= 512) and their count; returns the set
+ * they index. */
+const bn_dataset_t *bn_node_oracle_batch(const bn_node_t *nd, uint32_t *idx, uint32_t *n);
+
 #endif

@@ -47,6 +47,7 @@ typedef struct {
     bn_rng_t       batch_rng, attack_rng;
 
     bn_dataset_t   train, test;
+    bn_dataset_t   aux;          /* held out of train for the oracle, or n = 0 */
     uint32_t      *order, order_pos;
     bool           eval_partial; /* test holds only the eval subset */
     uint32_t       R;            /* rounds per epoch, from the options alone (roles.h) */

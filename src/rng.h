@@ -24,6 +24,7 @@ enum {
     BN_STREAM_ATTACK    = 6,   /* + node id: attack noise                         */
     BN_STREAM_FAULT     = 7,   /* + node id: injected delay and loss              */
     BN_STREAM_EVAL      = 8,   /* evaluation subsets                              */
+    BN_STREAM_AUX       = 9,   /* + node id: the held-out auxiliary set (bygars)  */
 };
 
 /* Seeds `r` from (seed, stream); distinct streams are independent. */

@@ -755,6 +755,45 @@ static void test_bygars_reputation(void **state)
     bn_rule_destroy(&r);
 }
 
+/* reputation.c, the memory bygars and bygars++ share: 256 slots for a
+ * small cap, 3/4 of them fill, then new ids are not remembered while known
+ * ones still are; the node's own score is t->self; no ids: no memory. */
+static void test_rep_table(void **state)
+{
+    (void) state;
+    bn_rep_table_t t;
+    assert_int_equal(bn_rep_init(&t, 4), BN_OK);
+    assert_int_equal(t.cap, 256);
+    for (uint32_t id = 0; id < 192; id++) {
+        double *q = bn_rep_find(&t, id * 7919u, true);
+        assert_non_null(q);
+        assert_float_equal(*q, 0.0, 0);
+        *q = id + 0.5;
+    }
+    assert_null(bn_rep_find(&t, 5, true));              /* 3/4 full: not remembered */
+    assert_float_equal(bn_rep_get(&t, 5), 0.0, 0);
+    for (uint32_t id = 0; id < 192; id++)
+        assert_float_equal(bn_rep_get(&t, id * 7919u), id + 0.5, 0);
+    assert_float_equal(bn_rep_reputation(&t, 7919u), 1.5, 0);
+    float x[2] = { 1, 2 }, p[2] = { 0, 0 };
+    const float *v[2] = { x, x };
+    uint32_t orig[2] = { 0, 1 }, ids[1] = { 7919u };
+    bn_agg_input_t in = { .dim = 2, .x_prev = p, .x_self = x, .k = 1, .nb_id = ids };
+    bn_set_t set = { .dim = 2, .n = 2, .v = v, .x_prev = p, .x_self = x, .in = &in, .orig = orig };
+    assert_ptr_equal(bn_rep_of(&t, &set, 1), &t.self);
+    assert_float_equal(*bn_rep_of(&t, &set, 0), 1.5, 0);
+    in.nb_id = NULL;
+    assert_null(bn_rep_of(&t, &set, 0));
+    double coef[2] = { 0.5, 0.25 };
+    float out[2];
+    bn_rep_combine(&set, coef, out);                    /* p + 0.75 (x - p) */
+    assert_float_equal(out[0], 0.75, 1e-6);
+    assert_float_equal(out[1], 1.5, 1e-6);
+    bn_rep_free(&t);
+    bn_rep_free(&t);                                    /* twice is safe */
+    assert_null(bn_rep_find(&t, 1, true));
+}
+
 /* ByGARS (the paper's, Fig. 1a): on loss 1/2 ||x - (1,1)||^2 from q = 0.
  * x_prev = 0, x_self = (0.1, 0.1) (radius 0.1 sqrt 2); A = x_self (descends),
  * B = -x_self (ascends), C = 100 x_self (clipped to A).  Step 1 at x^ = 0,
@@ -1325,6 +1364,7 @@ int main(void)
         cmocka_unit_test(test_mozi),
         cmocka_unit_test(test_bygars_reputation),
         cmocka_unit_test(test_bygars_meta),
+        cmocka_unit_test(test_rep_table),
         cmocka_unit_test(test_bucketing),
         cmocka_unit_test(test_nonfinite_excluded),
         cmocka_unit_test(test_huge_finite),

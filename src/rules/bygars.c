@@ -13,16 +13,18 @@
  *  times (Fig. 1a lines 5-8):
  *      pseudo update   x^ = x_i^t + sum_j q_j D_j                    (eq. 1)
  *      meta update     q_j <- q_j - alpha <D_j, grad L(x^)>          (eq. 2)
- *  with grad L the gradient of the loss on the node's auxiliary batch
- *  (in->oracle->grad), then x_out = x_i^t + sum_j q_j D_j (line 10).
+ *  with grad L the gradient of the loss on the node's auxiliary set
+ *  (in->oracle->grad; the flag BN_RULE_F_HELDOUT makes the node hold it
+ *  out of its training shard, node_setup.c), then x_out = x_i^t + sum_j
+ *  q_j D_j (line 10).
  *  eq. 2 is the exact derivative of L(x_i^t + sum_j q_j D_j) in q_j.
  *  Step size (adaptation): alpha = bygars-lr / (||Delta_ii|| ||g_1||), g_1
  *  the first meta gradient of the round, so that a D_j of the node's own
  *  norm along -g_1 moves q_j by bygars-lr whatever the model's scale (the
  *  paper tunes alpha_t per data set; a model vector has no fixed scale).
  *  |q_j| is clamped to BN_BYGARS_QMAX and a non-finite q restarts from 0.
- *  Reputation memory as in bygars++ (open addressing on the id, 8 (max_k+1)
- *  slots or more; 3/4 full: new ids are judged on the round alone, from 0).
+ *  Reputation memory: reputation.c (shared with bygars++; 3/4 full: new ids
+ *  are judged on the round alone, from 0).
  *  Degenerate (x_out = x_self): Delta_ii = 0, a non-finite gradient, or all
  *  q = 0 after the steps.  Returns BN_EARG without oracle->grad.
  *  Cost: k oracle gradients (a forward and backward pass each), 2 k + 1
@@ -39,21 +41,13 @@
 #define BN_BYGARS_QMAX 1e3
 
 typedef struct {
-    uint32_t id;                  /* node id                                      */
-    uint8_t  used;                /* slot occupied                                */
-    double   q;                   /* reputation q_j                               */
-} s_slot_t;
-
-typedef struct {
+    bn_rep_table_t rep;           /* first (bn_rep_reputation): q_j per id, q_self */
     double   alpha;               /* meta step size (bygars-lr)                   */
     uint32_t steps;               /* meta updates per round (k)                   */
     float   *xh;                  /* dim: pseudo update x^                        */
     float   *g;                   /* dim: gradient of the auxiliary loss          */
-    double  *clip, *q, *ip;       /* cap each                                     */
-    s_slot_t **slot;              /* cap: the memory slot of each vector, or NULL */
-    s_slot_t *rep;                /* rep_cap slots                                */
-    uint32_t rep_cap, rep_used;   /* power of two; occupied                       */
-    double   q_self;              /* the node's own reputation                    */
+    double  *clip, *q, *ip, *coef;/* cap each                                     */
+    double  **mem;                /* cap: the memory of each vector, or NULL      */
 } s_state_t;
 
 static const bn_rule_param_t s_param_lr = {
@@ -73,13 +67,10 @@ static int s_init(void *state, const bn_rule_env_t *env)
     st->clip = calloc(cap, sizeof *st->clip);
     st->q = calloc(cap, sizeof *st->q);
     st->ip = calloc(cap, sizeof *st->ip);
-    st->slot = calloc(cap, sizeof *st->slot);
-    uint32_t rc = 256;
-    while (rc < 8 * cap && rc < (1u << 24))
-        rc <<= 1;
-    st->rep_cap = rc;
-    st->rep = calloc(rc, sizeof *st->rep);
-    return st->xh && st->g && st->clip && st->q && st->ip && st->slot && st->rep
+    st->coef = calloc(cap, sizeof *st->coef);
+    st->mem = calloc(cap, sizeof *st->mem);
+    int rc = bn_rep_init(&st->rep, cap);
+    return st->xh && st->g && st->clip && st->q && st->ip && st->coef && st->mem && rc == BN_OK
          ? BN_OK : BN_ENOMEM;
 }
 
@@ -91,61 +82,17 @@ static void s_free(void *state)
     free(st->clip);
     free(st->q);
     free(st->ip);
-    free(st->slot);
-    free(st->rep);
-}
-
-static s_slot_t *s_slot(s_state_t *st, uint32_t id, int insert)
-{
-    uint32_t mask = st->rep_cap - 1;
-    for (uint32_t h = (uint32_t) bn_mix64(id) & mask;; h = (h + 1) & mask) {
-        s_slot_t *s = &st->rep[h];
-        if (s->used && s->id == id)
-            return s;
-        if (!s->used) {
-            if (!insert || 4 * (st->rep_used + 1) > 3 * st->rep_cap)
-                return NULL;
-            s->used = 1;
-            s->id = id;
-            s->q = 0.0;
-            st->rep_used++;
-            return s;
-        }
-    }
-}
-
-static double s_reputation(void *state, uint32_t id)
-{
-    s_slot_t *s = s_slot(state, id, 0);
-    return s ? s->q : 0.0;
-}
-
-static void s_degenerate(const bn_set_t *set, float *x_out, float *w)
-{
-    set->stats->degenerate++;
-    memcpy(x_out, set->x_self, set->dim * sizeof *x_out);
-    for (uint32_t j = 0; j + 1 < set->n; j++)
-        w[j] = 0.0f;
-    w[set->n - 1] = 1.0f;
+    free(st->coef);
+    free(st->mem);
+    bn_rep_free(&st->rep);
 }
 
 /* out = x_prev + sum_j q_j clip_j (x_j - x_prev). */
-static void s_combine(const s_state_t *st, const bn_set_t *set, float *restrict out)
+static void s_combine(s_state_t *st, const bn_set_t *set, float *restrict out)
 {
-    size_t dim = set->dim;
-    const float *restrict xp = set->x_prev;
-    for (size_t c = 0; c < dim; c++)
-        out[c] = 0.0f;
-    for (uint32_t j = 0; j < set->n; j++) {
-        float a = (float) (st->q[j] * st->clip[j]);
-        if (a == 0.0f)
-            continue;
-        const float *restrict x = set->v[j];
-        for (size_t c = 0; c < dim; c++)
-            out[c] += a * x[c] - a * xp[c];
-    }
-    for (size_t c = 0; c < dim; c++)
-        out[c] += xp[c];
+    for (uint32_t j = 0; j < set->n; j++)
+        st->coef[j] = st->q[j] * st->clip[j];
+    bn_rep_combine(set, st->coef, out);
 }
 
 static int s_aggregate(void *state, const bn_set_t *set, float *restrict x_out, float *w)
@@ -163,7 +110,7 @@ static int s_aggregate(void *state, const bn_set_t *set, float *restrict x_out, 
     bn_select_diff_stats(set->v[me], xp, NULL, dim, &dot, &nrm_me);
     double rself = sqrt(nrm_me);
     if (!(rself > 0.0) || !isfinite(rself)) {
-        s_degenerate(set, x_out, w);
+        bn_rep_keep_self(set, x_out, w);
         return BN_OK;
     }
     for (uint32_t j = 0; j < n; j++) {
@@ -171,9 +118,8 @@ static int s_aggregate(void *state, const bn_set_t *set, float *restrict x_out, 
         bn_select_diff_stats(set->v[j], xp, NULL, dim, &dot, &nj);
         nj = sqrt(nj);
         st->clip[j] = nj > rself ? rself / nj : 1.0;
-        st->slot[j] = j == me || !set->in->nb_id ? NULL
-                    : s_slot(st, set->in->nb_id[set->orig[j]], 1);
-        st->q[j] = j == me ? st->q_self : st->slot[j] ? st->slot[j]->q : 0.0;
+        st->mem[j] = bn_rep_of(&st->rep, set, j);
+        st->q[j] = st->mem[j] ? *st->mem[j] : 0.0;
     }
 
     /* k pseudo / meta updates */
@@ -182,7 +128,7 @@ static int s_aggregate(void *state, const bn_set_t *set, float *restrict x_out, 
         s_combine(st, set, st->xh);
         or->grad(or->ctx, st->xh, st->g);
         if (!bn_select_finite(st->g, dim)) {
-            s_degenerate(set, x_out, w);
+            bn_rep_keep_self(set, x_out, w);
             return BN_OK;
         }
         for (uint32_t j = 0; j < n; j++) {
@@ -195,7 +141,7 @@ static int s_aggregate(void *state, const bn_set_t *set, float *restrict x_out, 
                 gn += (double) st->g[c] * (double) st->g[c];
             gn = sqrt(gn);
             if (!(gn > 0.0)) {
-                s_degenerate(set, x_out, w);
+                bn_rep_keep_self(set, x_out, w);
                 return BN_OK;
             }
             alpha = st->alpha / (rself * gn);
@@ -207,15 +153,14 @@ static int s_aggregate(void *state, const bn_set_t *set, float *restrict x_out, 
                      : q < -BN_BYGARS_QMAX ? -BN_BYGARS_QMAX : q;
         }
     }
-    st->q_self = st->q[me];
     double tot = 0.0;
     for (uint32_t j = 0; j < n; j++) {
-        if (st->slot[j])
-            st->slot[j]->q = st->q[j];
+        if (st->mem[j])
+            *st->mem[j] = st->q[j];
         tot += fabs(st->q[j] * st->clip[j]);
     }
     if (!(tot > 0.0) || !isfinite(tot)) {
-        s_degenerate(set, x_out, w);
+        bn_rep_keep_self(set, x_out, w);
         return BN_OK;
     }
     s_combine(st, set, x_out);
@@ -227,7 +172,7 @@ static int s_aggregate(void *state, const bn_set_t *set, float *restrict x_out, 
 const bn_rule_ops_t bn_rule_ops_bygars = {
     .name = "bygars",
     .summary = "ByGARS (Regatti et al.): reputations learnt by meta-gradient steps on local data",
-    .params = s_params, .flags = BN_RULE_F_USES_PREV | BN_RULE_F_ORACLE,
+    .params = s_params, .flags = BN_RULE_F_USES_PREV | BN_RULE_F_ORACLE | BN_RULE_F_HELDOUT,
     .state_size = sizeof(s_state_t), .init = s_init, .aggregate = s_aggregate, .free = s_free,
-    .reputation = s_reputation,
+    .reputation = bn_rep_reputation,
 };

@@ -17,9 +17,9 @@
  *  Negative reputations are clipped to 0 (ByGARS uses them to flip a
  *  negated gradient; flipping a whole model vector is not meaningful).
  *  Reputations are kept per node id (neighbours change in time-varying
- *  graphs) in an open-addressing table of 8 (max_k + 1) slots or more; when
- *  it is 3/4 full new ids are not remembered (they restart from 0 each
- *  round).  in->nb_id == NULL: nothing is remembered.
+ *  graphs) in reputation.c's table (shared with bygars); when it is 3/4
+ *  full new ids are not remembered (they restart from 0 each round).
+ *  in->nb_id == NULL: nothing is remembered.
  *  Degenerate (x_out = x_self): the gradient is not finite, Delta_ii = 0,
  *  or no reputation is positive.  Returns BN_EARG without oracle->grad.
  *  Cost: one oracle gradient, two reads of each vector.
@@ -31,21 +31,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Per-neighbour reputation, open addressing on the node id. */
 typedef struct {
-    uint32_t id;                  /* node id                                      */
-    uint8_t  used;                /* slot occupied                                */
-    double   rep;                 /* reputation q_j                               */
-} s_slot_t;
-
-typedef struct {
+    bn_rep_table_t rep;           /* first (bn_rep_reputation): q_j per id, own   */
     double   alpha;               /* reputation step size (bygars-lr)             */
     float   *g;                   /* dim floats: the oracle's gradient            */
     double  *ip, *nrm, *coef;     /* cap each                                     */
-    s_slot_t *rep;                /* rep_cap slots                                */
-    uint32_t rep_cap;             /* power of two                                 */
-    uint32_t rep_used;            /* occupied slots                               */
-    double   rep_self;            /* the node's own reputation                    */
 } s_state_t;
 
 static const bn_rule_param_t s_param_lr = {
@@ -61,12 +51,8 @@ static int s_init(void *state, const bn_rule_env_t *env)
     st->ip = calloc(cap, sizeof *st->ip);
     st->nrm = calloc(cap, sizeof *st->nrm);
     st->coef = calloc(cap, sizeof *st->coef);
-    uint32_t rc = 256;
-    while (rc < 8 * cap && rc < (1u << 24))
-        rc <<= 1;
-    st->rep_cap = rc;
-    st->rep = calloc(rc, sizeof *st->rep);
-    return st->g && st->ip && st->nrm && st->coef && st->rep ? BN_OK : BN_ENOMEM;
+    int rc = bn_rep_init(&st->rep, cap);
+    return st->g && st->ip && st->nrm && st->coef && rc == BN_OK ? BN_OK : BN_ENOMEM;
 }
 
 static void s_free(void *state)
@@ -76,41 +62,7 @@ static void s_free(void *state)
     free(st->ip);
     free(st->nrm);
     free(st->coef);
-    free(st->rep);
-}
-
-static s_slot_t *s_slot(s_state_t *st, uint32_t id, int insert)
-{
-    uint32_t mask = st->rep_cap - 1;
-    for (uint32_t h = (uint32_t) bn_mix64(id) & mask;; h = (h + 1) & mask) {
-        s_slot_t *s = &st->rep[h];
-        if (s->used && s->id == id)
-            return s;
-        if (!s->used) {
-            if (!insert || 4 * (st->rep_used + 1) > 3 * st->rep_cap)
-                return NULL;
-            s->used = 1;
-            s->id = id;
-            s->rep = 0.0;
-            st->rep_used++;
-            return s;
-        }
-    }
-}
-
-static double s_reputation(void *state, uint32_t id)
-{
-    s_slot_t *s = s_slot(state, id, 0);
-    return s ? s->rep : 0.0;
-}
-
-static void s_degenerate(const bn_set_t *set, float *x_out, float *w)
-{
-    set->stats->degenerate++;
-    memcpy(x_out, set->x_self, set->dim * sizeof *x_out);
-    for (uint32_t j = 0; j + 1 < set->n; j++)
-        w[j] = 0.0f;
-    w[set->n - 1] = 1.0f;
+    bn_rep_free(&st->rep);
 }
 
 static int s_aggregate(void *state, const bn_set_t *set, float *restrict x_out, float *w)
@@ -126,7 +78,7 @@ static int s_aggregate(void *state, const bn_set_t *set, float *restrict x_out, 
     double *ip = st->ip, *nrm = st->nrm, *coef = st->coef;
     or->grad(or->ctx, xp, g);
     if (!bn_select_finite(g, dim)) {
-        s_degenerate(set, x_out, w);
+        bn_rep_keep_self(set, x_out, w);
         return BN_OK;
     }
     for (uint32_t j = 0; j < n; j++) {
@@ -135,44 +87,32 @@ static int s_aggregate(void *state, const bn_set_t *set, float *restrict x_out, 
     }
     double rself = nrm[me];
     if (!(rself > 0.0)) {
-        s_degenerate(set, x_out, w);
+        bn_rep_keep_self(set, x_out, w);
         return BN_OK;
     }
     double alpha = st->alpha, sum = 0.0;
     for (uint32_t j = 0; j < n; j++) {
         double clip = nrm[j] > rself ? rself / nrm[j] : 1.0;
         double obs = -ip[j] * clip;
-        double q;
-        if (j == me) {
-            q = st->rep_self = (1.0 - alpha) * st->rep_self + alpha * obs;
-        } else {
-            s_slot_t *s = set->in->nb_id ? s_slot(st, set->in->nb_id[set->orig[j]], 1) : NULL;
-            q = alpha * obs;
-            if (s)
-                q = s->rep = (1.0 - alpha) * s->rep + q;
-        }
+        /* eq. 3; without memory (no ids, table full) judged on the round alone */
+        double *mem = bn_rep_of(&st->rep, set, j);
+        double q = alpha * obs;
+        if (mem)
+            q = *mem = (1.0 - alpha) * *mem + q;
         double r = q > 0.0 && isfinite(q) ? q : 0.0;
         w[j] = (float) r;
         coef[j] = r * clip;
         sum += r;
     }
     if (!(sum > 0.0) || !isfinite(sum)) {
-        s_degenerate(set, x_out, w);
+        bn_rep_keep_self(set, x_out, w);
         return BN_OK;
     }
-    for (size_t c = 0; c < dim; c++)
-        x_out[c] = 0.0f;
     for (uint32_t j = 0; j < n; j++) {
         w[j] = (float) (w[j] / sum);
-        if (coef[j] == 0.0)
-            continue;
-        const float *restrict x = set->v[j];
-        float a = (float) (coef[j] / sum);
-        for (size_t c = 0; c < dim; c++)
-            x_out[c] += a * x[c] - a * xp[c];
+        coef[j] /= sum;
     }
-    for (size_t c = 0; c < dim; c++)
-        x_out[c] += xp[c];
+    bn_rep_combine(set, coef, x_out);
     return BN_OK;
 }
 
@@ -181,5 +121,5 @@ const bn_rule_ops_t bn_rule_ops_bygars_pp = {
     .summary = "ByGARS++ (Regatti et al.): reputations from the local gradient, clipped updates",
     .params = s_params, .flags = BN_RULE_F_USES_PREV | BN_RULE_F_ORACLE,
     .state_size = sizeof(s_state_t), .init = s_init, .aggregate = s_aggregate, .free = s_free,
-    .reputation = s_reputation,
+    .reputation = bn_rep_reputation,
 };

@@ -44,6 +44,7 @@ enum {
     BN_RULE_F_USES_PREV     = 1u << 2,  /* reads x_prev (cross-updates)        */
     BN_RULE_F_ORACLE        = 1u << 3,  /* needs in->oracle (loss or grad)     */
     BN_RULE_F_NO_GOSSIP     = 1u << 4,  /* ignores its neighbours (standalone) */
+    BN_RULE_F_HELDOUT       = 1u << 5,  /* oracle on a held-out auxiliary set  */
 };
 
 /* The vectors a rule aggregates.  v[n-1] is the node's own x_self. */
@@ -141,6 +142,34 @@ void bn_bucketing_free(bn_bucketing_t *b);
  * weight / bucket size). */
 int  bn_bucketing_apply(bn_bucketing_t *b, const bn_rule_ops_t *inner, void *inner_state,
                         const bn_set_t *set, float *x_out, float *w);
+
+/* ---- reputation memory (reputation.c; bygars, bygars++) -------------------- */
+typedef struct {
+    uint32_t id;                  /* node id                                      */
+    uint8_t  used;                /* slot occupied                                */
+    double   q;                   /* its reputation                               */
+} bn_rep_slot_t;
+typedef struct {
+    bn_rep_slot_t *slot;          /* cap slots (NULL before init / after free)    */
+    uint32_t cap, used;           /* power of two; occupied                       */
+    double   self;                /* the node's own reputation                    */
+} bn_rep_table_t;
+/* Slots for rounds of up to cap vectors; BN_ENOMEM. */
+int  bn_rep_init(bn_rep_table_t *t, uint32_t cap);
+void bn_rep_free(bn_rep_table_t *t);
+/* The reputation of id (inserted at 0 if insert and there is room), or NULL. */
+double *bn_rep_find(bn_rep_table_t *t, uint32_t id, bool insert);
+/* Its value, 0 for an id never seen. */
+double bn_rep_get(bn_rep_table_t *t, uint32_t id);
+/* ops->reputation of a rule whose state begins with its bn_rep_table_t. */
+double bn_rep_reputation(void *state, uint32_t id);
+/* The memory of set member j: &t->self for the node (j = n - 1), the
+ * neighbour's slot (inserted), or NULL (no ids, or the table is full). */
+double *bn_rep_of(bn_rep_table_t *t, const bn_set_t *set, uint32_t j);
+/* out = x_prev + sum_j coef[j] (v[j] - x_prev). */
+void bn_rep_combine(const bn_set_t *set, const double *coef, float *restrict out);
+/* The degenerate round: x_out = x_self, all weight on self, counted. */
+void bn_rep_keep_self(const bn_set_t *set, float *x_out, float *w);
 
 /* ---- similarity pieces, exposed for the tests ----------------------------- */
 /* KL(p || q) over the three sign bins {+, 0, -}, both smoothed as
