@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define S_VERSION 2
@@ -239,21 +240,46 @@ static uint32_t s_line_epoch(const char *line)
     return end == k + 8 || v > UINT32_MAX ? 0 : (uint32_t) v;
 }
 
+/* Reads the last BN_CHECKPOINT_LOG_TAIL bytes of f (of a file that is not
+ * regular: the first ones) into buf (BN_CHECKPOINT_LOG_TAIL + 1 bytes) and
+ * NUL-terminates them.  The byte count; *cut when the window starts after
+ * the file's first byte.  0 when f cannot be positioned. */
+static size_t s_read_tail(FILE *f, char *buf, bool *cut)
+{
+    struct stat st;
+    *cut = false;
+    if (fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode) && st.st_size > BN_CHECKPOINT_LOG_TAIL) {
+        if (fseeko(f, st.st_size - (off_t) BN_CHECKPOINT_LOG_TAIL, SEEK_SET) != 0)
+            return 0;
+        *cut = true;
+    }
+    size_t n = fread(buf, 1, BN_CHECKPOINT_LOG_TAIL, f);
+    buf[n] = '\0';
+    return n;
+}
+
 uint32_t bn_checkpoint_log_last(const char *path)
 {
     FILE *f = fopen(path, "r");
     if (!f)
         return 0;
-    char *line = NULL;
-    size_t cap = 0;
+    char *buf = malloc((size_t) BN_CHECKPOINT_LOG_TAIL + 1);
+    bool cut = false;
+    size_t n = buf ? s_read_tail(f, buf, &cut) : 0;
+    fclose(f);
     uint32_t last = 0;
-    while (getline(&line, &cap, f) > 0) {
-        uint32_t e = s_line_epoch(line);
-        if (e && strchr(line, '\n'))     /* a torn last line does not count */
+    char *p = buf, *end = buf + n;
+    if (cut) {                           /* the window's first line is a fragment */
+        char *nl = memchr(buf, '\n', n);
+        p = nl ? nl + 1 : end;
+    }
+    for (char *nl; p < end && (nl = memchr(p, '\n', (size_t) (end - p))); p = nl + 1) {
+        *nl = '\0';                      /* a torn last line (no '\n') does not count */
+        uint32_t e = s_line_epoch(p);
+        if (e && strlen(p) == (size_t) (nl - p))    /* nor one with a NUL byte */
             last = e;
     }
-    free(line);
-    fclose(f);
+    free(buf);
     return last;
 }
 

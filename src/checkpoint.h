@@ -61,8 +61,16 @@ int bn_checkpoint_load(const char *dir, uint32_t id, uint64_t config_fp, uint32_
  * (the file is then as it was). */
 int bn_checkpoint_trim_log(const char *path, uint32_t epochs_done, char *err, size_t errlen);
 
-/* The epoch (1-based) of the last line of such a log that parses, 0 when
- * the file is missing or has none. */
+/* How much of the end of a log bn_checkpoint_log_last reads: 2 MiB.  The
+ * longest line a node writes is ~1 KB of fixed keys plus at most 14 bytes a
+ * weight entry for BN_REPORT_MAX_NODES (65536) nodes, under 1 MiB. */
+#define BN_CHECKPOINT_LOG_TAIL (2u << 20)
+
+/* The epoch (1-based) of the last complete line ('\n'-terminated, no NUL
+ * byte) of such a log that has one, looking only at its last
+ * BN_CHECKPOINT_LOG_TAIL bytes (of a file that is not a regular file: its
+ * first BN_CHECKPOINT_LOG_TAIL bytes).  A line cut by the start of that
+ * window does not count.  0 when the file is missing or no line counts. */
 uint32_t bn_checkpoint_log_last(const char *path);
 
 #endif

@@ -1,7 +1,8 @@
 /*  test_checkpoint.c -- checkpoints: a round trip; refused when written by
  *  another configuration or beyond the run; corrupt, short and foreign files
  *  refused without touching the caller's buffers; a failed write keeps the
- *  previous checkpoint; the resumed node's jsonl trimmed to the checkpoint.
+ *  previous checkpoint; the resumed node's jsonl trimmed to the checkpoint;
+ *  the last epoch of a jsonl read from its tail alone, in bounded memory.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,7 +11,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "checkpoint.h"
@@ -264,6 +268,93 @@ static void test_trim_log(void **state)
     assert_int_equal(bn_checkpoint_log_last(none), 0);
 }
 
+/* Writes text at byte offset `at` of path (created if need be; the bytes
+ * before it that were never written are a hole, read as NUL bytes). */
+static void s_write_at(const char *path, off_t at, const char *text)
+{
+    int fd = open(path, O_WRONLY | O_CREAT, 0644);
+    assert_true(fd >= 0);
+    assert_int_equal(pwrite(fd, text, strlen(text), at), (ssize_t) strlen(text));
+    close(fd);
+}
+
+/* The virtual memory this process maps now, in bytes (/proc/self/statm). */
+static size_t s_vm_bytes(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    unsigned long pages = 0;
+    if (f) {
+        if (fscanf(f, "%lu", &pages) != 1)
+            pages = 0;
+        fclose(f);
+    }
+    return (size_t) pages * (size_t) sysconf(_SC_PAGESIZE);
+}
+
+/* bn_checkpoint_log_last(path) in a child whose address space may grow by
+ * at most `room` bytes; the epoch, or -1 if the child did not exit normally. */
+static long s_log_last_bounded(const char *path, size_t room)
+{
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        size_t limit = s_vm_bytes() + room;
+        struct rlimit rl = { limit, limit };
+        if (s_vm_bytes() == 0 || setrlimit(RLIMIT_AS, &rl) != 0)
+            _exit(255);
+        uint32_t e = bn_checkpoint_log_last(path);
+        _exit(e > 250 ? 250 : (int) e);
+    }
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    return WIFEXITED(status) && WEXITSTATUS(status) != 255 ? WEXITSTATUS(status) : -1;
+}
+
+/* bn_checkpoint_log_last reads at most BN_CHECKPOINT_LOG_TAIL bytes, the
+ * end of the file: a log whose middle is a 1 GiB line without a newline (a
+ * sparse file: no disk used) is answered from its last line, with 64 MiB of
+ * address space to spare (reading the whole line needs 1 GiB: before, the
+ * read failed with ENOMEM and the answer was the first line's epoch 1). */
+static void test_log_last_bounded(void **state)
+{
+    (void) state;
+    char path[600];
+    snprintf(path, sizeof path, "%s/node-5.jsonl", s_dir);
+    unlink(path);
+    const off_t gib = (off_t) 1 << 30;
+    s_write_at(path, 0, "{\"node\": 5, \"epoch\": 1}\n{\"node\": 5, \"pad\": \"");
+    s_write_at(path, gib, "\"}\n{\"node\": 5, \"epoch\": 7}\n");
+    assert_int_equal(s_log_last_bounded(path, (size_t) 64 << 20), 7);
+    /* ... and a torn line after it does not count */
+    s_write_at(path, gib + 30, "{\"node\": 5, \"epoch\": 8");
+    assert_int_equal(s_log_last_bounded(path, (size_t) 64 << 20), 7);
+    unlink(path);
+
+    /* The tail holds the longest line a node writes: ~1 KB of fixed keys
+     * plus a weight entry of at most 14 bytes ("-1.23457e-05, ") per node,
+     * for BN_REPORT_MAX_NODES = 65536 nodes. */
+    assert_true(BN_CHECKPOINT_LOG_TAIL >= 4096 + 14 * 65536);
+    size_t big = 14 * 65536;
+    char *line = malloc(big + 64);
+    assert_non_null(line);
+    int w = snprintf(line, 64, "{\"node\": 5, \"epoch\": 3, \"weight\": [");
+    memset(line + w, '0', big - (size_t) w);
+    strcpy(line + big, "]}\n");
+    s_write_at(path, 0, "{\"node\": 5, \"epoch\": 1}\n{\"node\": 5, \"epoch\": 2}\n");
+    s_write_at(path, 48, line);
+    assert_int_equal(bn_checkpoint_log_last(path), 3);
+    free(line);
+    unlink(path);
+
+    /* A last line longer than the tail is not seen (its start is cut off):
+     * 0, never the epoch of a fragment. */
+    s_write_at(path, 0, "{\"node\": 5, \"epoch\": 1}\n{\"epoch\": 9, \"pad\": \"");
+    s_write_at(path, (off_t) BN_CHECKPOINT_LOG_TAIL + 4096, "\"}\n");
+    assert_int_equal(bn_checkpoint_log_last(path), 0);
+    /* A device that never ends: bounded too. */
+    assert_int_equal(s_log_last_bounded("/dev/zero", (size_t) 64 << 20), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -272,6 +363,7 @@ int main(void)
         cmocka_unit_test(test_corrupt_short_foreign),
         cmocka_unit_test(test_failed_write_keeps_previous),
         cmocka_unit_test(test_trim_log),
+        cmocka_unit_test(test_log_last_bounded),
     };
     return cmocka_run_group_tests(tests, s_setup, s_teardown);
 }
