@@ -904,7 +904,86 @@ def cmd_summary(a):
 
 # ---- docs/paper.md from a template -------------------------------------------
 
-PAPER_EXPS = ["fig1", "fig2", "table1", "table2", "table3", "fig4", "seeds"]
+PAPER_EXPS = ["fig1", "fig2", "table1", "table2", "table3", "fig4", "seeds", "adaptive"]
+ADAPTIVE_ATTACKS = ["echo", "drift", "dissensus", "minmax", "minsum"]
+
+
+def adaptive_checks(exps, results):
+    """Issue 12's Done-when in the paper setting, on the adaptive.exp cells present:
+    robust-similarity within 1.5 points of the paper's Table 3 row (ours, n = 50)
+    under random / reverse / D-LIE, within 3 points of its no-attack run (b = 0)
+    under every adaptive attack, and similarity under the same attacks beside it."""
+    e, e3 = exps["adaptive"], exps["table3"]
+
+    def runs(sel, exp=None):
+        out = []
+        for c in expand_cells(exp or e):
+            if all(c.get(k) == v for k, v in sel.items()):
+                r = load_result(results, c)
+                if r:
+                    out.append(r)
+        return out
+
+    def acc(sel, exp=None):
+        rs = runs(sel, exp)
+        return fmean_or_none(metric(r, "final_accuracy") for r in rs), len(rs)
+
+    def cons(sel):
+        return fmean_or_none(metric(r, "final_consensus") for r in runs(sel))
+
+    out = []
+    for atk in ("random", "reverse", "dlie"):
+        a, k = acc({"rule": "robust-similarity", "attack": atk})
+        pv = paper_value(e3, {"nodes": "50", "rule": "similarity", "attack": atk}, "final_accuracy")
+        name = ATTACK_NAMES.get(atk, atk)
+        # ours under the paper's attacks: fig1.exp's cells (the same options)
+        s, ks = acc({"rule": "similarity", "attack": atk, "nodes": "50", "byzantine": "10"},
+                    exps["fig1"])
+        beside = (f"; similarity (fig1.exp) {s:.2f}% over {ks} seed(s)" if s is not None
+                  else "; similarity not run yet")
+        if a is None:
+            out.append(f"- robust-similarity under {name}: not run yet (paper, Table 3, ours: "
+                       f"{pv:.2f}%){beside}")
+            continue
+        d = a - pv
+        out.append(f"- robust-similarity under {name}: {a:.2f}% over {k} seed(s), consensus error "
+                   f"{cons({'rule': 'robust-similarity', 'attack': atk}):.4g}%; paper (Table 3, ours) "
+                   f"{pv:.2f}%, difference {d:+.2f} points -> "
+                   f"{'holds' if abs(d) <= 1.5 else 'DOES NOT hold'} (within 1.5){beside}")
+    ref, kref = acc({"rule": "robust-similarity", "attack": "none"})
+    out.append(f"- robust-similarity without attack (b = 0, the reference): "
+               + (f"{ref:.2f}% over {kref} seed(s)" if ref is not None else "not run yet"))
+    sim = {}
+    for atk in ADAPTIVE_ATTACKS:
+        a, k = acc({"rule": "robust-similarity", "attack": atk})
+        s, ks = acc({"rule": "similarity", "attack": atk})
+        if s is not None:
+            sim[atk] = s
+        beside = (f"; similarity (the paper's rule) {s:.2f}% over {ks} seed(s)" if s is not None
+                  else "; similarity not run yet")
+        if a is None:
+            out.append(f"- robust-similarity under {atk}: not run yet{beside}")
+        elif ref is None:
+            out.append(f"- robust-similarity under {atk}: {a:.2f}% over {k} seed(s); no-attack "
+                       f"run not run yet, so the 3-point check cannot be made{beside}")
+        else:
+            d = a - ref
+            out.append(f"- robust-similarity under {atk}: {a:.2f}% over {k} seed(s), {d:+.2f} points "
+                       f"from no attack -> {'holds' if d >= -3 else 'DOES NOT hold'} "
+                       f"(within 3){beside}")
+    if sim:
+        worst = min(sim, key=sim.get)
+        a, _ = acc({"rule": "robust-similarity", "attack": worst})
+        out.append(f"- the strongest adaptive attack against similarity among those run: {worst} "
+                   f"(similarity {sim[worst]:.2f}%, robust-similarity "
+                   + (f"{a:.2f}%)" if a is not None else "not run yet)"))
+    else:
+        out.append("- similarity under the adaptive attacks: not run yet")
+    missing = [c for c in expand_cells(e) if not load_result(results, c)]
+    out.append(f"- {len(expand_cells(e)) - len(missing)} of {len(expand_cells(e))} cells of "
+               "experiments/adaptive.exp finished" +
+               (": every criterion above is evaluated on those only" if missing else ""))
+    return "\n".join(out)
 
 
 def est_remaining(all_cells, results):
@@ -1065,6 +1144,7 @@ def cmd_paper(a):
     text = re.sub(r"@@cells (\w+)@@", cells, text)
     text = text.replace("@@timing@@", timing(None)).replace("@@checks@@", checks(None))
     text = text.replace("@@commits@@", commits(None))
+    text = text.replace("@@adaptive@@", adaptive_checks(exps, a.results))
     text = text.replace("@@date@@", datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
     write_atomic(a.out, text)
     print(f"experiment: {len(rows)} summary rows -> {csvp}; {a.out}")
