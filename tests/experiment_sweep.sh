@@ -201,4 +201,46 @@ bn_expect_true "minmax: not run yet" grep -q 'robust-similarity under minmax: no
 bn_expect_true "the strongest adaptive attack against similarity is drift" \
     grep -q 'strongest adaptive attack against similarity among those run: drift (similarity 83.00%, robust-similarity 85.00%)' "$pm"
 bn_expect_true "7 of 14 cells counted" grep -q '7 of 14 cells of experiments/adaptive.exp finished' "$pm"
+# 8. 'report check issue12-small' (experiments/adaptive20.exp) on made-up seed-1
+#    cells: each bound of issue 12's first Done-when, met and missed.
+cres="$BN_TMP/check-results"
+mkdir -p "$cres"
+/usr/bin/python3 - "$BN_SRC" "$cres" <<'PY'
+import importlib.util, json, os, sys
+src, res = sys.argv[1], sys.argv[2]
+sp = importlib.util.spec_from_file_location("x", os.path.join(src, "scripts", "experiment.py"))
+x = importlib.util.module_from_spec(sp)
+sp.loader.exec_module(x)
+e = x.load_experiment(os.path.join(src, "experiments", "adaptive20.exp"))
+# (rule, attack): mean, min, consensus (fractions)
+fake = {("robust-similarity", "none"): (0.8100, 0.8000, 5e-5),
+        ("robust-similarity", "echo"): (0.8050, 0.7900, 5e-5),     # -0.5 / -1.0: holds
+        ("robust-similarity", "drift"): (0.7950, 0.7900, 5e-5),    # -1.5: mean misses
+        ("robust-similarity", "dissensus"): (0.8100, 0.8000, 2e-3),  # consensus misses
+        ("robust-similarity", "dlie"): (0.8090, 0.7750, 5e-5),     # -2.5: min misses
+        ("robust-similarity", "random"): (0.8120, 0.8000, 5e-5),
+        ("similarity", "random"): (0.8000, 0.7900, 5e-5),          # +1.2: misses
+        ("similarity", "dlie"): (0.8050, 0.7900, 5e-5)}            # +0.4: holds
+for c in x.expand_cells(e):
+    v = fake.get((c["rule"], c["attack"]))
+    if v is None or c["seed"] != "1":
+        continue
+    ep = {"epoch": 3, "mean_accuracy": v[0], "min_accuracy": v[1], "consensus_error": v[2],
+          "byzantine_weight": 0.01}
+    json.dump({"key": x.cell_key(c), "options": c, "epochs": [ep], "wall_s": 60.0,
+               "byznode_commit": "0" * 40, "byznode_dirty": False}, open(x.cell_file(res, c), "w"))
+PY
+"$X" report "$BN_SRC/experiments/adaptive20.exp" --results "$cres" --out "$BN_TMP/check-rep" \
+    > "$BN_TMP/check.out" 2>&1 || { cat "$BN_TMP/check.out" >&2; bn_die "report failed"; }
+cm="$BN_TMP/check-rep/table.md"
+bn_expect_true "check: echo holds (-0.50, -1.00)" \
+    grep -q 'under echo: mean 80.50% (-0.50 points: holds within 1), min 79.00% (-1.00: holds within 2), consensus 5e-05 (holds < 1e-3)' "$cm"
+bn_expect_true "check: drift's mean misses" grep -q 'under drift: mean 79.50% (-1.50 points: DOES NOT hold within 1)' "$cm"
+bn_expect_true "check: dissensus's consensus misses" grep -q 'under dissensus: .*consensus 0.002 (DOES NOT hold < 1e-3)' "$cm"
+bn_expect_true "check: D-LIE's minimum misses" grep -q 'under dlie: mean 80.90% .*min 77.50% (-2.50: DOES NOT hold within 2)' "$cm"
+bn_expect_true "check: random vs similarity +1.20 misses" \
+    grep -q 'similarity under random: 81.20% vs 80.00% (+1.20 points: DOES NOT hold within 1)' "$cm"
+bn_expect_true "check: D-LIE vs similarity holds" grep -q 'similarity under D-LIE: 80.90% vs 80.50% (+0.40 points: holds within 1)' "$cm"
+bn_expect_true "check: reverse not run yet" grep -q 'similarity under reverse: not run yet' "$cm"
+bn_expect_true "check: the table row for echo" grep -q '^| echo | 80.50 (1) | 79.00 (1) | 5e-05 (1) | 0.010 (1) | not run' "$cm"
 bn_finish
