@@ -27,7 +27,9 @@ dimensions it does not fix); a cell's options are the fixed options plus its
 grid values, ALL of them (seed included) form its key, and its result is
 results/cells/<label>-<hash>.json.  `run` runs only the cells without a
 result file, one scripts/swarm.sh at a time, and writes each result file
-atomically when its swarm finished with every epoch: an interrupted run, or
+atomically when its swarm finished with every epoch and every honest node
+(a failed honest node or missing honest reports make the cell a FAIL, not a
+result: summary_incomplete): an interrupted run, or
 a fresh clone holding the committed results, runs only what is missing; a
 changed option is a new key, so a new cell.  Tables average over seeds
 (mean +- sample std, min, max, number of seeds).
