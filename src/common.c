@@ -1,7 +1,9 @@
-/*  common.c -- error strings, logging, clock, aligned allocation. */
+/*  common.c -- error strings, bounded line reading, logging, clock, aligned
+ *  allocation. */
 #include "common.h"
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +51,43 @@ int bn_read_line_fail(long len, const char *path, unsigned lineno, int max_line,
     if (len == -2)
         return bn_fail(err, errlen, BN_EFORMAT, "%s:%u: NUL byte in line", path, lineno);
     return bn_fail(err, errlen, BN_EFORMAT, "%s:%u: line longer than %d characters", path, lineno, max_line);
+}
+
+int bn_grow(void *array_p, size_t *cap, size_t elem, size_t first)
+{
+    void *old;
+    memcpy(&old, array_p, sizeof old);
+    size_t nc = *cap ? 2 * *cap : first;
+    if (nc < *cap || nc > SIZE_MAX / elem)
+        return BN_ENOMEM;
+    void *grown = realloc(old, nc * elem);
+    if (!grown)
+        return BN_ENOMEM;
+    memcpy(array_p, &grown, sizeof grown);
+    *cap = nc;
+    return BN_OK;
+}
+
+int bn_read_lines(void *file, const char *path, int max_line, bn_line_fn fn, void *ctx,
+                  char *err, size_t errlen)
+{
+    char *line = malloc((size_t) max_line + 1);
+    if (!line)
+        return bn_fail(err, errlen, BN_ENOMEM, "%s: out of memory", path);
+    int rc = BN_OK;
+    unsigned lineno = 0;
+    long len;
+    while (rc == BN_OK && (len = bn_read_line(file, line, (size_t) max_line + 1)) != 0) {
+        lineno++;
+        if (len < 0)
+            rc = bn_read_line_fail(len, path, lineno, max_line, err, errlen);
+        else
+            rc = fn(ctx, line, lineno, err, errlen);
+    }
+    free(line);
+    if (rc == BN_OK && ferror((FILE *) file))
+        rc = bn_fail(err, errlen, BN_EIO, "%s: read error", path);
+    return rc;
 }
 
 void bn_log_set(bn_log_level_t level, const char *tag)

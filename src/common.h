@@ -56,6 +56,21 @@ long bn_read_line(void *file, char *buf, size_t cap);
  * max_line characters", into err; returns BN_EFORMAT. */
 int bn_read_line_fail(long len, const char *path, unsigned lineno, int max_line, char *err, size_t errlen);
 
+/* Reads `file` (a FILE *) line by line with bn_read_line into a buffer of
+ * max_line + 1 bytes and calls fn(ctx, line, lineno, err, errlen) for each
+ * (lineno 1-based; the line keeps its '\n' and fn may edit it), stopping at
+ * the first result that is not BN_OK, which it returns.  Its own errors: a
+ * line too long or with a NUL byte (bn_read_line_fail), "PATH: read error"
+ * (BN_EIO), "PATH: out of memory" (BN_ENOMEM). */
+/* Grows the malloc'd array *array_p (a T ** passed as void *) of *cap
+ * elements of elem bytes to twice its capacity (first when *cap is 0).
+ * BN_OK, or BN_ENOMEM with the array and *cap as they were. */
+int bn_grow(void *array_p, size_t *cap, size_t elem, size_t first);
+
+typedef int (*bn_line_fn)(void *ctx, char *line, unsigned lineno, char *err, size_t errlen);
+int bn_read_lines(void *file, const char *path, int max_line, bn_line_fn fn, void *ctx,
+                  char *err, size_t errlen);
+
 /* Monotonic clock in seconds. */
 double bn_now(void);
 /* CPU time of the calling thread in seconds (CLOCK_THREAD_CPUTIME_ID): the

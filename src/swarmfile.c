@@ -355,14 +355,8 @@ static int s_node_line(s_parse_t *p, char **tok, int nt, char *err, size_t errle
     int rc = s_peer_fields(p, tok[2], nt == 4 ? tok[3] : NULL, err, errlen);
     if (rc != BN_OK)
         return rc;
-    if (p->nn == p->ncap) {
-        size_t nc = p->ncap ? 2 * p->ncap : 64;
-        s_node_t *n2 = realloc(p->nodes, nc * sizeof *n2);
-        if (!n2)
-            return bn_fail(err, errlen, BN_ENOMEM, "%s:%u: out of memory", p->path, p->lineno);
-        p->nodes = n2;
-        p->ncap = nc;
-    }
+    if (p->nn == p->ncap && bn_grow(&p->nodes, &p->ncap, sizeof *p->nodes, 64) != BN_OK)
+        return bn_fail(err, errlen, BN_ENOMEM, "%s:%u: out of memory", p->path, p->lineno);
     s_node_t *x = &p->nodes[p->nn++];
     memset(x, 0, sizeof *x);
     x->id = id;
@@ -389,9 +383,11 @@ static const struct {
     { "node",    s_node_line    },
 };
 
-/* One line (edited in place): tokens, then its keyword's parser. */
-static int s_line(s_parse_t *p, char *line, char *err, size_t errlen)
+/* One line (edited in place): tokens, then its keyword's parser.  A bn_line_fn. */
+static int s_line(void *ctx, char *line, unsigned lineno, char *err, size_t errlen)
 {
+    s_parse_t *p = ctx;
+    p->lineno = lineno;
     char *tok[S_MAX_TOKENS];
     int nt = s_tokenise(line, tok);
     if (nt < 0)
@@ -406,27 +402,13 @@ static int s_line(s_parse_t *p, char *line, char *err, size_t errlen)
                    p->path, p->lineno, tok[0]);
 }
 
-/* Every line of f, through a buffer of S_MAX_LINE + 1 bytes (a longer line is
- * refused before it is stored); then a swarm line and a node line are due. */
+/* Every line of f (a longer line than S_MAX_LINE is refused before it is
+ * stored); then a swarm line and a node line are due. */
 static int s_read(s_parse_t *p, FILE *f, char *err, size_t errlen)
 {
-    char *line = malloc(S_MAX_LINE + 1);
-    if (!line)
-        return bn_fail(err, errlen, BN_ENOMEM, "%s: out of memory", p->path);
-    int rc = BN_OK;
-    long len;
-    while (rc == BN_OK && (len = bn_read_line(f, line, S_MAX_LINE + 1)) != 0) {
-        p->lineno++;
-        if (len < 0)
-            rc = bn_read_line_fail(len, p->path, p->lineno, S_MAX_LINE, err, errlen);
-        else
-            rc = s_line(p, line, err, errlen);
-    }
-    free(line);
+    int rc = bn_read_lines(f, p->path, S_MAX_LINE, s_line, p, err, errlen);
     if (rc != BN_OK)
         return rc;
-    if (ferror(f))
-        return bn_fail(err, errlen, BN_EIO, "%s: read error", p->path);
     if (!p->swarm_line)
         return bn_fail(err, errlen, BN_EFORMAT, "%s: no \"swarm <name>\" line", p->path);
     if (p->nn == 0)

@@ -271,14 +271,8 @@ typedef struct {
 /* Appends edge {u, v} of the current line. */
 static int s_edges_push(s_edges_t *s, uint32_t u, uint32_t v, char *err, size_t errlen)
 {
-    if (s->m == s->cap) {
-        size_t nc = s->cap ? 2 * s->cap : 256;
-        s_edge_t *ne = realloc(s->e, nc * sizeof *ne);
-        if (!ne)
-            return bn_fail(err, errlen, BN_ENOMEM, "%s:%u: out of memory", s->path, s->lineno);
-        s->e = ne;
-        s->cap = nc;
-    }
+    if (s->m == s->cap && bn_grow(&s->e, &s->cap, sizeof *s->e, 256) != BN_OK)
+        return bn_fail(err, errlen, BN_ENOMEM, "%s:%u: out of memory", s->path, s->lineno);
     s->e[s->m].u = u < v ? u : v;
     s->e[s->m].v = u < v ? v : u;
     s->e[s->m].line = s->lineno;
@@ -291,9 +285,11 @@ static int s_edges_push(s_edges_t *s, uint32_t u, uint32_t v, char *err, size_t 
 }
 
 /* One line of an edge list (edited in place): a comment from '#' on (the
- * "# nodes: N" header is noted), blank, or "u v". */
-static int s_edges_line(s_edges_t *s, char *line, char *err, size_t errlen)
+ * "# nodes: N" header is noted), blank, or "u v".  A bn_line_fn. */
+static int s_edges_line(void *ctx, char *line, unsigned lineno, char *err, size_t errlen)
 {
+    s_edges_t *s = ctx;
+    s->lineno = lineno;
     char *hash = strchr(line, '#');
     if (hash) {
         /* "# nodes: N" before the first edge gives n when the caller passes 0. */
@@ -328,27 +324,6 @@ static int s_edges_line(s_edges_t *s, char *line, char *err, size_t errlen)
         return bn_fail(err, errlen, BN_EFORMAT, "%s:%u: node id %u out of range 0..%u",
                        s->path, s->lineno, u >= limit ? u : v, limit - 1);
     return s_edges_push(s, u, v, err, errlen);
-}
-
-/* Every line of f, through a buffer of S_MAX_LINE + 1 bytes. */
-static int s_edges_read(s_edges_t *s, FILE *f, char *err, size_t errlen)
-{
-    char *line = malloc(S_MAX_LINE + 1);
-    if (!line)
-        return bn_fail(err, errlen, BN_ENOMEM, "%s: out of memory", s->path);
-    int rc = BN_OK;
-    long len;
-    while (rc == BN_OK && (len = bn_read_line(f, line, S_MAX_LINE + 1)) != 0) {
-        s->lineno++;
-        if (len < 0)
-            rc = bn_read_line_fail(len, s->path, s->lineno, S_MAX_LINE, err, errlen);
-        else
-            rc = s_edges_line(s, line, err, errlen);
-    }
-    if (rc == BN_OK && ferror(f))
-        rc = bn_fail(err, errlen, BN_EIO, "%s: read error", s->path);
-    free(line);
-    return rc;
 }
 
 /* n when the caller passed 0: the header's, which must cover every id, else
@@ -386,7 +361,7 @@ int bn_topology_load(bn_topology_t *t, const char *path, uint32_t n, char *err, 
     if (!f)
         return bn_fail(err, errlen, BN_EIO, "%s: cannot open: %s", path, strerror(errno));
     s_edges_t s = { .path = path, .n = n };
-    int rc = s_edges_read(&s, f, err, errlen);
+    int rc = bn_read_lines(f, path, S_MAX_LINE, s_edges_line, &s, err, errlen);
     fclose(f);
     if (rc == BN_OK)
         rc = s_edges_finish(&s, err, errlen);
