@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "aggregate.h"
+#include "layers.h"
 #include "rng.h"
 #include "rules/rules.h"
 
@@ -448,6 +449,148 @@ static void test_trimmed_median_vs_sort(void **state)
             }
         }
     }
+}
+
+/* The straightforward trimmed mean of trimmed_mean.c's definition: a sort of
+ * the column under the total order (-0 before +0), L = rank b - 1, H = rank
+ * n - b, then the set-order sum and the tie counts, all in float. */
+static int32_t s_key(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return (int32_t) (u ^ ((u >> 31) ? 0x7fffffffu : 0u));
+}
+
+static float s_ref_trimmed(const float *col, uint32_t n, uint32_t b)
+{
+    static float s[1024];
+    memcpy(s, col, n * sizeof *s);
+    for (uint32_t i = 1; i < n; i++)
+        for (uint32_t j = i; j > 0 && s_key(s[j - 1]) > s_key(s[j]); j--) {
+            float t = s[j]; s[j] = s[j - 1]; s[j - 1] = t;
+        }
+    float L = s[b - 1], H = s[n - b];
+    int32_t kl = s_key(L), kh = s_key(H);
+    if (kl == kh)
+        return L;
+    float inv = 1.0f / (float) (n - 2 * b), sum = 0.0f;
+    int32_t lt = 0, gt = 0, eql = 0, eqh = 0;
+    for (uint32_t j = 0; j < n; j++) {
+        int32_t k = s_key(col[j]);
+        if (k > kl && k < kh)
+            sum += col[j] * inv;
+        lt += k < kl;
+        gt += k > kh;
+        eql += k == kl;
+        eqh += k == kh;
+    }
+    float nl = (float) (eql - ((int32_t) b - lt)), nh = (float) (eqh - ((int32_t) b - gt));
+    return sum + inv * (nl * L + nh * H);
+}
+
+/* A value for the exact tests: ties, +-0, normals, huge and tiny magnitudes. */
+static float s_tricky(bn_rng_t *r, int mode)
+{
+    switch (mode) {
+    case 0: return (float) bn_rng_below(r, 5) - 2.0f;
+    case 1: return bn_rng_below(r, 2) ? 0.0f : -0.0f;
+    case 2: return (float) bn_rng_normal(r);
+    default: {
+        float v = (float) bn_rng_normal(r);
+        uint32_t q = (uint32_t) bn_rng_below(r, 6);
+        return q == 0 ? v * 1e30f : q == 1 ? v * 1e-40f : q == 2 ? -0.0f : q == 3 ? 0.0f : v;
+    }
+    }
+}
+
+/* Trimmed mean and median (n <= 256), bit for bit against the straightforward
+ * definition, on every kernel set this CPU runs (so the sets against each
+ * other too), odd and even n, b from 1 to (n - 1) / 2, a tail group. */
+static void test_trimmed_median_exact(void **state)
+{
+    (void) state;
+    enum { D = 37, KMAX = 255 };
+    static float nb[KMAX * D], self[D], prev[D], out[D], col[KMAX + 1];
+    uint32_t ks[] = { 1, 2, 3, 4, 9, 10, 29, 48, 179, 255 };
+    int tested = 0;
+    for (int ks_ = 0; ks_ < BN_KERNELS_COUNT; ks_++) {
+        if (!bn_kernels_supported((bn_kernels_t) ks_))
+            continue;
+        assert_int_equal(bn_kernels_select((bn_kernels_t) ks_), BN_OK);
+        tested++;
+        bn_rng_t r;
+        bn_rng_seed(&r, 33, 1);
+        for (size_t t = 0; t < BN_ARRAY_LEN(ks); t++)
+            for (int mode = 0; mode < 4; mode++) {
+                uint32_t k = ks[t], n = k + 1;
+                for (int c = 0; c < D; c++) {
+                    self[c] = s_tricky(&r, (mode + c) % 4);
+                    for (uint32_t j = 0; j < k; j++)
+                        nb[j * D + c] = s_tricky(&r, (mode + c) % 4);
+                }
+                uint32_t bs[] = { 1, n / 5, n / 4, (n - 1) / 2, 0 /* median */ };
+                for (size_t q = 0; q < BN_ARRAY_LEN(bs); q++) {
+                    uint32_t b = q + 1 < BN_ARRAY_LEN(bs) ? bs[q] : (n - 1) / 2;
+                    if (b == 0 || 2 * b >= n)
+                        continue;
+                    bn_rule_opts_t o;
+                    s_opts(&o, q + 1 < BN_ARRAY_LEN(bs) ? RK("trimmed-mean") : RK("median"));
+                    assert_int_equal(bn_rule_opts_put(&o, "trim", b), BN_OK);
+                    assert_int_equal(s_run(&o, D, prev, self, k, nb, out, NULL, NULL), BN_OK);
+                    for (int c = 0; c < D; c++) {
+                        for (uint32_t j = 0; j < k; j++)
+                            col[j] = nb[j * D + c];
+                        col[k] = self[c];          /* the set order: neighbours, then self */
+                        float ref = s_ref_trimmed(col, n, b);
+                        if (memcmp(&ref, &out[c], sizeof ref) != 0)
+                            fail_msg("%s n=%u b=%u mode %d c=%d: %a, expected %a (set %s)",
+                                     q + 1 < BN_ARRAY_LEN(bs) ? "trimmed" : "median", n, b, mode,
+                                     c, (double) out[c], (double) ref,
+                                     bn_kernels_name((bn_kernels_t) ks_));
+                    }
+                }
+            }
+    }
+    assert_true(tested >= 1);
+    assert_int_equal(bn_kernels_select(bn_kernels_best()), BN_OK);
+}
+
+/* Every rule gives the same bits on every kernel set this CPU runs (the
+ * rules' clones and kernels, rules/clone.h and trim_simd.h, against each
+ * other), on honest-like vectors with a few outliers and a NaN. */
+static void test_rules_same_on_every_kernel_set(void **state)
+{
+    (void) state;
+    enum { D = 4099, K = 23 };
+    static float nb[K * D], self[D], prev[D], ref[D], out[D];
+    float wref[K + 1], w[K + 1];
+    bn_rng_t r;
+    bn_rng_seed(&r, 5, 8);
+    for (int c = 0; c < D; c++) {
+        prev[c] = 0.05f * (float) bn_rng_normal(&r);
+        self[c] = prev[c] + 0.001f * (float) bn_rng_normal(&r);
+        for (int j = 0; j < K; j++)
+            nb[j * D + c] = self[c] + (j < 3 ? 1.0f : 0.001f) * (float) bn_rng_normal(&r);
+    }
+    nb[5 * D + 17] = NAN;
+    for (uint32_t kind = 0; kind < bn_rule_count(); kind++) {
+        if (s_needs_oracle(kind))
+            continue;
+        bn_rule_opts_t o;
+        s_opts(&o, kind);
+        assert_int_equal(bn_kernels_select(BN_KERNELS_PORTABLE), BN_OK);
+        assert_int_equal(s_run(&o, D, prev, self, K, nb, ref, wref, NULL), BN_OK);
+        for (int ks = 0; ks < BN_KERNELS_COUNT; ks++) {
+            if (!bn_kernels_supported((bn_kernels_t) ks))
+                continue;
+            assert_int_equal(bn_kernels_select((bn_kernels_t) ks), BN_OK);
+            assert_int_equal(s_run(&o, D, prev, self, K, nb, out, w, NULL), BN_OK);
+            if (memcmp(out, ref, sizeof out) != 0 || memcmp(w, wref, sizeof w) != 0)
+                fail_msg("%s differs between portable and %s", bn_rule_name(kind),
+                         bn_kernels_name((bn_kernels_t) ks));
+        }
+    }
+    assert_int_equal(bn_kernels_select(bn_kernels_best()), BN_OK);
 }
 
 /* ---- similarity ------------------------------------------------------------ */
@@ -1354,6 +1497,8 @@ int main(void)
         cmocka_unit_test(test_trimmed_mean_even_and_few),
         cmocka_unit_test(test_median),
         cmocka_unit_test(test_trimmed_median_vs_sort),
+        cmocka_unit_test(test_trimmed_median_exact),
+        cmocka_unit_test(test_rules_same_on_every_kernel_set),
         cmocka_unit_test(test_similarity_weights),
         cmocka_unit_test(test_similarity_kl_single_sign),
         cmocka_unit_test(test_similarity_degenerate),

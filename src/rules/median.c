@@ -3,12 +3,13 @@
  *
  *  Two methods, chosen by n (both one read of each vector from memory):
  *    - n <= BN_MEDIAN_NET_MAX: the trimmed-mean kernel with b = (n - 1) / 2
- *      (SIMD max/min insertion networks, ~2 n^2 vector ops per BN_VL
- *      coordinates, no branches); measured 3-4x faster than quickselect for
- *      n = 30 .. 180 on AVX-512 (docs/performance-aggregation.md);
+ *      (trimmed_mean.c: per-lane bisection on order keys, the same bits on
+ *      every kernel set; for even n the formula there gives the mean of the
+ *      two middle values);
  *    - larger n: per block of BN_RULE_BLOCK coordinates the vectors are
  *      transposed into a buffer that stays in cache and each column goes
- *      through quickselect (O(n) expected, branchy), which wins eventually.
+ *      through quickselect (bn_select_median), kept so that the results for
+ *      n > 256 stay what they were.
  *  Telemetry: 1/n each; a coordinate-wise median selects no whole vector.
  *  State: the trimmed-mean kernel's scratch (bn_trim_scratch_t).
  */

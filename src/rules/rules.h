@@ -107,20 +107,39 @@ extern const bn_rule_param_t bn_rule_param_bucketing; /* s of s-resampling      
 /* mean.c: x_out = mean of the set, w = 1/n (each term scaled before it is added). */
 int bn_rules_mean_core(const bn_set_t *set, float *x_out, float *w);
 
-/* trimmed_mean.c: scratch of the coordinate-wise trimmed-mean kernel for b up
- * to bmax (clamped to [1, cap/2 + 1]) and cap vectors. */
+/* trimmed_mean.c: scratch of the coordinate-wise trimmed-mean kernel for
+ * cap vectors. */
 typedef struct {
-    float    *hi, *lo;            /* bmax * BN_RULE_BLOCK floats each              */
-    float    *tblock;             /* BN_RULE_BLOCK * cap floats: padded tail rows  */
+    int32_t  *keys;               /* cap * BN_TRIM_W: order keys of one group      */
+    float    *tblock;             /* BN_RULE_BLOCK * cap floats: padded tail rows,
+                                   * the median's transposed blocks (n > 256)      */
     const float **tailv;          /* cap pointers into tblock                      */
     double   *kept;               /* cap: values kept per vector (telemetry)       */
 } bn_trim_scratch_t;
 int  bn_trim_scratch_init(bn_trim_scratch_t *t, uint32_t bmax, uint32_t cap);
 void bn_trim_scratch_free(bn_trim_scratch_t *t);
-/* The trimmed-mean kernel with an explicit b <= bmax, 2b < n. */
+/* The trimmed-mean kernel with an explicit b, 2b < n. */
 int  bn_rules_trimmed_core(bn_trim_scratch_t *t, const bn_set_t *set, uint32_t b,
                            float *x_out, float *w);
-/* median.c: coordinate-wise median with the scratch above (bmax >= cap/2 + 1). */
+
+/* The selection kernel behind it (trim_simd.h), one per kernel set
+ * (trim_k512.c, trim_k256.c, trim_kbase.c), chosen by bn_kernels_current():
+ * the trimmed mean of BN_TRIM_W coordinates v[j] + off, j < n, into out,
+ * with inv = 1 / (n - 2b); keys is cap * BN_TRIM_W scratch; kept[j] counts
+ * the lanes (among those set in `valid`) where v[j] was kept strictly
+ * inside the cut-offs. */
+#define BN_TRIM_W 16
+typedef struct {
+    const char *name;
+    /* NULL when this build cannot emit the set's instructions */
+    void (*group)(const float *const *v, size_t off, uint32_t n, uint32_t b, float inv,
+                  int32_t *keys, double *kept, unsigned valid, float *out);
+} bn_trim_kernel_t;
+extern const bn_trim_kernel_t bn_trim_kernel_avx512, bn_trim_kernel_avx2, bn_trim_kernel_base;
+/* The kernel of the current set (bn_kernels_current), else the base one. */
+const bn_trim_kernel_t *bn_trim_kernel(void);
+
+/* median.c: coordinate-wise median with the scratch above. */
 int  bn_rules_median_core(bn_trim_scratch_t *t, const bn_set_t *set, float *x_out, float *w);
 
 /* bucketing.c: s-resampling before a BN_RULE_F_BUCKETABLE rule. */

@@ -4,6 +4,7 @@
  *  No allocation; inputs are finite where stated.
  */
 #include "rules.h"
+#include "clone.h"
 
 #include <math.h>
 #include <string.h>
@@ -95,26 +96,34 @@ void bn_select_transpose(const float *const *v, uint32_t n, size_t c0, size_t le
     }
 }
 
-int bn_select_finite(const float *x, size_t dim)
+static inline BN_CLONE_BODY int s_finite_body(const float *x, size_t dim)
 {
-    /* the exponent field is all ones exactly for NaN and infinity; an
-     * unsigned max reduction vectorises without reassociation concerns */
+    /* the exponent field is all ones exactly for NaN and infinity, and then
+     * adding 1 to it carries into bit 31; AND, ADD and OR vectorise on
+     * every set (SSE2 has no unsigned max) */
     uint32_t m = 0;
     for (size_t i = 0; i < dim; i++) {
         uint32_t u;
         memcpy(&u, x + i, sizeof u);
-        u &= 0x7f800000u;
-        m = u > m ? u : m;
+        m |= (u & 0x7f800000u) + 0x00800000u;
     }
-    return m != 0x7f800000u;
+    return !(m & 0x80000000u);
+}
+BN_CLONE(int, s_finite, (const float *x, size_t dim), (x, dim))
+
+int bn_select_finite(const float *x, size_t dim)
+{
+    return BN_CLONE_PICK(s_finite)(x, dim);
 }
 
 #define S_LANES 32
 #define S_CHUNK 2048
 
 /* Float partials over one chunk; 0 if they overflowed (caller redoes in double). */
-static int s_stats_float(const float *restrict x, const float *restrict base,
-                         const float *restrict ref, size_t len, double *dot, double *nrm)
+static inline BN_CLONE_BODY int s_stats_float_body(const float *restrict x,
+                                                   const float *restrict base,
+                                                   const float *restrict ref, size_t len,
+                                                   double *dot, double *nrm)
 {
     float fd[S_LANES] = { 0 }, fn[S_LANES] = { 0 };
     size_t c = 0;
@@ -153,6 +162,10 @@ static int s_stats_float(const float *restrict x, const float *restrict base,
     return 1;
 }
 
+BN_CLONE(int, s_stats_float, (const float *restrict x, const float *restrict base,
+                              const float *restrict ref, size_t len, double *dot, double *nrm),
+         (x, base, ref, len, dot, nrm))
+
 void bn_select_diff_stats(const float *x, const float *base, const float *ref, size_t dim,
                           double *dot, double *nrm)
 {
@@ -161,7 +174,7 @@ void bn_select_diff_stats(const float *x, const float *base, const float *ref, s
     for (size_t c0 = 0; c0 < dim; c0 += S_CHUNK) {
         size_t len = BN_MIN((size_t) S_CHUNK, dim - c0);
         const float *r = ref ? ref + c0 : NULL;
-        if (s_stats_float(x + c0, base + c0, r, len, dot, nrm))
+        if (BN_CLONE_PICK(s_stats_float)(x + c0, base + c0, r, len, dot, nrm))
             continue;
         double sd = 0.0, sn = 0.0;
         for (size_t c = 0; c < len; c++) {
@@ -174,18 +187,34 @@ void bn_select_diff_stats(const float *x, const float *base, const float *ref, s
     }
 }
 
+static inline BN_CLONE_BODY int s_axpy_body(float *restrict y, float a, const float *restrict x,
+                                            size_t n)
+{
+    for (size_t c = 0; c < n; c++)
+        y[c] += a * x[c];
+    return 0;
+}
+BN_CLONE(int, s_axpy, (float *restrict y, float a, const float *restrict x, size_t n), (y, a, x, n))
+
+static inline BN_CLONE_BODY int s_scale_body(float *restrict y, float a, const float *restrict x,
+                                             size_t n)
+{
+    for (size_t c = 0; c < n; c++)
+        y[c] = a * x[c];
+    return 0;
+}
+BN_CLONE(int, s_scale, (float *restrict y, float a, const float *restrict x, size_t n), (y, a, x, n))
+
 /* Kept out of line on purpose: inlined into a loop over vectors, GCC
  * vectorises the outer loop with gathers, which is several times slower. */
 __attribute__((noinline))
 void bn_select_axpy(float *restrict y, float a, const float *restrict x, size_t n)
 {
-    for (size_t c = 0; c < n; c++)
-        y[c] += a * x[c];
+    BN_CLONE_PICK(s_axpy)(y, a, x, n);
 }
 
 __attribute__((noinline))
 void bn_select_scale(float *restrict y, float a, const float *restrict x, size_t n)
 {
-    for (size_t c = 0; c < n; c++)
-        y[c] = a * x[c];
+    BN_CLONE_PICK(s_scale)(y, a, x, n);
 }

@@ -33,6 +33,7 @@
  *  State: per-vector scratch only; nothing is remembered between rounds.
  */
 #include "rules.h"
+#include "clone.h"
 
 #include <float.h>
 #include <math.h>
@@ -89,9 +90,11 @@ double bn_rules_sign_kl(const double p[3], const double q[3])
 
 /* Float pass over one chunk; returns 0 if the partials overflowed or met a
  * NaN (caller redoes the chunk in double). */
-static int s_chunk_float(const float *restrict x, const float *restrict xp,
-                         const float *restrict r, size_t len,
-                         double *dot, double *nrm, int64_t *pos, int64_t *neg)
+static inline BN_CLONE_BODY int s_chunk_float_body(const float *restrict x,
+                                                   const float *restrict xp,
+                                                   const float *restrict r, size_t len,
+                                                   double *dot, double *nrm, int64_t *pos,
+                                                   int64_t *neg)
 {
     float fd[S_LANES] = { 0 }, fn[S_LANES] = { 0 };
     int32_t ip[S_LANES] = { 0 }, in[S_LANES] = { 0 };
@@ -128,6 +131,12 @@ static int s_chunk_float(const float *restrict x, const float *restrict xp,
     return 1;
 }
 
+BN_CLONE(int, s_chunk_float, (const float *restrict x, const float *restrict xp,
+                              const float *restrict r, size_t len, double *dot, double *nrm,
+                              int64_t *pos, int64_t *neg),
+         (x, xp, r, len, dot, nrm, pos, neg))
+#define s_chunk_float BN_CLONE_PICK(s_chunk_float)
+
 /* Double pass over one chunk; returns 1 if some |Delta| exceeds FLT_MAX
  * (the float difference would overflow), and leaves NaN in dot/nrm if the
  * chunk holds NaN or infinity. */
@@ -149,8 +158,8 @@ static int s_chunk_double(const float *x, const float *xp, const float *xs, size
 }
 
 /* out += sum_{i<4} a_i (q_i - p) over len floats. */
-static void s_acc4(float *restrict out, const float *const *q, const float *a,
-                   const float *restrict p, size_t len)
+static inline BN_CLONE_BODY int s_acc4_body(float *restrict out, const float *const *q,
+                                            const float *a, const float *restrict p, size_t len)
 {
     const float *restrict q0 = q[0], *restrict q1 = q[1], *restrict q2 = q[2], *restrict q3 = q[3];
     float a0 = a[0], a1 = a[1], a2 = a[2], a3 = a[3];
@@ -161,7 +170,11 @@ static void s_acc4(float *restrict out, const float *const *q, const float *a,
         v = S_FMA(a2, q2[i] - pi, v);
         out[i] = S_FMA(a3, q3[i] - pi, v);
     }
+    return 0;
 }
+BN_CLONE(int, s_acc4, (float *restrict out, const float *const *q, const float *a,
+                       const float *restrict p, size_t len), (out, q, a, p, len))
+#define s_acc4 BN_CLONE_PICK(s_acc4)
 
 static int s_init(void *state, const bn_rule_env_t *env)
 {
