@@ -289,13 +289,16 @@ int bn_checkpoint_trim_log(const char *path, uint32_t epochs_done, char *err, si
     if (!f)
         return errno == ENOENT ? BN_OK : bn_fail(err, errlen, BN_EIO, "%s: %s", path, strerror(errno));
     s_buf_t b = { NULL, 0, 0 };
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t len;
+    char *line = malloc((size_t) BN_CHECKPOINT_LOG_TAIL + 1);
+    long len;
     int rc = BN_OK;
     bool changed = false;
-    while ((len = getline(&line, &cap, f)) > 0) {
-        uint32_t e = s_line_epoch(line);
+    if (!line) {
+        rc = bn_fail(err, errlen, BN_ENOMEM, "%s: out of memory", path);
+        goto done;
+    }
+    while ((len = bn_read_line(f, line, (size_t) BN_CHECKPOINT_LOG_TAIL + 1)) != 0) {
+        uint32_t e = len > 0 ? s_line_epoch(line) : 0;    /* len < 0: too long, or a NUL */
         if (e == 0 || e > epochs_done || line[len - 1] != '\n') {
             changed = true;       /* this line and everything after it go */
             break;

@@ -53,18 +53,21 @@ int bn_checkpoint_save(const char *dir, uint32_t id, const bn_checkpoint_t *ck,
 int bn_checkpoint_load(const char *dir, uint32_t id, uint64_t config_fp, uint32_t epochs,
                        bn_checkpoint_t *ck, char *err, size_t errlen);
 
+/* The longest jsonl line the log functions below read, and how much of the
+ * end of a log bn_checkpoint_log_last reads: 2 MiB.  The longest line a node
+ * writes is ~1 KB of fixed keys plus at most 14 bytes a weight entry for
+ * BN_REPORT_MAX_NODES (65536) nodes, under 1 MiB. */
+#define BN_CHECKPOINT_LOG_TAIL (2u << 20)
+
 /* The per-epoch log of a resumed node (node-<id>.jsonl, one JSON object per
  * line with an "epoch" key, 1-based): keeps the leading lines of epochs
  * 1..epochs_done and drops the rest (an epoch logged after the checkpoint
  * was written, which the resumed node runs again), rewriting the file
- * atomically.  A missing file is fine (BN_OK).  BN_EIO on a failed write
- * (the file is then as it was). */
+ * atomically.  A line longer than BN_CHECKPOINT_LOG_TAIL or with a NUL byte
+ * goes with everything after it, as a torn one does (so memory is bounded
+ * by the lines kept).  A missing file is fine (BN_OK).  BN_EIO on a failed
+ * write (the file is then as it was). */
 int bn_checkpoint_trim_log(const char *path, uint32_t epochs_done, char *err, size_t errlen);
-
-/* How much of the end of a log bn_checkpoint_log_last reads: 2 MiB.  The
- * longest line a node writes is ~1 KB of fixed keys plus at most 14 bytes a
- * weight entry for BN_REPORT_MAX_NODES (65536) nodes, under 1 MiB. */
-#define BN_CHECKPOINT_LOG_TAIL (2u << 20)
 
 /* The epoch (1-based) of the last complete line ('\n'-terminated, no NUL
  * byte) of such a log that has one, looking only at its last

@@ -2,7 +2,8 @@
  *  another configuration or beyond the run; corrupt, short and foreign files
  *  refused without touching the caller's buffers; a failed write keeps the
  *  previous checkpoint; the resumed node's jsonl trimmed to the checkpoint;
- *  the last epoch of a jsonl read from its tail alone, in bounded memory.
+ *  the last epoch of a jsonl read from its tail alone, and the trim, in
+ *  bounded memory.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -355,6 +356,51 @@ static void test_log_last_bounded(void **state)
     assert_int_equal(s_log_last_bounded("/dev/zero", (size_t) 64 << 20), 0);
 }
 
+/* bn_checkpoint_trim_log reads a line into a buffer of
+ * BN_CHECKPOINT_LOG_TAIL + 1 bytes at most: a line that does not fit (or
+ * holds a NUL byte) goes with everything after it, in bounded memory.  A log
+ * of epoch 1 then a 1 GiB line (sparse) trimmed to epoch 2 under a 64 MiB
+ * address-space allowance keeps just the epoch-1 line (before: getline
+ * failed with ENOMEM, the file was left as it was, 1 GiB). */
+static void test_trim_log_bounded(void **state)
+{
+    (void) state;
+    char path[600];
+    snprintf(path, sizeof path, "%s/node-6.jsonl", s_dir);
+    unlink(path);
+    const char *first = "{\"node\": 6, \"epoch\": 1}\n";
+    s_write_at(path, 0, first);
+    s_write_at(path, (off_t) strlen(first), "{\"node\": 6, \"epoch\": 2, \"pad\": \"");
+    s_write_at(path, (off_t) 1 << 30, "\"}\n");
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        size_t limit = s_vm_bytes() + ((size_t) 64 << 20);
+        struct rlimit rl = { limit, limit };
+        char err[512];
+        if (s_vm_bytes() == 0 || setrlimit(RLIMIT_AS, &rl) != 0)
+            _exit(2);
+        _exit(bn_checkpoint_trim_log(path, 2, err, sizeof err) == BN_OK ? 0 : 1);
+    }
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_size, (off_t) strlen(first));
+    assert_string_equal(s_read(path), first);
+    /* a NUL byte in a line: it goes too */
+    char err[512];
+    s_write(path, "{\"node\": 6, \"epoch\": 1}\n{\"node\": 6, \"epoch\": 2}\n");
+    int fd = open(path, O_WRONLY);
+    assert_true(fd >= 0);
+    assert_int_equal(pwrite(fd, "", 1, 30), 1);       /* inside the epoch-2 line */
+    close(fd);
+    assert_int_equal(bn_checkpoint_trim_log(path, 2, err, sizeof err), BN_OK);
+    assert_string_equal(s_read(path), first);
+    unlink(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -364,6 +410,7 @@ int main(void)
         cmocka_unit_test(test_failed_write_keeps_previous),
         cmocka_unit_test(test_trim_log),
         cmocka_unit_test(test_log_last_bounded),
+        cmocka_unit_test(test_trim_log_bounded),
     };
     return cmocka_run_group_tests(tests, s_setup, s_teardown);
 }
