@@ -7,6 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 #include "attack.h"
 #include "checkpoint.h"
@@ -245,8 +248,24 @@ static int s_open_output(bn_node_t *nd, char *err, size_t errlen)
     return BN_OK;
 }
 
+/* Every round frees and allocates again k received models and one outgoing
+ * one, d x 4 bytes each (320 KB for the CNN).  glibc serves blocks that size
+ * with a fresh mmap at first and gives trimmed heap tops back, so each
+ * message cost 80 page faults, zeroed pages and an munmap; kept in the
+ * heap, the same pages serve every round.  The heap then holds what the
+ * busiest round held (bounded by the inbox, docs/performance.md), as the
+ * resident set did at that peak anyway. */
+static void s_malloc_policy(void)
+{
+#if defined(__GLIBC__)
+    mallopt(M_MMAP_THRESHOLD, 16 << 20);
+    mallopt(M_TRIM_THRESHOLD, 64 << 20);
+#endif
+}
+
 bn_node_t *bn_node_new(const bn_options_t *opt, volatile sig_atomic_t *stop, char *err, size_t errlen)
 {
+    s_malloc_policy();
     bn_node_t *nd = calloc(1, sizeof *nd);
     if (!nd) {
         bn_fail(err, errlen, BN_ENOMEM, "out of memory");
