@@ -56,6 +56,7 @@ struct bn_monitor_t {
     uint32_t     n, E, R, cores;
     size_t       dim;               /* the swarm's model size, floats */
     uint64_t     config_fp;
+    char        *config_json;       /* summary.json's "config" object, built once */
     bool        *is_byz;            /* n, from (seed, byzantine) */
     s_cell_t    *cells;             /* E * n */
     bn_monitor_epoch_t *epochs;     /* E */
@@ -131,6 +132,15 @@ static int s_load_options(bn_monitor_t *m, const char *path, char *err, size_t e
 }
 
 static int s_journal_open(bn_monitor_t *m, char *err, size_t errlen);
+static char *s_config_json(const bn_monitor_t *m);
+
+/* The out directory, then the journal (replayed if it is this run's). */
+static int s_begin(bn_monitor_t *m, char *err, size_t errlen)
+{
+    if (mkdir(m->out, 0755) != 0 && errno != EEXIST)
+        return bn_fail(err, errlen, BN_EIO, "%s: %s", m->out, strerror(errno));
+    return s_journal_open(m, err, errlen);
+}
 
 bn_monitor_t *bn_monitor_new(const bn_monitor_opts_t *opts, double now, char *err, size_t errlen)
 {
@@ -148,10 +158,6 @@ bn_monitor_t *bn_monitor_new(const bn_monitor_opts_t *opts, double now, char *er
         goto fail;
     }
     snprintf(m->out, sizeof m->out, "%s", opts->out_dir);
-    if (mkdir(m->out, 0755) != 0 && errno != EEXIST) {
-        bn_fail(err, errlen, BN_EIO, "%s: %s", m->out, strerror(errno));
-        goto fail;
-    }
     double T = m->opt.round_timeout_ms / 1000.0;
     double grace = opts->grace > 0 ? opts->grace : 20.0;
     m->budget = m->R * T + grace;
@@ -163,12 +169,13 @@ bn_monitor_t *bn_monitor_new(const bn_monitor_opts_t *opts, double now, char *er
     m->epochs = calloc(m->E, sizeof *m->epochs);
     m->warned = calloc((size_t) (m->n + 1) * BN_MDROP_COUNT, sizeof *m->warned);
     m->mean_scratch = malloc((m->dim ? m->dim : 1) * sizeof(double));
-    if (!m->is_byz || !m->cells || !m->epochs || !m->warned || !m->mean_scratch
+    m->config_json = s_config_json(m);
+    if (!m->is_byz || !m->cells || !m->epochs || !m->warned || !m->mean_scratch || !m->config_json
         || bn_roles_byzantine(m->opt.seed, m->n, m->opt.byzantine, m->is_byz) != BN_OK) {
         bn_fail(err, errlen, BN_ENOMEM, "out of memory");
         goto fail;
     }
-    if (s_journal_open(m, err, errlen) != BN_OK)
+    if (s_begin(m, err, errlen) != BN_OK)
         goto fail;
     return m;
 fail:
@@ -176,16 +183,44 @@ fail:
     return NULL;
 }
 
+/* Frees what the reports brought (their JSON, the open models). */
+static void s_free_cells(bn_monitor_t *m)
+{
+    for (size_t i = 0; m->cells && i < (size_t) m->E * m->n; i++) {
+        free(m->cells[i].json);
+        bn_free(m->cells[i].x);
+    }
+}
+
+void bn_monitor_clear(bn_monitor_t *m)
+{
+    s_free_cells(m);
+    memset(m->cells, 0, (size_t) m->E * m->n * sizeof *m->cells);
+    memset(m->epochs, 0, m->E * sizeof *m->epochs);
+    memset(m->warned, 0, (size_t) (m->n + 1) * BN_MDROP_COUNT * sizeof *m->warned);
+    memset(m->drops, 0, sizeof m->drops);
+    m->models_nonfinite = 0;
+    if (m->journal)
+        fclose(m->journal);
+    m->journal = NULL;
+    m->replaying = false;
+    m->io_rc = BN_OK;
+    m->io_err[0] = 0;
+}
+
+int bn_monitor_reset(bn_monitor_t *m, double now, char *err, size_t errlen)
+{
+    bn_monitor_clear(m);
+    m->start = now;
+    return s_begin(m, err, errlen);
+}
+
 void bn_monitor_destroy(bn_monitor_t **self_p)
 {
     bn_monitor_t *m = self_p ? *self_p : NULL;
     if (!m)
         return;
-    if (m->cells)
-        for (size_t i = 0; i < (size_t) m->E * m->n; i++) {
-            free(m->cells[i].json);
-            bn_free(m->cells[i].x);
-        }
+    s_free_cells(m);
     if (m->journal)
         fclose(m->journal);
     free(m->cells);
@@ -193,6 +228,7 @@ void bn_monitor_destroy(bn_monitor_t **self_p)
     free(m->is_byz);
     free(m->warned);
     free(m->mean_scratch);
+    free(m->config_json);
     bn_swarm_free(&m->swarm);
     free(m);
     *self_p = NULL;
@@ -378,18 +414,6 @@ static bn_monitor_drop_t s_check_payload(const bn_monitor_t *m, const bn_wire_he
     if (!honest && (plen != 0 || (h->dim != 0 && h->dim != m->dim)))
         return BN_MDROP_DIM;
     return BN_MDROP_NONE;
-}
-
-/* A diverged honest model (NaN) must not poison eq. (3) for the others. */
-static bool s_finite_payload(const void *data, size_t len)
-{
-    float v;
-    for (size_t i = 0; i + 4 <= len; i += 4) {
-        memcpy(&v, (const char *) data + i, 4);
-        if (!isfinite(v))
-            return false;
-    }
-    return true;
 }
 
 static void s_note_drop(bn_monitor_t *m, bn_monitor_drop_t why, uint32_t sender)
@@ -636,15 +660,16 @@ static void s_record(bn_monitor_t *m, const bn_report_t *r, const bn_monitor_fra
     c->t_recv = now;
     c->live = true;
     c->model = S_MODEL_NONE;
+    /* A diverged honest model (NaN) must not poison eq. (3) for the others. */
     if (r->honest && fr[2].size) {
-        if (!s_finite_payload(fr[2].data, fr[2].size)) {
+        if (!bn_wire_payload_finite(fr[2].data, m->dim)) {
             c->model = S_MODEL_NONFINITE;
             m->models_nonfinite++;
             BN_WARN("node %u's model of epoch %u is not finite: left out of the consensus error",
                     r->node, r->epoch + 1);
         } else if ((c->x = bn_alloc_floats(m->dim))) {
             c->model = S_MODEL_FINITE;
-            memcpy(c->x, fr[2].data, fr[2].size);
+            bn_wire_payload_decode(fr[2].data, m->dim, c->x);
         }
     }
     msgpack_sbuffer sb;
@@ -791,25 +816,32 @@ static void s_json_field(FILE *f, const char *key, double v, int digits)
     bn_json_number(f, v, digits);
 }
 
-/* "config": the swarm-wide options plus the swarm's facts. */
-static void s_write_config(const bn_monitor_t *m, FILE *f)
+/* "config": the swarm-wide options plus the swarm's facts.  They never
+ * change, so the object is built once (bn_monitor_new), not at every
+ * rewrite of summary.json. */
+static char *s_config_json(const bn_monitor_t *m)
 {
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *mf = open_memstream(&buf, &len);
-    if (mf) {
-        bn_options_to_json(&m->opt, mf);
-        fclose(mf);
+    char *buf = NULL, *opt = NULL;
+    size_t len = 0, olen = 0;
+    FILE *mf = open_memstream(&opt, &olen);
+    if (!mf)
+        return NULL;
+    bn_options_to_json(&m->opt, mf);
+    fclose(mf);
+    FILE *f = opt ? open_memstream(&buf, &len) : NULL;
+    if (f) {
+        if (olen >= 2 && opt[olen - 1] == '}')
+            fprintf(f, "%.*s, ", (int) (olen - 1), opt);
+        else
+            fputc('{', f);
+        fprintf(f, "\"nodes\": %u, \"rounds_per_epoch\": %u, \"model_dim\": %zu, \"swarm\": ",
+                m->n, m->R, m->dim);
+        bn_json_string(f, m->swarm.name);
+        fprintf(f, ", \"config_fingerprint\": \"%016llx\"}", (unsigned long long) m->config_fp);
+        fclose(f);
     }
-    if (buf && len >= 2 && buf[len - 1] == '}')
-        fprintf(f, "%.*s, ", (int) (len - 1), buf);
-    else
-        fputc('{', f);
-    free(buf);
-    fprintf(f, "\"nodes\": %u, \"rounds_per_epoch\": %u, \"model_dim\": %zu, \"swarm\": ", m->n,
-            m->R, m->dim);
-    bn_json_string(f, m->swarm.name);
-    fprintf(f, ", \"config_fingerprint\": \"%016llx\"}", (unsigned long long) m->config_fp);
+    free(opt);
+    return buf;
 }
 
 /* The epoch's efficiency figures (docs/metrics.md, "The machine's share"). */
@@ -905,8 +937,7 @@ static void s_write_summary_to(const bn_monitor_t *m, bool stopped, double now, 
     for (uint32_t e = 0; e < m->E; e++)
         if (m->epochs[e].closed)
             last_closed = e;
-    fprintf(f, "{\"config\": ");
-    s_write_config(m, f);
+    fprintf(f, "{\"config\": %s", m->config_json);
     fprintf(f, ",\n \"epochs\": [");
     s_write_epochs(m, f);
     fprintf(f, "\n ],\n \"nodes\": [");

@@ -125,6 +125,19 @@ typedef enum { BN_NODE_RUNNING, BN_NODE_FINISHED, BN_NODE_FAILED } bn_monitor_no
 bn_monitor_t *bn_monitor_new(const bn_monitor_opts_t *opts, double now, char *err, size_t errlen);
 void bn_monitor_destroy(bn_monitor_t **self_p);
 
+/* The same as destroying m and creating it again from the same options at
+ * `now` (a restart on the same DIR: DIR/monitor.journal replayed), without
+ * reading the swarm file again.  BN_OK, or an error as bn_monitor_new's;
+ * after an error m can only be destroyed or reset.  (The fuzzer's restart
+ * per input.) */
+int bn_monitor_reset(bn_monitor_t *m, double now, char *err, size_t errlen);
+/* Frees what reports brought (their JSON, open models), forgets every
+ * report, epoch and drop count, closes the journal; writes nothing.  m then
+ * takes no report until bn_monitor_reset (a report would be counted but
+ * not journaled).  (The fuzzer's end of an input: every allocation of the
+ * input is freed, so its leak check stays on.) */
+void bn_monitor_clear(bn_monitor_t *m);
+
 /* Takes one received message: frames[0..n_frames) (more than 3 = a
  * multipart the transport truncated), auth_id the CURVE user id or
  * BN_AUTH_NONE.  Returns BN_MDROP_NONE when the report was accepted, else

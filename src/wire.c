@@ -500,6 +500,11 @@ void bn_wire_payload_decode(const void *in, size_t dim, float *out)
 #endif
 }
 
+bool bn_wire_payload_finite(const void *in, size_t dim)
+{
+    return dim == 0 || s_all_finite_bytes(in, dim);
+}
+
 bool bn_wire_payload_native(void)
 {
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__

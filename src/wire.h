@@ -102,6 +102,10 @@ bool bn_all_finite(const float *x, size_t n);
 void bn_wire_payload_encode(const float *x, size_t dim, void *out);
 /* Reads dim little-endian float32 values from in (any alignment) into out. */
 void bn_wire_payload_decode(const void *in, size_t dim, float *out);
+/* True if the dim little-endian float32 values at in (any alignment) are
+ * all finite: the check bn_wire_validate makes, for a payload validated
+ * without it (the monitor's REPORT, where a diverged model is kept). */
+bool bn_wire_payload_finite(const void *in, size_t dim);
 /* True if a payload's bytes, 4-byte aligned, can be read in place as this
  * host's floats (a little-endian host); else decode into a copy. */
 bool bn_wire_payload_native(void);

@@ -559,14 +559,10 @@ static void test_null_consensus_and_done_by_deadline(void **state)
     bn_monitor_destroy(&m);
 }
 
-/* A restarted monitor replays its journal: the epochs and reports from
- * before are in its summary, with the same figures; another swarm's journal
- * is not replayed. */
-static void test_restart_rebuilds_the_summary(void **state)
+/* Before a restart: a dropped report, epoch 0 closed, one report of epoch 1. */
+static bn_monitor_t *s_before_restart(bn_monitor_epoch_t *before)
 {
-    (void) state;
     s_fresh();
-    char err[256];
     bn_monitor_t *m = s_new();
     uint32_t h = s_byz_id == 0 ? 1 : 0;
     s_msg_t bad;
@@ -576,17 +572,22 @@ static void test_restart_rebuilds_the_summary(void **state)
     for (uint32_t i = 0; i < N; i++)
         assert_int_equal(s_genuine(m, i, 0, T0 + 1), BN_MDROP_NONE);
     assert_int_equal(s_genuine(m, h, 1, T0 + 2), BN_MDROP_NONE);   /* epoch 1 still open */
-    bn_monitor_epoch_t before = *bn_monitor_epoch(m, 0);
-    assert_true(before.closed);
-    bn_monitor_destroy(&m);
+    *before = *bn_monitor_epoch(m, 0);
+    assert_true(before->closed);
+    return m;
+}
 
-    m = s_new();
+/* After it (m restarted): the same figures, drop counts and reports. */
+static void s_after_restart(bn_monitor_t *m, const bn_monitor_epoch_t *before)
+{
+    char err[256];
+    uint32_t h = s_byz_id == 0 ? 1 : 0;
     const bn_monitor_epoch_t *ep = bn_monitor_epoch(m, 0);
     assert_true(ep->closed);
-    assert_int_equal(ep->honest_reported, before.honest_reported);
-    assert_int_equal(ep->models, before.models);
-    assert_float_equal(ep->consensus, before.consensus, 0);
-    assert_float_equal(ep->mean_acc, before.mean_acc, 0);
+    assert_int_equal(ep->honest_reported, before->honest_reported);
+    assert_int_equal(ep->models, before->models);
+    assert_float_equal(ep->consensus, before->consensus, 0);
+    assert_float_equal(ep->mean_acc, before->mean_acc, 0);
     assert_false(bn_monitor_epoch(m, 1)->closed);
     assert_int_equal(bn_monitor_drops(m)[BN_MDROP_CONFIG], 1);   /* counted before the close */
     /* the report of epoch 1 from before the restart is known: a resend is a duplicate */
@@ -602,6 +603,37 @@ static void test_restart_rebuilds_the_summary(void **state)
     const char *s = s_slurp("summary.json");
     assert_non_null(strstr(s, "{\"epoch\": 1, "));
     assert_non_null(strstr(s, "{\"epoch\": 2, "));
+}
+
+/* A restarted monitor replays its journal: the epochs and reports from
+ * before are in its summary, with the same figures; bn_monitor_reset is the
+ * same restart; another swarm's journal is not replayed. */
+static void test_restart_rebuilds_the_summary(void **state)
+{
+    (void) state;
+    char err[256];
+    bn_monitor_epoch_t before;
+    bn_monitor_t *m = s_before_restart(&before);
+    bn_monitor_destroy(&m);
+    m = s_new();
+    s_after_restart(m, &before);
+    bn_monitor_destroy(&m);
+    /* the same through bn_monitor_reset; then, without a journal, a blank monitor */
+    m = s_before_restart(&before);
+    assert_int_equal(bn_monitor_reset(m, T0, err, sizeof err), BN_OK);
+    s_after_restart(m, &before);
+    bn_monitor_clear(m);
+    assert_false(bn_monitor_epoch(m, 0)->closed);
+    assert_int_equal(bn_monitor_drops(m)[BN_MDROP_DUPLICATE], 0);
+    s_fresh();
+    assert_int_equal(bn_monitor_reset(m, T0, err, sizeof err), BN_OK);
+    for (uint32_t e = 0; e < E; e++)
+        assert_false(bn_monitor_epoch(m, e)->closed);
+    for (int k = 0; k < BN_MDROP_COUNT; k++)
+        assert_int_equal(bn_monitor_drops(m)[k], 0);
+    for (uint32_t i = 0; i < N; i++)
+        assert_int_equal(s_genuine(m, i, 0, T0 + 1), BN_MDROP_NONE);
+    assert_int_equal(bn_monitor_epoch(m, 0)->models, N - 1);
     bn_monitor_destroy(&m);
 
     /* another swarm name: the journal is not this run's, nothing replayed */
