@@ -8,6 +8,114 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#ifdef BN_OUTFILE_MEMORY
+/* ---- the fuzz build's sink (tests/fuzz/meson.build, fuzz_monitor only) ----
+ *
+ * The same contract, kept in memory: the content is written to an
+ * open_memstream, commit checks the stream's flush, error indicator and
+ * close exactly as the file version does, then replaces the path's last
+ * committed content (a table of S_MEM_FILES paths) -- the rename.  No file,
+ * no fsync: the fuzzer cannot reach the file system's errors, and the unit
+ * and swarm tests exercise them (tests/test_outfile.c, monitor_limits.sh). */
+
+#define S_MEM_FILES 8
+
+struct bn_outfile_t {
+    char  *path;
+    char  *buf;
+    size_t len;
+    FILE  *f;
+};
+
+static struct { char *path, *data; size_t len; } s_mem[S_MEM_FILES];
+
+bn_outfile_t *bn_outfile_open(const char *path, char *err, size_t errlen)
+{
+    bn_outfile_t *self = calloc(1, sizeof *self);
+    if (!self || !(self->path = strdup(path))
+        || !(self->f = open_memstream(&self->buf, &self->len))) {
+        bn_fail(err, errlen, BN_ENOMEM, "out of memory for an output file");
+        if (self)
+            free(self->path);
+        free(self);
+        return NULL;
+    }
+    return self;
+}
+
+FILE *bn_outfile_stream(bn_outfile_t *self)
+{
+    return self->f;
+}
+
+static void s_free(bn_outfile_t **self_p)
+{
+    bn_outfile_t *self = *self_p;
+    free(self->path);
+    free(self->buf);
+    free(self);
+    *self_p = NULL;
+}
+
+int bn_outfile_commit(bn_outfile_t **self_p, char *err, size_t errlen)
+{
+    if (!self_p || !*self_p)
+        return bn_fail(err, errlen, BN_EARG, "no output file");
+    bn_outfile_t *self = *self_p;
+    bool bad = fflush(self->f) != 0 || ferror(self->f);
+    bad = fclose(self->f) != 0 || bad;
+    self->f = NULL;
+    int k = 0;
+    while (k < S_MEM_FILES && s_mem[k].path && strcmp(s_mem[k].path, self->path) != 0)
+        k++;
+    if (bad || k == S_MEM_FILES) {
+        int rc = bn_fail(err, errlen, BN_EIO, "%s: write failed (previous version kept)",
+                         self->path);
+        s_free(self_p);
+        return rc;
+    }
+    if (!s_mem[k].path) {
+        s_mem[k].path = self->path;
+        self->path = NULL;
+    }
+    free(s_mem[k].data);
+    s_mem[k].data = self->buf;
+    s_mem[k].len = self->len;
+    self->buf = NULL;
+    s_free(self_p);
+    return BN_OK;
+}
+
+void bn_outfile_abort(bn_outfile_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    if ((*self_p)->f)
+        fclose((*self_p)->f);
+    s_free(self_p);
+}
+
+const char *bn_outfile_memory(const char *path, size_t *len)
+{
+    for (int k = 0; k < S_MEM_FILES && s_mem[k].path; k++)
+        if (strcmp(s_mem[k].path, path) == 0) {
+            *len = s_mem[k].len;
+            return s_mem[k].data;
+        }
+    return NULL;
+}
+
+void bn_outfile_memory_clear(void)
+{
+    for (int k = 0; k < S_MEM_FILES; k++) {
+        free(s_mem[k].path);
+        free(s_mem[k].data);
+        s_mem[k].path = s_mem[k].data = NULL;
+    }
+}
+
+#else  /* the files */
+
 struct bn_outfile_t {
     char *path;     /* target, owned                           */
     char *tmp;      /* "<path>.XXXXXX" beside it, owned         */
@@ -131,3 +239,5 @@ void bn_outfile_abort(bn_outfile_t **self_p)
     unlink(self->tmp);
     s_free(self_p);
 }
+
+#endif

@@ -42,4 +42,12 @@ int bn_outfile_commit(bn_outfile_t **self_p, char *err, size_t errlen);
  * twice and with NULL. */
 void bn_outfile_abort(bn_outfile_t **self_p);
 
+#ifdef BN_OUTFILE_MEMORY
+/* Fuzz builds only (-DBN_OUTFILE_MEMORY, tests/fuzz/meson.build): commits
+ * go to memory instead of files (outfile.c says what differs).  The last
+ * committed content of path, NULL if none; and forgetting all of them. */
+const char *bn_outfile_memory(const char *path, size_t *len);
+void bn_outfile_memory_clear(void);
+#endif
+
 #endif

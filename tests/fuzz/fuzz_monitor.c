@@ -1,7 +1,10 @@
 /*  fuzz_monitor.c -- libFuzzer target for the monitor's message path.
  *
- *  Every input is a fresh monitor (the swarm of fuzz_monitor_swarm.h, out
- *  directory on /dev/shm) fed a journal and a sequence of messages:
+ *  One monitor per process (the swarm of fuzz_monitor_swarm.h, out
+ *  directory on /dev/shm), restarted for every input by bn_monitor_reset()
+ *  -- the same state as a fresh bn_monitor_new() on that directory
+ *  (tests/test_monitor.c checks it) without parsing the swarm file again --
+ *  and fed a journal and a sequence of messages:
  *
  *      u16 LE J, J bytes     the content of OUT/monitor.journal before the
  *                            monitor starts (J = 0: no journal), so the
@@ -17,14 +20,17 @@
  *                            (cut at the end of the input)
  *
  *  After each message bn_monitor_tick(); at the end bn_monitor_finish()
- *  writes summary.json and epochs.csv.  Properties (trapped):
+ *  writes summary.json and epochs.csv -- in memory: this target is built
+ *  with -DBN_OUTFILE_MEMORY (src/outfile.c), the journal is a real file --
+ *  and bn_monitor_clear() frees everything the input allocated, so that
+ *  libFuzzer's leak check stays on.  Properties (trapped):
  *    * accept returns a valid reason and counts exactly that one drop (or
  *      none when it accepts);
  *    * a closed epoch has honest_reported <= honest nodes, models <=
  *      honest_reported, a consensus error that is NaN exactly when models
  *      is 0 (and otherwise >= 0);
- *    * summary.json parses as JSON (a strict validator below: no NaN, no
- *      bare control characters, valid UTF-8 in strings).
+ *    * summary.json parses as JSON (fuzz_json_check.h: no NaN, no bare
+ *      control characters, valid UTF-8 in strings).
  */
 #include <math.h>
 #include <stdlib.h>
@@ -34,7 +40,9 @@
 
 #include "metrics.h"
 #include "monitor.h"
+#include "outfile.h"
 #include "transport.h"
+#include "fuzz_json_check.h"
 #include "fuzz_monitor_swarm.h"
 
 static void s_check(bool ok)
@@ -43,161 +51,11 @@ static void s_check(bool ok)
         __builtin_trap();
 }
 
-/* ---- a strict JSON validator (RFC 8259), enough for our own output ---- */
-
-typedef struct {
-    const unsigned char *p, *end;
-    int depth;
-} s_json_t;
-
-static void s_ws(s_json_t *j)
-{
-    while (j->p < j->end && (*j->p == ' ' || *j->p == '\n' || *j->p == '\t' || *j->p == '\r'))
-        j->p++;
-}
-
-static bool s_lit(s_json_t *j, const char *w)
-{
-    size_t n = strlen(w);
-    if ((size_t) (j->end - j->p) < n || memcmp(j->p, w, n))
-        return false;
-    j->p += n;
-    return true;
-}
-
-static bool s_str(s_json_t *j)
-{
-    if (j->p >= j->end || *j->p++ != '"')
-        return false;
-    while (j->p < j->end && *j->p != '"') {
-        unsigned char c = *j->p++;
-        if (c < 0x20)
-            return false;
-        if (c == '\\') {
-            if (j->p >= j->end)
-                return false;
-            c = *j->p++;
-            if (c == 'u') {
-                for (int i = 0; i < 4; i++, j->p++)
-                    if (j->p >= j->end || !strchr("0123456789abcdefABCDEF", *j->p) || !*j->p)
-                        return false;
-            } else if (!strchr("\"\\/bfnrt", c) || !c) {
-                return false;
-            }
-        } else if (c >= 0x80) {
-            int len = (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
-            if (!len || c == 0xC0 || c == 0xC1 || c > 0xF4)
-                return false;
-            for (int i = 1; i < len; i++, j->p++)
-                if (j->p >= j->end || (*j->p & 0xC0) != 0x80)
-                    return false;
-        }
-    }
-    return j->p < j->end && *j->p++ == '"';
-}
-
-static bool s_num(s_json_t *j)
-{
-    const unsigned char *s = j->p;
-    if (j->p < j->end && *j->p == '-')
-        j->p++;
-    if (j->p >= j->end || !(*j->p >= '0' && *j->p <= '9'))
-        return false;
-    if (*j->p == '0')
-        j->p++;
-    else
-        while (j->p < j->end && *j->p >= '0' && *j->p <= '9')
-            j->p++;
-    if (j->p < j->end && *j->p == '.') {
-        j->p++;
-        if (j->p >= j->end || !(*j->p >= '0' && *j->p <= '9'))
-            return false;
-        while (j->p < j->end && *j->p >= '0' && *j->p <= '9')
-            j->p++;
-    }
-    if (j->p < j->end && (*j->p == 'e' || *j->p == 'E')) {
-        j->p++;
-        if (j->p < j->end && (*j->p == '+' || *j->p == '-'))
-            j->p++;
-        if (j->p >= j->end || !(*j->p >= '0' && *j->p <= '9'))
-            return false;
-        while (j->p < j->end && *j->p >= '0' && *j->p <= '9')
-            j->p++;
-    }
-    return j->p > s;
-}
-
-static bool s_value(s_json_t *j);
-
-static bool s_members(s_json_t *j, bool object)
-{
-    j->p++;
-    s_ws(j);
-    if (j->p < j->end && *j->p == (object ? '}' : ']')) {
-        j->p++;
-        return true;
-    }
-    for (;;) {
-        s_ws(j);
-        if (object) {
-            if (!s_str(j))
-                return false;
-            s_ws(j);
-            if (j->p >= j->end || *j->p++ != ':')
-                return false;
-        }
-        if (!s_value(j))
-            return false;
-        s_ws(j);
-        if (j->p >= j->end)
-            return false;
-        unsigned char c = *j->p++;
-        if (c == (object ? '}' : ']'))
-            return true;
-        if (c != ',')
-            return false;
-    }
-}
-
-static bool s_value(s_json_t *j)
-{
-    s_ws(j);
-    if (j->p >= j->end || ++j->depth > 64)
-        return false;
-    bool ok;
-    switch (*j->p) {
-    case '{': ok = s_members(j, true); break;
-    case '[': ok = s_members(j, false); break;
-    case '"': ok = s_str(j); break;
-    case 't': ok = s_lit(j, "true"); break;
-    case 'f': ok = s_lit(j, "false"); break;
-    case 'n': ok = s_lit(j, "null"); break;
-    default:  ok = s_num(j); break;
-    }
-    j->depth--;
-    return ok;
-}
-
-static bool s_valid_json_file(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return false;
-    static unsigned char buf[1 << 22];
-    size_t n = fread(buf, 1, sizeof buf, f);
-    fclose(f);
-    s_json_t j = { buf, buf + n, 0 };
-    if (!s_value(&j))
-        return false;
-    s_ws(&j);
-    return j.p == j.end;
-}
-
 /* ---- the harness --------------------------------------------------------- */
 
 static char s_dir[256], s_out[300], s_journal[340], s_summary[340];
-static const char *s_swarm;
-static float *s_model;
+static bn_monitor_t *s_mon;   /* built once; bn_monitor_reset per input */
+static float *s_models;       /* 256 models: model b has every value 0.01 b (255: NaN) */
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -210,10 +68,18 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     mkdir(s_out, 0700);
     snprintf(s_journal, sizeof s_journal, "%s/monitor.journal", s_out);
     snprintf(s_summary, sizeof s_summary, "%s/summary.json", s_out);
-    s_swarm = s_fuzz_swarm_write(s_dir);
-    s_model = malloc(7850 * sizeof(float));
+    const char *swarm = s_fuzz_swarm_write(s_dir);
     bn_log_set((bn_log_level_t) (BN_LOG_ERROR + 1), "fuzz");   /* quiet */
-    return s_swarm && s_model ? 0 : -1;
+    bn_monitor_opts_t o = { .swarm_path = swarm, .out_dir = s_out, .grace = S_FUZZ_GRACE,
+                            .quiet = true };
+    char err[512];
+    s_mon = swarm ? bn_monitor_new(&o, S_FUZZ_T0, err, sizeof err) : NULL;
+    size_t dim = s_mon ? bn_monitor_model_dim(s_mon) : 0;
+    s_models = dim ? malloc(256 * dim * sizeof(float)) : NULL;
+    for (size_t b = 0; s_models && b < 256; b++)
+        for (size_t i = 0; i < dim; i++)
+            s_models[b * dim + i] = b == 0xff ? NAN : 0.01f * (float) b;
+    return s_models ? 0 : -1;
 }
 
 static uint32_t s_u16(const uint8_t **p, const uint8_t *end)
@@ -260,12 +126,8 @@ static void s_one_message(bn_monitor_t *m, const uint8_t **pp, const uint8_t *en
         p += len;
     }
     if ((flags & 8) && p < end) {
-        float v = *p == 0xff ? NAN : 0.01f * (float) *p;
-        p++;
         size_t dim = bn_monitor_model_dim(m);
-        for (size_t i = 0; i < dim; i++)
-            s_model[i] = v;
-        fr[nf - 1].data = s_model;
+        fr[nf - 1].data = s_models + *p++ * dim;
         fr[nf - 1].size = dim * sizeof(float);
     }
     uint64_t before[BN_MDROP_COUNT];
@@ -290,24 +152,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (jlen > (size_t) (end - p))
         jlen = (uint32_t) (end - p);
     unlink(s_journal);
-    unlink(s_summary);
     if (jlen) {
         FILE *f = fopen(s_journal, "wb");
         s_check(f && fwrite(p, 1, jlen, f) == jlen && fclose(f) == 0);
     }
     p += jlen;
-    bn_monitor_opts_t o = { .swarm_path = s_swarm, .out_dir = s_out, .grace = S_FUZZ_GRACE,
-                            .quiet = true };
     char err[512];
     double now = S_FUZZ_T0;
-    bn_monitor_t *m = bn_monitor_new(&o, now, err, sizeof err);
-    s_check(m != NULL);
+    bn_monitor_t *m = s_mon;
+    s_check(bn_monitor_reset(m, now, err, sizeof err) == BN_OK);
     s_check_epochs(m);
     while (p < end)
         s_one_message(m, &p, end, &now);
     s_check(bn_monitor_finish(m, now, (size & 1) != 0, err, sizeof err) == BN_OK);
     s_check_epochs(m);
-    s_check(s_valid_json_file(s_summary));
-    bn_monitor_destroy(&m);
+    size_t len = 0;
+    const char *summary = bn_outfile_memory(s_summary, &len);
+    s_check(summary && bn_fuzz_valid_json(summary, len));
+    /* every allocation of this input freed: libFuzzer's leak check stays on */
+    bn_outfile_memory_clear();
+    bn_monitor_clear(m);
     return 0;
 }
