@@ -26,13 +26,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-const bn_rule_param_t bn_rule_param_trim = {
-    "trim", BN_RULE_PARAM_U32, 1, 0, 1e6,
-    "b: Byzantine neighbours assumed (unset: --byzantine if > 0)" };
-const bn_rule_param_t bn_rule_param_bucketing = {
-    "bucketing", BN_RULE_PARAM_U32, 0, 0, 1e6,
-    "s of s-resampling before the rule (0, 1 = off)" };
-
 static const bn_rule_param_t *const s_common[] = { &bn_rule_param_bucketing, NULL };
 
 static const bn_rule_ops_t *const s_registry[] = {
@@ -214,10 +207,7 @@ int bn_rule_opts_put(bn_rule_opts_t *opts, const char *name, double value)
 
 static double s_get(const bn_rule_opts_t *opts, const bn_rule_param_t *p)
 {
-    for (uint32_t i = 0; i < opts->n_set; i++)
-        if (opts->set[i].param == p || strcmp(opts->set[i].param->name, p->name) == 0)
-            return opts->set[i].value;
-    return p->def;
+    return bn_rule_opts_value(opts, p);
 }
 
 double bn_rule_opts_get(const bn_rule_opts_t *opts, const char *name)
@@ -232,11 +222,6 @@ bool bn_rule_opts_isset(const bn_rule_opts_t *opts, const char *name)
         if (strcmp(opts->set[i].param->name, name) == 0)
             return true;
     return false;
-}
-
-double bn_rule_param(const bn_rule_env_t *env, const bn_rule_param_t *p)
-{
-    return s_get(env->opts, p);
 }
 
 int bn_rule_opts_check(const bn_rule_opts_t *o, char *err, size_t errlen)

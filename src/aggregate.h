@@ -22,35 +22,7 @@
 #define BN_AGGREGATE_H
 
 #include "common.h"
-
-/* A rule is its index in the registry.  Only the first two rows have names
- * other modules may use directly; every other rule is found by name. */
-typedef uint32_t bn_rule_kind_t;
-enum { BN_RULE_STANDALONE = 0, BN_RULE_MEAN = 1 };
-
-typedef enum { BN_RULE_PARAM_U32, BN_RULE_PARAM_F32 } bn_rule_param_type_t;
-
-/* One rule parameter, a row of a rule's table (static storage). */
-typedef struct {
-    const char *name;           /* option spelling, without "--"                 */
-    bn_rule_param_type_t type;  /* u32 values must be integers                   */
-    double def, min, max;       /* default and accepted closed range             */
-    const char *help;           /* one line                                      */
-} bn_rule_param_t;
-
-#define BN_RULE_OPTS_MAX 16
-
-/* The rule and the parameter values given explicitly (by value: copyable). */
-typedef struct {
-    bn_rule_kind_t kind;
-    uint32_t n_set;                        /* entries used in set[]             */
-    struct {
-        const bn_rule_param_t *param;      /* registry row (static)             */
-        double value;                      /* validated against param's range   */
-    } set[BN_RULE_OPTS_MAX];
-    float    lr;          /* the node's learning rate (tv-norm's step size)        */
-    uint64_t seed;        /* the run seed (bucketing's permutations)               */
-} bn_rule_opts_t;
+#include "rules/types.h"   /* the types the rules share with this module */
 
 /* kind with no parameter set, lr = 0.1, seed = 0. */
 void bn_rule_opts_default(bn_rule_opts_t *opts, bn_rule_kind_t kind);
@@ -94,31 +66,6 @@ void bn_rule_list(void *file);
  * the rules that read it), in the options table's format.  file is a FILE *. */
 void bn_rule_print_params(void *file);
 
-/* What a rule may ask of the node's own data (mozi, bygars): loss of a given
- * parameter vector on a local validation batch, and the gradient of the loss on
- * a held-out batch.  ctx is the node's; both calls are synchronous. */
-typedef struct {
-    void  *ctx;
-    float (*loss)(void *ctx, const float *params);
-    void  (*grad)(void *ctx, const float *params, float *grad_out);
-} bn_oracle_t;
-
-typedef struct {
-    size_t   dim;
-    const float *x_prev;        /* x_i^t: the node's model at the start of the round  */
-    const float *x_self;        /* x_i^{t+1}: after this round's local SGD steps       */
-    uint32_t k;                 /* neighbour vectors that arrived this round           */
-    const float *const *x_nb;   /* x_j^{t+1}, k vectors of dim floats (borrowed)       */
-    const uint32_t *nb_id;      /* their node ids, for per-neighbour state (bygars)    */
-    const bn_oracle_t *oracle;  /* may be NULL for rules that do not evaluate          */
-} bn_agg_input_t;
-
-typedef struct {
-    uint64_t rounds;            /* calls to bn_rule_aggregate                          */
-    uint64_t nonfinite;         /* neighbour vectors excluded for NaN / infinity       */
-    uint64_t degenerate;        /* rounds that fell back (weights summed to zero, ...) */
-} bn_rule_stats_t;
-
 typedef struct bn_rule_t bn_rule_t;
 
 /* Caller owns the result; NULL on allocation failure or bad options. */
@@ -135,16 +82,28 @@ int bn_rule_aggregate(bn_rule_t *self, const bn_agg_input_t *in, float *x_out, f
 
 const bn_rule_stats_t *bn_rule_stats(const bn_rule_t *self);
 
+/* For tests and telemetry: the reputation of `id` held by rule object r
+ * (ops->reputation), or 0 if never seen or the rule keeps none; the rule
+ * object's state and its operations table (rules/rules.h). */
+double bn_rules_reputation(const bn_rule_t *r, uint32_t id);
+void *bn_rule_state(const bn_rule_t *r);
+const struct bn_rule_ops *bn_rule_ops_of(const bn_rule_t *r);
+
 /* Streaming, optional (aggregation at the floor: the per-neighbour work done
  * while waiting for the others).  Once per round, as soon as the node's own
  * x_prev and x_self are final, call bn_rule_begin; then, for each neighbour
- * vector as it arrives, bn_rule_observe with slot = the index it will have
- * in in->x_nb.  The vectors (and x_prev, x_self) are borrowed: they must stay
- * valid and unchanged until bn_rule_aggregate, which must then be passed the
- * same x_prev / x_self pointers.  The result is bit-identical with or
- * without these calls (a slot whose pointer differs, or a round without
- * begin, is simply computed in aggregate); rules without streaming ignore
- * them.  Allocate nothing.  BN_EARG for a NULL rule or vector or slot >= max_k. */
+ * vector as it arrives, bn_rule_observe with a slot < max_k that is at least
+ * the index the vector will have in in->x_nb and increases in x_nb order
+ * (the index itself, or, as the node does, the neighbour's position in its
+ * neighbour list when x_nb leaves out the models that never came).  The
+ * vectors (and x_prev, x_self) are borrowed: they must stay valid and
+ * unchanged until bn_rule_aggregate, which must then be passed the same
+ * x_prev / x_self pointers; an observed vector is recognised there by its
+ * pointer.  The result is bit-identical with or without these calls (a
+ * vector not observed, or a round without begin, is simply computed in
+ * aggregate; stats.streamed counts the vectors whose observed work was
+ * used); rules without streaming ignore them.  Allocate nothing.  BN_EARG
+ * for a NULL rule or vector or slot >= max_k. */
 int bn_rule_begin(bn_rule_t *self, const float *x_prev, const float *x_self);
 int bn_rule_observe(bn_rule_t *self, uint32_t slot, const float *x);
 

@@ -5,7 +5,9 @@
  *    1. local steps:  x_prev = x; local_steps SGD steps on x
  *    2. send:         x to every neighbour of the epoch's graph
  *    3. collect:      the neighbours' models of round r (inbox.h) until all
- *                     that are not given up are there, or the deadline
+ *                     that are not given up are there, or the deadline;
+ *                     each one goes to the rule's per-neighbour pass as it
+ *                     arrives (bn_rule_observe: similarity's statistics)
  *    4. aggregate:    x = rule(x_prev, x, received)
  *  An attacker's round is adversary.h's.  Liveness (docs/protocol.md): when
  *  the inbox reports a quorum of neighbours far ahead, the node skips to the
@@ -96,15 +98,27 @@ static void s_oracle_grad(void *ctx, const float *params, float *g)
 
 /* ---- 3. collect -------------------------------------------------------- */
 
-/* Every neighbour that is not given up has arrived. */
+/* Every neighbour that is not given up has arrived.  Each model seen for
+ * the first time goes to the rule's per-neighbour pass at once
+ * (bn_rule_observe under its position in the neighbour list), while the
+ * others are still awaited; bn_rule_aggregate then only finishes. */
 static bool s_done_honest(bn_node_t *nd, uint64_t round)
 {
+    bool done = true;
     for (uint32_t i = 0; i < nd->deg; i++) {
         uint32_t j = nd->nbr[i];
-        if (!bn_inbox_model(nd->inbox, round, j) && bn_inbox_waits_for(nd->inbox, j))
-            return false;
+        const float *x = bn_inbox_model(nd->inbox, round, j);
+        if (x && !nd->nb_seen[i] && round == nd->round) {
+            double t0 = bn_now(), c0 = bn_cpu_now();
+            bn_rule_observe(nd->rule, i, x);
+            nd->nb_seen[i] = 1;
+            nd->rep.t_aggregate += bn_now() - t0;
+            nd->rep.cpu_aggregate += bn_cpu_now() - c0;
+        }
+        if (!x && bn_inbox_waits_for(nd->inbox, j))
+            done = false;
     }
-    return true;
+    return done;
 }
 
 /* Steps 2 and 3: the neighbours' models of this round into nb_ptr / nb_id. */
@@ -113,9 +127,13 @@ static uint32_t s_exchange(bn_node_t *nd)
     if (nd->opt.rule.kind == BN_RULE_STANDALONE || nd->deg == 0)
         return 0;
     bn_node_send_model(nd, nd->x, false, UINT32_MAX);
-    double t0 = bn_now();
+    /* x_prev and x are final for the round: the streaming pass may start */
+    bn_rule_begin(nd->rule, nd->x_prev, nd->x);
+    memset(nd->nb_seen, 0, nd->deg);
+    double t0 = bn_now(), agg0 = nd->rep.t_aggregate;
     bool done = bn_node_collect(nd, nd->round, bn_node_deadline(nd), s_done_honest);
-    nd->rep.t_wait += bn_now() - t0;
+    /* the per-neighbour passes done meanwhile count as aggregation, not waiting */
+    nd->rep.t_wait += bn_now() - t0 - (nd->rep.t_aggregate - agg0);
     bn_node_close_round(nd, done || bn_inbox_catch_up(nd->inbox) != UINT64_MAX);
     uint32_t k = 0;
     for (uint32_t i = 0; i < nd->deg; i++) {

@@ -111,7 +111,9 @@ static int s_alloc_state(bn_node_t *nd, char *err, size_t errlen)
     nd->rep.weight = calloc(nd->n, sizeof(float));
     nd->nb_ptr = calloc(nd->n, sizeof *nd->nb_ptr);
     nd->nb_id = calloc(nd->n, sizeof *nd->nb_id);
-    if (!nd->is_byz || !nd->weight_acc || !nd->round_w || !nd->rep.weight || !nd->nb_ptr || !nd->nb_id)
+    nd->nb_seen = calloc(nd->n, sizeof *nd->nb_seen);
+    if (!nd->is_byz || !nd->weight_acc || !nd->round_w || !nd->rep.weight || !nd->nb_ptr || !nd->nb_id
+        || !nd->nb_seen)
         return bn_fail(err, errlen, BN_ENOMEM, "out of memory");
     if (!nd->honest) {
         /* Attackers collude: they know who their fellows are. */
@@ -324,6 +326,7 @@ void bn_node_destroy(bn_node_t **self_p)
     free(nd->rep.weight);
     free(nd->nb_ptr);
     free(nd->nb_id);
+    free(nd->nb_seen);
     bn_dataset_free(&nd->train);
     bn_dataset_free(&nd->test);
     bn_dataset_free(&nd->aux);

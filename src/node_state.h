@@ -70,6 +70,7 @@ typedef struct {
     float         *round_w;      /* n + 1 */
     const float  **nb_ptr;       /* n: the models a round aggregates */
     uint32_t      *nb_id;        /* n */
+    uint8_t       *nb_seen;      /* n: neighbour i's model of this round went to bn_rule_observe */
     double         train_loss_sum;
     uint64_t       train_steps;
     bn_transport_stats_t tr_at_epoch;

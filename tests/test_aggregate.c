@@ -1333,7 +1333,13 @@ static void test_streaming_bit_identical(void **state)
             assert_memory_equal(out_a, out_b, sizeof out_a);
             assert_memory_equal(wa, wb, sizeof wa);
         }
-        assert_memory_equal(bn_rule_stats(a), bn_rule_stats(b), sizeof(bn_rule_stats_t));
+        bn_rule_stats_t sa = *bn_rule_stats(a), sb = *bn_rule_stats(b);
+        assert_int_equal(sa.streamed, 0);
+        /* used: round 0 the 6 observed (the NaN one too: its pass flagged it),
+         * round 1 those but the wrong pointer; rounds 2 and 3 none */
+        assert_int_equal(sb.streamed, strncmp(rules[ri], "similarity", 10) == 0 ? 6 + 5 : 0);
+        sb.streamed = 0;
+        assert_memory_equal(&sa, &sb, sizeof sa);
         if (strncmp(rules[ri], "similarity", 10) == 0) {
             /* the observed work is really reused: a vector changed after it
              * was observed (a breach of the contract) is scored as observed */
@@ -1349,6 +1355,65 @@ static void test_streaming_bit_identical(void **state)
         assert_int_equal(bn_rule_observe(b, K, ptr[0]), BN_EARG);
         assert_int_equal(bn_rule_observe(b, 0, NULL), BN_EARG);
         assert_int_equal(bn_rule_begin(NULL, prev, self), BN_EARG);
+        bn_rule_destroy(&a);
+        bn_rule_destroy(&b);
+    }
+}
+
+/* Streaming as the node does it: the models arrive in any order and are
+ * observed under their position in the neighbour list; the ones that never
+ * came are left out of x_nb, so later slots are above their x_nb index.  The
+ * result is bit-identical to no streaming, and every observed model's pass
+ * is used (stats.streamed). */
+static void test_streaming_node_slots(void **state)
+{
+    (void) state;
+    enum { D = 5003, DEG = 11 };
+    static float prev[D], self[D], nb[DEG * D], out_a[D], out_b[D];
+    const float *x_nb[DEG];
+    float wa[DEG + 1], wb[DEG + 1];
+    bn_rng_t r;
+    bn_rng_seed(&r, 6, 2);
+    const char *rules[] = { "similarity", "similarity-kl", "similarity-cos" };
+    for (size_t ri = 0; ri < BN_ARRAY_LEN(rules); ri++) {
+        bn_rule_opts_t o;
+        s_opts(&o, RK(rules[ri]));
+        bn_rule_t *a = bn_rule_new(&o, D, DEG), *b = bn_rule_new(&o, D, DEG);
+        assert_non_null(a);
+        assert_non_null(b);
+        uint64_t observed = 0;
+        for (int round = 0; round < 5; round++) {
+            for (int c = 0; c < D; c++) {
+                prev[c] = (float) bn_rng_normal(&r);
+                self[c] = prev[c] + 0.1f * (float) bn_rng_normal(&r);
+                for (int j = 0; j < DEG; j++)
+                    nb[j * D + c] = self[c] + (j == 3 ? 2.0f : 0.1f) * (float) bn_rng_normal(&r);
+            }
+            bool came[DEG];
+            uint32_t order[DEG], k = 0;
+            for (uint32_t i = 0; i < DEG; i++) {
+                came[i] = bn_rng_below(&r, 4) != 0;
+                order[i] = i;
+            }
+            bn_rng_shuffle_u32(&r, order, DEG);
+            assert_int_equal(bn_rule_begin(b, prev, self), BN_OK);
+            for (uint32_t t = 0; t < DEG; t++)           /* arrival order */
+                if (came[order[t]]) {
+                    assert_int_equal(bn_rule_observe(b, order[t], nb + order[t] * D), BN_OK);
+                    observed++;
+                }
+            for (uint32_t i = 0; i < DEG; i++)           /* x_nb in neighbour order */
+                if (came[i])
+                    x_nb[k++] = nb + i * D;
+            bn_agg_input_t in = { .dim = D, .x_prev = prev, .x_self = self, .k = k, .x_nb = x_nb };
+            assert_int_equal(bn_rule_aggregate(a, &in, out_a, wa), BN_OK);
+            assert_int_equal(bn_rule_aggregate(b, &in, out_b, wb), BN_OK);
+            assert_memory_equal(out_a, out_b, sizeof out_a);
+            assert_memory_equal(wa, wb, (k + 1) * sizeof *wa);
+        }
+        assert_true(observed > 0);
+        assert_int_equal(bn_rule_stats(b)->streamed, observed);
+        assert_int_equal(bn_rule_stats(a)->streamed, 0);
         bn_rule_destroy(&a);
         bn_rule_destroy(&b);
     }
@@ -1519,6 +1584,7 @@ int main(void)
         cmocka_unit_test(test_robust_similarity_memory),
         cmocka_unit_test(test_robust_similarity_degenerate),
         cmocka_unit_test(test_streaming_bit_identical),
+        cmocka_unit_test(test_streaming_node_slots),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -243,29 +243,22 @@ static double s_median(s_state_t *st, const double *a, uint32_t m)
     return bn_select_median(st->tmp, m);
 }
 
-static int s_aggregate(void *state, const bn_set_t *set, float *restrict x_out, float *w)
+/* 1. The paper's statistics against the own step Delta_ii into sigma
+ * (= st->coef): softmax numerator x ReLU cosine.  Returns ||Delta_ii||, or
+ * 0 when it is 0 or not finite (a degenerate round). */
+static double s_sigma(s_state_t *st, const bn_set_t *set)
 {
-    s_state_t *st = state;
     size_t dim = set->dim;
-    uint32_t n = set->n, me = n - 1, k = n - 1;
+    uint32_t n = set->n, me = n - 1;
     const float *restrict xp = set->x_prev;
     const float *restrict xs = set->x_self;
-    if (k == 0) {
-        memcpy(x_out, xs, dim * sizeof *x_out);
-        w[me] = 1.0f;
-        return BN_OK;
-    }
-
-    /* 1. the paper's statistics against the own step Delta_ii */
     for (size_t c = 0; c < dim; c++)
         st->d[c] = xs[c] - xp[c];
     for (uint32_t j = 0; j < n; j++)
         s_stats(set->v[j], xp, st->d, dim, &st->dot[j], &st->nrm[j], &st->pos[j], &st->neg[j]);
     double nself = sqrt(st->nrm[me]);
-    if (!(nself > 0.0) || !isfinite(nself)) {
-        s_degenerate(set, x_out, w);
-        return BN_OK;
-    }
+    if (!(nself > 0.0) || !isfinite(nself))
+        return 0.0;
     double q[3] = { (double) st->pos[me] / (double) dim,
                     (double) ((int64_t) dim - st->pos[me] - st->neg[me]) / (double) dim,
                     (double) st->neg[me] / (double) dim };
@@ -285,16 +278,22 @@ static int s_aggregate(void *state, const bn_set_t *set, float *restrict x_out, 
         }
         sigma[j] = exp(-(double) st->c * (sigma[j] - kl_min)) * cs;
     }
+    return nself;
+}
 
-    /* 2. the cap relative to a typical neighbour */
-    double sref = s_median(st, sigma, k);
-
-    /* 3. consistency with the neighbourhood's coordinate-wise median */
+/* 3. Consistency with the neighbourhood's coordinate-wise median r: per
+ * vector rho_j = ||x_j - r||, dself_j = ||x_j - x_self|| and kappa_j (=
+ * st->nrm) = cos(x_j - x_self, r - x_self).  u = r - x_self gives
+ * ||x_j - r||^2 = ||x_j - x_self||^2 - 2 <x_j - x_self, u> + ||u||^2.
+ * Sets *uu = ||u||^2. */
+static int s_consistency(s_state_t *st, const bn_set_t *set, double *uu_out)
+{
+    size_t dim = set->dim;
+    uint32_t n = set->n, me = n - 1;
+    const float *restrict xs = set->x_self;
     int rc = bn_rules_median_core(&st->t, set, st->r, st->wtmp);
     if (rc != BN_OK)
         return rc;
-    /* u = r - x_self; per vector <x_j - x_self, u> and ||x_j - x_self||^2,
-     * hence ||x_j - r||^2 = ||x_j - x_self||^2 - 2 <x_j - x_self, u> + ||u||^2 */
     double uu = 0.0;
     for (size_t c = 0; c < dim; c++) {
         st->d[c] = st->r[c] - xs[c];
@@ -310,14 +309,19 @@ static int s_aggregate(void *state, const bn_set_t *set, float *restrict x_out, 
         kappa[j] = ds2 > 0.0 && uu > 0.0 ? dot / sqrt(ds2 * uu) : 0.0;
     }
     st->rho[me] = sqrt(uu);
-    double rmed = s_median(st, st->rho, n);
-    double kref = s_median(st, kappa, k);
+    *uu_out = uu;
+    return BN_OK;
+}
 
-    /* 4. and 5. weights with memory, adaptive radius */
+/* 4. Weights with memory omega_j (the reputations are updated); the dself of
+ * the neighbours kept go to st->tmp.  Returns how many were kept. */
+static uint32_t s_omega(s_state_t *st, const bn_set_t *set, double sref, double rmed,
+                        double kref, double uu)
+{
     double zf = st->z_full, zz = st->z_zero, beta = st->beta;
     double kf = st->k_full, kz = st->k_zero;
-    uint32_t m = 0;
-    double *omega = st->omega;
+    const double *sigma = st->coef, *kappa = st->nrm;
+    uint32_t m = 0, k = set->n - 1;
     for (uint32_t j = 0; j < k; j++) {
         double a = sref > 0.0 ? BN_MIN(1.0, sigma[j] / sref) : (sigma[j] > 0.0 ? 1.0 : 0.0);
         double z = rmed > 0.0 ? st->rho[j] / rmed : (st->rho[j] > 0.0 ? INFINITY : 1.0);
@@ -331,25 +335,30 @@ static int s_aggregate(void *state, const bn_set_t *set, float *restrict x_out, 
             s->rep = (float) ((1.0 - beta) * s->rep + beta * g);
             g = BN_MIN(g, (double) s->rep);
         }
-        omega[j] = a * g;
-        if (omega[j] > 0.0)
+        st->omega[j] = a * g;
+        if (st->omega[j] > 0.0)
             st->tmp[m++] = (float) st->dself[j];
     }
-    if (m == 0) {
-        s_degenerate(set, x_out, w);
-        return BN_OK;
-    }
-    double tau = bn_select_median(st->tmp, m);
-    double wsum = 1.0;
+    return m;
+}
+
+/* 5. x_out = x_self + sum_j a_j (x_j - x_self), a_j = omega_j clip_j / (1 +
+ * sum omega), clipped at the adaptive radius tau. */
+static void s_combine(s_state_t *st, const bn_set_t *set, double tau, float *restrict x_out,
+                      float *w)
+{
+    size_t dim = set->dim;
+    uint32_t k = set->n - 1;
+    const float *restrict xs = set->x_self;
+    double wsum = 1.0, wself = 1.0;
     for (uint32_t j = 0; j < k; j++)
-        wsum += omega[j];
-    double wself = 1.0;
+        wsum += st->omega[j];
     for (size_t c = 0; c < dim; c++)
         x_out[c] = 0.0f;
     for (uint32_t j = 0; j < k; j++) {
         double ds = st->dself[j];
         double clip = ds > tau ? tau / ds : 1.0;
-        double a = omega[j] * clip / wsum;
+        double a = st->omega[j] * clip / wsum;
         w[j] = (float) a;
         wself -= a;
         if (a == 0.0)
@@ -365,7 +374,36 @@ static int s_aggregate(void *state, const bn_set_t *set, float *restrict x_out, 
     }
     for (size_t c = 0; c < dim; c++)
         x_out[c] += xs[c];
-    w[me] = (float) wself;
+    w[k] = (float) wself;
+}
+
+static int s_aggregate(void *state, const bn_set_t *set, float *restrict x_out, float *w)
+{
+    s_state_t *st = state;
+    uint32_t n = set->n, k = n - 1;
+    if (k == 0) {
+        memcpy(x_out, set->x_self, set->dim * sizeof *x_out);
+        w[k] = 1.0f;
+        return BN_OK;
+    }
+    if (s_sigma(st, set) == 0.0) {
+        s_degenerate(set, x_out, w);
+        return BN_OK;
+    }
+    /* 2. the cap relative to a typical neighbour */
+    double sref = s_median(st, st->coef, k);
+    double uu;
+    int rc = s_consistency(st, set, &uu);
+    if (rc != BN_OK)
+        return rc;
+    double rmed = s_median(st, st->rho, n);
+    double kref = s_median(st, st->nrm, k);
+    uint32_t m = s_omega(st, set, sref, rmed, kref, uu);
+    if (m == 0) {
+        s_degenerate(set, x_out, w);
+        return BN_OK;
+    }
+    s_combine(st, set, bn_select_median(st->tmp, m), x_out, w);
     return BN_OK;
 }
 

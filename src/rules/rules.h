@@ -3,6 +3,9 @@
  *  installed; only aggregate.c, the rule files and the aggregation test
  *  include it.
  *
+ *  It includes only lower headers (types.h holds the types it shares with
+ *  aggregate.h), never aggregate.h itself.
+ *
  *  A rule is one file defining one `const bn_rule_ops_t bn_rule_ops_<name>`
  *  (and, if it keeps scratch or memory between rounds, a private state
  *  struct), registered by one line BN_RULE(bn_rule_ops_<name>) in
@@ -26,8 +29,8 @@
 #ifndef BN_RULES_H
 #define BN_RULES_H
 
-#include "../aggregate.h"
 #include "../rng.h"
+#include "types.h"
 
 /* Coordinates processed together by the blocked / transposed kernels.  A
  * block of all n vectors (n <= ~200) then stays in L1/L2. */
@@ -84,19 +87,19 @@ struct bn_rule_ops {
     double (*reputation)(void *state, uint32_t id);
     /* Streaming (optional, both or neither): begin when the node's own
      * vectors of the round are known, observe for each neighbour vector as
-     * it arrives (slot = its index in in->x_nb).  aggregate must give
-     * bit-identical results with or without them, reusing the work only
-     * for slots whose pointer (and the round's x_prev / x_self) match. */
+     * it arrives (slot: see bn_rule_observe in aggregate.h).  aggregate must
+     * give bit-identical results with or without them, reusing the work
+     * only for vectors whose pointer (and the round's x_prev / x_self)
+     * match, and counting them in set->stats->streamed. */
     void (*begin)(void *state, const float *x_prev, const float *x_self, size_t dim);
     void (*observe)(void *state, uint32_t slot, const float *x, size_t dim);
 };
 
 /* The value of one of the rule's parameters (set or default). */
-double bn_rule_param(const bn_rule_env_t *env, const bn_rule_param_t *p);
-
-/* Parameters more than one rule reads (defined in aggregate.c). */
-extern const bn_rule_param_t bn_rule_param_trim;      /* b: assumed Byzantine neighbours */
-extern const bn_rule_param_t bn_rule_param_bucketing; /* s of s-resampling               */
+static inline double bn_rule_param(const bn_rule_env_t *env, const bn_rule_param_t *p)
+{
+    return bn_rule_opts_value(env->opts, p);
+}
 
 /* The registry (registry.def): one extern per rule. */
 #define BN_RULE(ops) extern const bn_rule_ops_t ops;
@@ -194,12 +197,6 @@ void bn_rep_keep_self(const bn_set_t *set, float *x_out, float *w);
 /* KL(p || q) over the three sign bins {+, 0, -}, both smoothed as
  * (p + eps) / (1 + 3 eps) with eps = BN_SIM_EPS; p and q are fractions. */
 double bn_rules_sign_kl(const double p[3], const double q[3]);
-/* The reputation of `id` held by rule object r (ops->reputation), or 0 if
- * never seen or the rule keeps none. */
-double bn_rules_reputation(const bn_rule_t *r, uint32_t id);
-/* The rule object's state and ops (tests). */
-void *bn_rule_state(const bn_rule_t *r);
-const bn_rule_ops_t *bn_rule_ops_of(const bn_rule_t *r);
 
 /* ---- selection helpers (select.c) ------------------------------------------ */
 /* Returns the k-th smallest (0-based) of a[0..n), partially reordering a so that

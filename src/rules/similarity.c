@@ -264,25 +264,38 @@ static void s_observe(void *state, uint32_t slot, const float *x, size_t dim)
     st->o_ptr[slot] = x;
 }
 
-static int s_aggregate(void *state, const bn_set_t *set, float *restrict x_out, float *w)
+/* The slot in which x was observed: slots are in x_nb order and a slot is at
+ * least the vector's index there (the node observes under its position in
+ * the neighbour list and leaves out the models that never came), so the
+ * search starts at `from`.  UINT32_MAX if x was not observed. */
+static uint32_t s_observed(const s_state_t *st, uint32_t from, const float *x)
 {
-    s_state_t *st = state;
+    for (uint32_t s = from; s + 1 < st->cap; s++)
+        if (st->o_ptr[s] == x)
+            return s;
+    return UINT32_MAX;
+}
+
+/* Per-vector statistics of the set: those observed as they arrived (same
+ * x_prev and x_self), then pass 1 over the rest: sign counts, dot with
+ * Delta_ii, squared norms, in blocks so that x_prev and Delta_ii stay in L1.
+ * flag bit 1: huge; bit 0: non-finite; bit 2: observed. */
+static void s_pass1(s_state_t *st, const bn_set_t *set)
+{
     size_t dim = set->dim;
     uint32_t n = set->n, me = n - 1;
     const float *restrict xp = set->x_prev;
     const float *restrict xs = set->x_self;
-    double *dot = st->dot, *nrm = st->nrm, *kl = st->kl;
+    double *dot = st->dot, *nrm = st->nrm;
     int64_t *pos = st->pos;
-    /* neg counts (uint32 is enough for dim < 2^32) */
-    uint32_t *neg = st->neg;
-    uint8_t *huge = st->flag;           /* bit 1: huge; bit 0: non-finite */
-
-    /* neighbours observed as they arrived (same x_prev and x_self) */
+    uint32_t *neg = st->neg;            /* uint32 is enough for dim < 2^32 */
+    uint8_t *huge = st->flag;
     int use = st->open && st->b_prev == xp && st->b_self == xs;
     st->open = 0;
     for (uint32_t j = 0; j < n; j++) {
-        uint32_t slot = set->orig[j];
-        if (use && j < me && st->o_ptr[slot] == set->v[j]) {
+        uint32_t slot = use && j < me ? s_observed(st, set->orig[j], set->v[j]) : UINT32_MAX;
+        if (slot != UINT32_MAX) {
+            set->stats->streamed++;
             dot[j] = st->o_dot[slot];
             nrm[j] = st->o_nrm[slot];
             pos[j] = st->o_pos[slot];
@@ -295,8 +308,6 @@ static int s_aggregate(void *state, const bn_set_t *set, float *restrict x_out, 
         neg[j] = 0;
         huge[j] = 0;
     }
-
-    /* ---- pass 1: sign counts, dot with Delta_ii, squared norms -------- */
     float rbuf[S_CHUNK];            /* Delta_ii on the current chunk */
     for (size_t c0 = 0; c0 < dim; c0 += S_CHUNK) {
         size_t len = BN_MIN((size_t) S_CHUNK, dim - c0);
@@ -317,10 +328,20 @@ static int s_aggregate(void *state, const bn_set_t *set, float *restrict x_out, 
             neg[j] += (uint32_t) g;
         }
     }
+}
 
-    /* ---- weights -------------------------------------------------------- */
+/* The weights from the statistics: w[j] (normalised, telemetry), the
+ * coefficients of Delta_ji in st->kl (normalised) and the indices of the
+ * nonzero ones in st->neg.  Returns how many, or -1 for a degenerate round. */
+static int64_t s_weights(s_state_t *st, const bn_set_t *set, float *w)
+{
+    size_t dim = set->dim;
+    uint32_t n = set->n, me = n - 1;
+    double *dot = st->dot, *nrm = st->nrm, *kl = st->kl;
+    int64_t *pos = st->pos;
+    uint32_t *neg = st->neg;
+    uint8_t *huge = st->flag;
     double nself = sqrt(nrm[me]);
-    int variant = st->variant;
     double q[3] = { (double) pos[me] / (double) dim,
                     (double) (dim - (size_t) pos[me] - neg[me]) / (double) dim,
                     (double) neg[me] / (double) dim };
@@ -348,7 +369,7 @@ static int s_aggregate(void *state, const bn_set_t *set, float *restrict x_out, 
             w2 = dot[j] / (nj * nself);
             w2 = w2 > 0.0 ? (w2 < 1.0 ? w2 : 1.0) : 0.0;
         }
-        double wj = variant == S_KL ? w1 : variant == S_COS ? w2 : w1 * w2;
+        double wj = st->variant == S_KL ? w1 : st->variant == S_COS ? w2 : w1 * w2;
         double clip = nj > nself ? nself / nj : 1.0;
         kl[j] = wj * clip;          /* unnormalised coefficient of Delta_ji */
         dot[j] = wj;                /* unnormalised weight                   */
@@ -358,14 +379,8 @@ static int s_aggregate(void *state, const bn_set_t *set, float *restrict x_out, 
         huge[j] &= 3;
         set->bad[j] = huge[j] & 1;
     }
-    if (nself == 0.0 || !(wsum > 0.0) || !isfinite(wsum)) {
-        set->stats->degenerate++;
-        memcpy(x_out, xs, dim * sizeof *x_out);
-        for (uint32_t j = 0; j < n; j++)
-            w[j] = 0.0f;
-        w[me] = 1.0f;
-        return BN_OK;
-    }
+    if (nself == 0.0 || !(wsum > 0.0) || !isfinite(wsum))
+        return -1;
     uint32_t nz = 0;
     for (uint32_t j = 0; j < n; j++) {
         if (huge[j] & 1)
@@ -375,24 +390,30 @@ static int s_aggregate(void *state, const bn_set_t *set, float *restrict x_out, 
         if (kl[j] != 0.0)
             neg[nz++] = j;          /* neg counts are no longer needed */
     }
+    return nz;
+}
 
-    /* ---- pass 2: x_out = x_prev + sum_j coef_j Delta_ji --------------- */
+/* Pass 2: x_out = x_prev + sum_j coef_j Delta_ji over the nz nonzero
+ * coefficients, chunk by chunk, four neighbours per sweep so that x_prev and
+ * x_out are loaded and stored once for four vectors. */
+static void s_pass2(const s_state_t *st, const bn_set_t *set, uint32_t nz, float *restrict x_out)
+{
+    size_t dim = set->dim;
+    const float *restrict xp = set->x_prev;
     for (size_t c0 = 0; c0 < dim; c0 += S_CHUNK) {
         size_t len = BN_MIN((size_t) S_CHUNK, dim - c0);
         float *restrict out = x_out + c0;
         const float *restrict p0 = xp + c0;
         for (size_t i = 0; i < len; i++)
             out[i] = 0.0f;
-        /* four ordinary neighbours per sweep: x_prev and x_out are loaded
-         * and stored once for four vectors */
         const float *qv[4];
         float a[4];
         int nq = 0;
         for (uint32_t t = 0; t < nz; t++) {
-            uint32_t j = neg[t];
+            uint32_t j = st->neg[t];
             const float *restrict x = set->v[j] + c0;
-            float aj = (float) kl[j];
-            if (huge[j] & 2) {
+            float aj = (float) st->kl[j];
+            if (st->flag[j] & 2) {
                 for (size_t i = 0; i < len; i++)
                     out[i] += aj * x[i] - aj * p0[i];
                 continue;
@@ -413,6 +434,22 @@ static int s_aggregate(void *state, const bn_set_t *set, float *restrict x_out, 
         for (size_t i = 0; i < len; i++)
             out[i] += p0[i];
     }
+}
+
+static int s_aggregate(void *state, const bn_set_t *set, float *restrict x_out, float *w)
+{
+    s_state_t *st = state;
+    s_pass1(st, set);
+    int64_t nz = s_weights(st, set, w);
+    if (nz < 0) {
+        set->stats->degenerate++;
+        memcpy(x_out, set->x_self, set->dim * sizeof *x_out);
+        for (uint32_t j = 0; j < set->n; j++)
+            w[j] = 0.0f;
+        w[set->n - 1] = 1.0f;
+        return BN_OK;
+    }
+    s_pass2(st, set, (uint32_t) nz, x_out);
     return BN_OK;
 }
 
