@@ -60,6 +60,20 @@ static void s_block(const float *const *v, uint32_t n, size_t c0, size_t len, fl
     }
 }
 
+/* While block c0 - BN_RULE_BLOCK is computed, its group `part` (of
+ * BN_RULE_BLOCK / BN_TRIM_W) asks for its share of the rows of block c0, so
+ * that s_block then copies from cache. */
+static void s_prefetch(const float *const *v, uint32_t n, size_t c0, size_t dim, size_t part)
+{
+    if (c0 >= dim)
+        return;
+    size_t len = BN_MIN((size_t) BN_RULE_BLOCK, dim - c0), parts = BN_RULE_BLOCK / BN_TRIM_W;
+    uint32_t j0 = (uint32_t) (part * n / parts), j1 = (uint32_t) ((part + 1) * n / parts);
+    for (uint32_t j = j0; j < j1; j++)
+        for (size_t c = 0; c < len; c += 16)
+            __builtin_prefetch(v[j] + c0 + c, 0, 2);
+}
+
 int bn_trim_scratch_init(bn_trim_scratch_t *t, uint32_t bmax, uint32_t cap)
 {
     (void) bmax;
@@ -98,6 +112,7 @@ int bn_rules_trimmed_core(bn_trim_scratch_t *t, const bn_set_t *set, uint32_t b,
         size_t len = BN_MIN((size_t) BN_RULE_BLOCK, dim - c0);
         s_block(set->v, n, c0, len, t->tblock, t->tailv);
         for (size_t g = 0; g < len; g += BN_TRIM_W) {
+            s_prefetch(set->v, n, c0 + BN_RULE_BLOCK, dim, g / BN_TRIM_W);
             size_t r = BN_MIN((size_t) BN_TRIM_W, len - g);
             float out[BN_TRIM_W];
             /* the padding lanes are computed on zeros, never counted as

@@ -49,6 +49,9 @@ typedef __mmask16 bn_vm;
 #define bn_iall_eq(a, b)    (_mm512_cmpneq_epi32_mask((a), (b)) == 0)
 #define bn_imax(a, b)       _mm512_max_epi32((a), (b))
 #define bn_imin(a, b)       _mm512_min_epi32((a), (b))
+/* acc = min(acc, k) in the lanes of m; acc = max(acc, k) in the others */
+#define bn_imin_in(acc, m, k)  _mm512_mask_min_epi32((acc), (m), (acc), (k))
+#define bn_imax_out(acc, m, k) _mm512_mask_max_epi32((acc), (bn_vm) ~(m), (acc), (k))
 #define bn_ikey(f)          s_key512(f)
 #define bn_vunkey(k)        _mm512_castsi512_ps(s_key512(_mm512_castsi512_ps(k)))
 #define bn_vcvt(i)          _mm512_cvtepi32_ps(i)
@@ -113,6 +116,8 @@ typedef bn_vi bn_vm;                     /* all-ones lanes */
 #define bn_mand(a, b)       S_SI(and)((a), (b))
 #define bn_icount(acc, m)   S_EP(sub)((acc), (m))
 #define bn_ikey(f)          S_SI(xor)(s_cast_si(f), S_EP(srli)(S_EP(srai)(s_cast_si(f), 31), 1))
+#define bn_imin_in(acc, m, k)  bn_imin((acc), bn_isel((m), (k), (acc)))
+#define bn_imax_out(acc, m, k) bn_imax((acc), bn_isel((m), (acc), (k)))
 #define bn_vunkey(k)        s_cast_ps(bn_ikey(s_cast_ps(k)))
 #define bn_vsel(m, a, b)    S_PS(or)(S_PS(and)(s_cast_ps(m), (a)), S_PS(andnot)(s_cast_ps(m), (b)))
 #else
@@ -142,6 +147,8 @@ typedef int32_t bn_vm;                   /* 0 or 1 */
 #define bn_iall_eq(a, b)    ((a) == (b))
 #define bn_imax(a, b)       ((a) > (b) ? (a) : (b))
 #define bn_imin(a, b)       ((a) < (b) ? (a) : (b))
+#define bn_imin_in(acc, m, k)  ((m) && (k) < (acc) ? (k) : (acc))
+#define bn_imax_out(acc, m, k) (!(m) && (k) > (acc) ? (k) : (acc))
 #define bn_ikey(f)          s_key1(f)
 #define bn_vunkey(k)        s_unkey1(k)
 #define bn_vcvt(i)          ((float) (i))
