@@ -41,19 +41,24 @@ done
 mkdir -p "$outroot"
 cores=$(nproc)
 
-# Largest sampled Pss / Rss totals (MB) of the byznode processes below $1.
+# Largest sampled Pss / Rss totals (kB) of the byznode processes below $1
+# (the nodes and the monitor), one sample a second; one pgrep and one awk
+# per sample, so that sampling 300 processes costs the swarm little.
 sample_memory() {
-    local parent=$1 file=$2 max_pss=0 max_rss=0
+    local parent=$1 file=$2 max_pss=0 max_rss=0 pss rss files
     while kill -0 "$parent" 2>/dev/null; do
-        local pss=0 rss=0 pid
+        files=()
         for pid in $(pgrep -P "$parent" -x byznode 2>/dev/null); do
-            read -r p r < <(awk '/^Pss:/ {p = $2} /^Rss:/ {r = $2} END {print p + 0, r + 0}' \
-                                "/proc/$pid/smaps_rollup" 2>/dev/null || echo "0 0")
-            pss=$((pss + p)); rss=$((rss + r))
+            files+=("/proc/$pid/smaps_rollup")
         done
-        [ "$pss" -gt "$max_pss" ] && max_pss=$pss
-        [ "$rss" -gt "$max_rss" ] && max_rss=$rss
-        echo "$max_pss $max_rss" > "$file"
+        if [ ${#files[@]} -gt 0 ]; then
+            # cat goes on past a process that has just exited
+            read -r pss rss < <(cat "${files[@]}" 2>/dev/null \
+                                | awk '/^Pss:/ {p += $2} /^Rss:/ {r += $2} END {print p + 0, r + 0}')
+            [ "$pss" -gt "$max_pss" ] && max_pss=$pss
+            [ "$rss" -gt "$max_rss" ] && max_rss=$rss
+            echo "$max_pss $max_rss" > "$file"
+        fi
         sleep 1
     done
 }
