@@ -254,20 +254,27 @@ static int s_open_output(bn_node_t *nd, char *err, size_t errlen)
  * one, d x 4 bytes each (320 KB for the CNN).  glibc serves blocks that size
  * with a fresh mmap at first and gives trimmed heap tops back, so each
  * message cost 80 page faults, zeroed pages and an munmap; kept in the
- * heap, the same pages serve every round.  The heap then holds what the
- * busiest round held (bounded by the inbox, docs/performance.md), as the
- * resident set did at that peak anyway. */
-static void s_malloc_policy(void)
+ * heap, the same pages serve every round.  The heap then stays at what the
+ * busiest round held instead of falling between rounds, which raises the
+ * swarm's memory at any one time (by 14% at n = 60, docs/performance.md):
+ * so only while a whole neighbourhood of models, (n - 1) d 4 bytes, is at
+ * most S_RETAIN_MAX (n <= 210 for the CNN). */
+#define S_RETAIN_MAX (64u << 20)
+
+static void s_malloc_policy(const bn_node_t *nd)
 {
 #if defined(__GLIBC__)
+    if ((uint64_t) (nd->n - 1) * nd->dim * sizeof(float) > S_RETAIN_MAX)
+        return;
     mallopt(M_MMAP_THRESHOLD, 16 << 20);
     mallopt(M_TRIM_THRESHOLD, 64 << 20);
+#else
+    (void) nd;
 #endif
 }
 
 bn_node_t *bn_node_new(const bn_options_t *opt, volatile sig_atomic_t *stop, char *err, size_t errlen)
 {
-    s_malloc_policy();
     bn_node_t *nd = calloc(1, sizeof *nd);
     if (!nd) {
         bn_fail(err, errlen, BN_ENOMEM, "out of memory");
@@ -290,6 +297,7 @@ bn_node_t *bn_node_new(const bn_options_t *opt, volatile sig_atomic_t *stop, cha
         || s_build_learner(nd, err, errlen) != BN_OK || s_build_network(nd, err, errlen) != BN_OK
         || s_open_output(nd, err, errlen) != BN_OK)
         goto fail;
+    s_malloc_policy(nd);
     BN_INFO("%s node %u of %u: %u training images, d = %zu, %u rounds per epoch, rule %s",
             nd->honest ? "honest" : bn_attack_name(opt->attack.kind), nd->id, nd->n, nd->train.n,
             nd->dim, nd->R, bn_rule_name(opt->rule.kind));
