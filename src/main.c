@@ -316,6 +316,53 @@ static int s_cmd_roles(int argc, char **argv)
     return 0;
 }
 
+/* rules, attacks: the registries' lists. */
+static int s_cmd_list(int argc, char **argv)
+{
+    if (argc > 2) {
+        fprintf(stderr, "byznode %s: takes no arguments (got '%s')\n", argv[1], argv[2]);
+        return 2;
+    }
+    if (argv[1][0] == 'r')
+        bn_rule_list(stdout);
+    else
+        bn_options_print_attacks(stdout);
+    return 0;
+}
+
+static int s_cmd_topology(int argc, char **argv) { return bn_cmd_topology(argc - 1, argv + 1); }
+static int s_cmd_keygen(int argc, char **argv) { return bn_cmd_keygen(argc - 1, argv + 1); }
+static int s_cmd_version(int argc, char **argv) { return bn_cmd_version(argc - 1, argv + 1); }
+static int s_cmd_swarmfile(int argc, char **argv) { return bn_cmd_swarmfile(argc - 1, argv + 1); }
+
+/* Every command, in the order of the usage text; own_help: it answers
+ * --help itself (the others print the usage). */
+static const struct {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    bool own_help;
+} s_commands[] = {
+    { "node", s_cmd_node, false },         { "monitor", s_cmd_monitor, false },
+    { "topology", s_cmd_topology, true },  { "swarm-file", s_cmd_swarmfile, true },
+    { "keygen", s_cmd_keygen, false },     { "version", s_cmd_version, false },
+    { "roles", s_cmd_roles, false },       { "check", s_cmd_check, false },
+    { "rules", s_cmd_list, false },        { "attacks", s_cmd_list, false },
+};
+
+static void s_unknown_command(const char *name)
+{
+    const char *names[BN_ARRAY_LEN(s_commands)];
+    char all[256] = "", sug[128];
+    for (size_t i = 0; i < BN_ARRAY_LEN(s_commands); i++) {
+        names[i] = s_commands[i].name;
+        snprintf(all + strlen(all), sizeof all - strlen(all), "%s%s", i ? ", " : "", names[i]);
+    }
+    if (bn_options_suggest(name, names, BN_ARRAY_LEN(names), sug, sizeof sug))
+        fprintf(stderr, "byznode: unknown command '%s' (did you mean %s?; byznode --help)\n", name, sug);
+    else
+        fprintf(stderr, "byznode: unknown command '%s' (commands: %s)\n", name, all);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
@@ -326,46 +373,16 @@ int main(int argc, char **argv)
         printf("byznode 0.1.0\n");
         return 0;
     }
-    for (int i = 2; i < argc; i++)
-        if (!strcmp(argv[i], "--help") && strcmp(argv[1], "topology") != 0
-            && strcmp(argv[1], "swarm-file") != 0) {
-            s_usage(stdout);
-            return 0;
-        }
-    if (!strcmp(argv[1], "node"))
-        return s_cmd_node(argc, argv);
-    if (!strcmp(argv[1], "monitor"))
-        return s_cmd_monitor(argc, argv);
-    if (!strcmp(argv[1], "topology"))
-        return bn_cmd_topology(argc - 1, argv + 1);
-    if (!strcmp(argv[1], "keygen"))
-        return bn_cmd_keygen(argc - 1, argv + 1);
-    if (!strcmp(argv[1], "version"))
-        return bn_cmd_version(argc - 1, argv + 1);
-    if (!strcmp(argv[1], "swarm-file"))
-        return bn_cmd_swarmfile(argc - 1, argv + 1);
-    if (!strcmp(argv[1], "roles"))
-        return s_cmd_roles(argc, argv);
-    if (!strcmp(argv[1], "check"))
-        return s_cmd_check(argc, argv);
-    if (!strcmp(argv[1], "rules") || !strcmp(argv[1], "attacks")) {
-        if (argc > 2) {
-            fprintf(stderr, "byznode %s: takes no arguments (got '%s')\n", argv[1], argv[2]);
-            return 2;
-        }
-        if (argv[1][0] == 'r')
-            bn_rule_list(stdout);
-        else
-            bn_options_print_attacks(stdout);
-        return 0;
+    for (size_t c = 0; c < BN_ARRAY_LEN(s_commands); c++) {
+        if (strcmp(argv[1], s_commands[c].name) != 0)
+            continue;
+        for (int i = 2; i < argc && !s_commands[c].own_help; i++)
+            if (!strcmp(argv[i], "--help")) {
+                s_usage(stdout);
+                return 0;
+            }
+        return s_commands[c].run(argc, argv);
     }
-    static const char *const commands[] = { "node", "monitor", "topology", "keygen", "roles", "check",
-                                            "rules", "attacks" };
-    char sug[128];
-    if (bn_options_suggest(argv[1], commands, BN_ARRAY_LEN(commands), sug, sizeof sug))
-        fprintf(stderr, "byznode: unknown command '%s' (did you mean %s?; byznode --help)\n", argv[1], sug);
-    else
-        fprintf(stderr, "byznode: unknown command '%s' (commands: node, monitor, topology, keygen, roles, "
-                "check, rules, attacks)\n", argv[1]);
+    s_unknown_command(argv[1]);
     return 2;
 }
