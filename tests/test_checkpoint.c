@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "checkpoint.h"
+#include "fixture.h"
 
 #define DIM 37
 #define ORDER 11
@@ -29,17 +30,13 @@ static char s_dir[512];
 static int s_setup(void **state)
 {
     (void) state;
-    const char *tmp = getenv("TMPDIR");
-    snprintf(s_dir, sizeof s_dir, "%s/bn_test_ck.XXXXXX", tmp ? tmp : "/tmp");
-    return mkdtemp(s_dir) ? 0 : -1;
+    return bn_fx_tmpdir(s_dir, sizeof s_dir, "ck");
 }
 
 static int s_teardown(void **state)
 {
     (void) state;
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", s_dir);
-    return system(cmd) == 0 ? 0 : -1;
+    return bn_fx_rmtree(s_dir);
 }
 
 typedef struct {
@@ -215,22 +212,10 @@ static void test_failed_write_keeps_previous(void **state)
     assert_non_null(strstr(err, "missing"));
 }
 
-static void s_write(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fputs(text, f);
-    fclose(f);
-}
-
 static char *s_read(const char *path)
 {
     static char buf[4096];
-    FILE *f = fopen(path, "r");
-    assert_non_null(f);
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    buf[n] = 0;
-    fclose(f);
+    assert_true(bn_fx_read(path, buf, sizeof buf) >= 0);
     return buf;
 }
 
@@ -241,7 +226,7 @@ static void test_trim_log(void **state)
     (void) state;
     char path[600], err[512] = "";
     snprintf(path, sizeof path, "%s/node-4.jsonl", s_dir);
-    s_write(path, "{\"node\": 4, \"epoch\": 1, \"t_epoch\": 9}\n"
+    bn_fx_write(path, "{\"node\": 4, \"epoch\": 1, \"t_epoch\": 9}\n"
                   "{\"node\": 4, \"epoch\": 2, \"t_epoch\": 9}\n"
                   "{\"node\": 4, \"epoch\": 3, \"t_epoch\": 9}\n");
     assert_int_equal(bn_checkpoint_log_last(path), 3);
@@ -253,9 +238,9 @@ static void test_trim_log(void **state)
     assert_int_equal(bn_checkpoint_trim_log(path, 5, err, sizeof err), BN_OK);
     assert_int_equal(bn_checkpoint_log_last(path), 2);
     /* a torn last line (killed mid-write) goes, and does not count as done */
-    s_write(path, "{\"node\": 4, \"epoch\": 1}\n{\"node\": 4, \"epo");
+    bn_fx_write(path, "{\"node\": 4, \"epoch\": 1}\n{\"node\": 4, \"epo");
     assert_int_equal(bn_checkpoint_log_last(path), 1);
-    s_write(path, "{\"node\": 4, \"epoch\": 1}\n{\"node\": 4, \"epoch\": 2");
+    bn_fx_write(path, "{\"node\": 4, \"epoch\": 1}\n{\"node\": 4, \"epoch\": 2");
     assert_int_equal(bn_checkpoint_log_last(path), 1);
     assert_int_equal(bn_checkpoint_trim_log(path, 2, err, sizeof err), BN_OK);
     assert_string_equal(s_read(path), "{\"node\": 4, \"epoch\": 1}\n");
@@ -391,7 +376,7 @@ static void test_trim_log_bounded(void **state)
     assert_string_equal(s_read(path), first);
     /* a NUL byte in a line: it goes too */
     char err[512];
-    s_write(path, "{\"node\": 6, \"epoch\": 1}\n{\"node\": 6, \"epoch\": 2}\n");
+    bn_fx_write(path, "{\"node\": 6, \"epoch\": 1}\n{\"node\": 6, \"epoch\": 2}\n");
     int fd = open(path, O_WRONLY);
     assert_true(fd >= 0);
     assert_int_equal(pwrite(fd, "", 1, 30), 1);       /* inside the epoch-2 line */

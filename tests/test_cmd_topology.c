@@ -15,6 +15,7 @@
 
 #include "cmd.h"
 #include "topology.h"
+#include "fixture.h"
 
 static char s_dir[512];
 static char s_out[16384], s_err[16384];
@@ -22,26 +23,18 @@ static char s_out[16384], s_err[16384];
 static int s_setup(void **state)
 {
     (void) state;
-    const char *tmp = getenv("TMPDIR");
-    snprintf(s_dir, sizeof s_dir, "%s/bn_test_cmdtopo.XXXXXX", tmp ? tmp : "/tmp");
-    return mkdtemp(s_dir) ? 0 : -1;
+    return bn_fx_tmpdir(s_dir, sizeof s_dir, "cmdtopo");
 }
 
 static int s_teardown(void **state)
 {
     (void) state;
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", s_dir);
-    return system(cmd) == 0 ? 0 : -1;
+    return bn_fx_rmtree(s_dir);
 }
 
 static void s_slurp(const char *path, char *buf, size_t cap)
 {
-    FILE *f = fopen(path, "r");
-    assert_non_null(f);
-    size_t n = fread(buf, 1, cap - 1, f);
-    buf[n] = 0;
-    fclose(f);
+    assert_true(bn_fx_read(path, buf, cap) >= 0);
 }
 
 /* Runs bn_cmd_topology on a NULL-terminated argument list, stdout and stderr
@@ -152,9 +145,7 @@ static void test_bad_arguments(void **state)
     s_refused("--nodes and --p are required", s_run("--nodes", "5", NULL));
     char edges[600];
     snprintf(edges, sizeof edges, "%s/g2.edges", s_dir);
-    FILE *f = fopen(edges, "w");
-    fputs("0 1\n", f);
-    fclose(f);
+    bn_fx_write(edges, "0 1\n");
     s_refused("cannot be combined", s_run("--file", edges, "--p", "0.5", NULL));
     s_refused("no G(5, 0)", s_run("--nodes", "5", "--p", "0", "--min-degree", "1", NULL));
 }
@@ -165,9 +156,7 @@ static void test_empty_file_refused(void **state)
     (void) state;
     char edges[600];
     snprintf(edges, sizeof edges, "%s/empty.edges", s_dir);
-    FILE *f = fopen(edges, "w");
-    fputs("# nodes: 4\n", f);
-    fclose(f);
+    bn_fx_write(edges, "# nodes: 4\n");
     s_refused("no edges", s_run("--file", edges, "--nodes", "4", NULL));
     s_refused("no edges", s_run("--file", edges, NULL));
     s_refused("NUL", s_run("--file", "/dev/zero", NULL));

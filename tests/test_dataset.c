@@ -16,6 +16,7 @@
 #include <zlib.h>
 
 #include "dataset.h"
+#include "fixture.h"
 
 #define PX (BN_IMAGE_ROWS * BN_IMAGE_COLS)
 
@@ -97,24 +98,13 @@ static void s_valid_pair(char *ip, char *lp)
 static int s_setup(void **state)
 {
     (void) state;
-    const char *tmp = getenv("TMPDIR");
-    snprintf(s_dir, sizeof s_dir, "%s/bn_test_dataset.XXXXXX", tmp ? tmp : "/tmp");
-    return mkdtemp(s_dir) ? 0 : -1;
+    return bn_fx_tmpdir(s_dir, sizeof s_dir, "dataset");
 }
 
 static int s_teardown(void **state)
 {
     (void) state;
-    const char *names[] = { "img", "lab", "bad", "img.gz", "lab.gz", "bad.gz",
-                            "train-images-idx3-ubyte", "train-labels-idx1-ubyte",
-                            "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz" };
-    char p[512];
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        snprintf(p, sizeof p, "%s/%s", s_dir, names[i]);
-        unlink(p);
-    }
-    rmdir(s_dir);
-    return 0;
+    return bn_fx_rmtree(s_dir);
 }
 
 static void test_valid_full(void **state)

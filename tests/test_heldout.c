@@ -24,6 +24,7 @@
 #include "node_state.h"
 #include "options.h"
 #include "swarmfile.h"
+#include "fixture.h"
 
 #define S_N 100
 
@@ -70,11 +71,7 @@ static uint32_t s_id_of(const bn_dataset_t *ds, uint32_t k)
 static int s_setup(void **state)
 {
     (void) state;
-    snprintf(s_dir, sizeof s_dir, "/tmp/bn-heldout-XXXXXX");
-    const char *t = getenv("TMPDIR");
-    if (t && strlen(t) < 80)
-        snprintf(s_dir, sizeof s_dir, "%s/bn-heldout-XXXXXX", t);
-    if (!mkdtemp(s_dir))
+    if (bn_fx_tmpdir(s_dir, sizeof s_dir, "heldout") != 0)
         return -1;
     s_write_idx(s_dir, "own-images", "own-labels", S_N);
     s_write_idx(s_dir, "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte", 20);
@@ -92,9 +89,7 @@ static int s_setup(void **state)
 static int s_teardown(void **state)
 {
     (void) state;
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", s_dir);
-    return system(cmd) == 0 ? 0 : -1;
+    return bn_fx_rmtree(s_dir);
 }
 
 /* A node 0 of the 2-node swarm with rule, seed and batch; its aux ids into

@@ -15,19 +15,14 @@
 
 #include "hostfile.h"
 #include "keyfile.h"
+#include "fixture.h"
 
 static char s_path[256];
 
 static int s_setup(void **state)
 {
     (void) state;
-    const char *tmp = getenv("TMPDIR");
-    snprintf(s_path, sizeof s_path, "%s/bn_test_hosts.XXXXXX", tmp ? tmp : "/tmp");
-    int fd = mkstemp(s_path);
-    if (fd < 0)
-        return -1;
-    close(fd);
-    return 0;
+    return bn_fx_tmpfile(s_path, sizeof s_path, "hosts");
 }
 
 static int s_teardown(void **state)
@@ -39,10 +34,7 @@ static int s_teardown(void **state)
 
 static void s_write(const char *text)
 {
-    FILE *f = fopen(s_path, "w");
-    assert_non_null(f);
-    fputs(text, f);
-    fclose(f);
+    bn_fx_write(s_path, text);
 }
 
 static void test_syntaxes(void **state)

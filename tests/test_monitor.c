@@ -26,6 +26,7 @@
 #include "swarmfile.h"
 #include "transport.h"
 #include "wire.h"
+#include "fixture.h"
 
 #define N     4
 #define E     3
@@ -64,8 +65,7 @@ static void s_write_swarm(const char *name)
 static int s_setup(void **state)
 {
     (void) state;
-    snprintf(s_dir, sizeof s_dir, "/tmp/bn-test-monitor.XXXXXX");
-    assert_non_null(mkdtemp(s_dir));
+    assert_int_equal(bn_fx_tmpdir(s_dir, sizeof s_dir, "monitor"), 0);
     snprintf(s_out, sizeof s_out, "%s/out", s_dir);
     snprintf(s_swarm_path, sizeof s_swarm_path, "%s/swarm.txt", s_dir);
     s_write_swarm("monitor-test");
@@ -79,9 +79,7 @@ static int s_setup(void **state)
 static int s_teardown(void **state)
 {
     (void) state;
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", s_dir);
-    return system(cmd) == 0 ? 0 : -1;
+    return bn_fx_rmtree(s_dir);
 }
 
 static bn_monitor_t *s_new(void)
@@ -97,9 +95,7 @@ static bn_monitor_t *s_new(void)
 
 static void s_fresh(void)
 {
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", s_out);
-    assert_int_equal(system(cmd), 0);
+    assert_int_equal(bn_fx_rmtree(s_out), 0);
 }
 
 /* ---- building REPORTs ---------------------------------------------------- */

@@ -36,6 +36,7 @@
 
 #include "metrics.h"
 #include "wire.h"
+#include "fixture.h"
 
 #define S_TRAIN   40      /* training images of node 0                        */
 #define S_BATCH   10      /* => S_ROUNDS rounds in the one epoch              */
@@ -48,7 +49,7 @@ typedef void (*s_bad_fn)(uint64_t round);
 
 /* Everything of one run of node 0. */
 typedef struct {
-    char      dir[128];            /* this run's directory                   */
+    char      dir[192];            /* this run's directory                   */
     bool      curve;
     pid_t     pid;
     void     *pull1, *push0, *mon, *extra;
@@ -59,7 +60,7 @@ typedef struct {
     bn_report_t rep;
 } s_run_t;
 
-static char  s_root[64];           /* temp dir of the whole file              */
+static char  s_root[128];          /* temp dir of the whole file              */
 static void *s_ctx;
 static int   s_run_no;
 static char  s_pub[5][41], s_sec[5][41];  /* 0, 1, 2, monitor, unlisted      */
@@ -801,8 +802,7 @@ static void test_curve_unlisted_key_never_heard(void **state)
 static int s_setup(void **state)
 {
     (void) state;
-    snprintf(s_root, sizeof s_root, "/tmp/bn-test-node-XXXXXX");
-    if (!mkdtemp(s_root))
+    if (bn_fx_tmpdir(s_root, sizeof s_root, "node") != 0)
         return -1;
     char a[256], b[256];
     snprintf(a, sizeof a, "%s/train-images-idx3-ubyte", s_root);
@@ -837,11 +837,7 @@ static int s_teardown(void **state)
     free(s_clean[0]);
     free(s_clean[1]);
     zmq_ctx_term(s_ctx);
-    if (getenv("BN_KEEP_TMP"))
-        return 0;
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", s_root);
-    return system(cmd) == 0 ? 0 : -1;
+    return bn_fx_rmtree(s_root);
 }
 
 static int s_test_teardown(void **state)

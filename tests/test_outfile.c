@@ -18,34 +18,27 @@
 #include <unistd.h>
 
 #include "outfile.h"
+#include "fixture.h"
 
 static char s_dir[128];
 
 static int s_setup(void **state)
 {
     (void) state;
-    snprintf(s_dir, sizeof s_dir, "/tmp/bn-test-outfile.XXXXXX");
-    return mkdtemp(s_dir) ? 0 : -1;
+    return bn_fx_tmpdir(s_dir, sizeof s_dir, "outfile");
 }
 
 static int s_teardown(void **state)
 {
     (void) state;
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", s_dir);
-    return system(cmd) == 0 ? 0 : -1;
+    return bn_fx_rmtree(s_dir);
 }
 
+/* The file's text (a static buffer), NULL when there is none. */
 static char *s_read(const char *path)
 {
     static char buf[1 << 16];
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    buf[n] = 0;
-    fclose(f);
-    return buf;
+    return bn_fx_read(path, buf, sizeof buf) < 0 ? NULL : buf;
 }
 
 /* Files in the directory (a failed replacement leaves no temporary). */

@@ -12,6 +12,7 @@
 
 #include "rng.h"
 #include "swarmfile.h"
+#include "fixture.h"
 
 #define KEY_A "0123456789abcdefghijklmnopqrstuvwxyzABCD"
 #define KEY_B "#rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7XY"   /* starts with '#' */
@@ -22,13 +23,7 @@ static char s_path[256];
 static int s_setup(void **state)
 {
     (void) state;
-    const char *tmp = getenv("TMPDIR");
-    snprintf(s_path, sizeof s_path, "%s/bn_test_swarm.XXXXXX", tmp ? tmp : "/tmp");
-    int fd = mkstemp(s_path);
-    if (fd < 0)
-        return -1;
-    close(fd);
-    return 0;
+    return bn_fx_tmpfile(s_path, sizeof s_path, "swarm");
 }
 
 static int s_teardown(void **state)
@@ -40,10 +35,7 @@ static int s_teardown(void **state)
 
 static void s_write(const char *text)
 {
-    FILE *f = fopen(s_path, "w");
-    assert_non_null(f);
-    fputs(text, f);
-    fclose(f);
+    bn_fx_write(s_path, text);
 }
 
 static void test_valid(void **state)

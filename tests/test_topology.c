@@ -15,38 +15,27 @@
 
 #include "rng.h"
 #include "topology.h"
+#include "fixture.h"
 
 static char s_dir[256];
 
 static int s_setup(void **state)
 {
     (void) state;
-    const char *tmp = getenv("TMPDIR");
-    snprintf(s_dir, sizeof s_dir, "%s/bn_test_topology.XXXXXX", tmp ? tmp : "/tmp");
-    return mkdtemp(s_dir) ? 0 : -1;
+    return bn_fx_tmpdir(s_dir, sizeof s_dir, "topology");
 }
 
 static int s_teardown(void **state)
 {
     (void) state;
-    char p[512];
-    const char *names[] = { "g.edges", "bad.edges" };
-    for (size_t i = 0; i < 2; i++) {
-        snprintf(p, sizeof p, "%s/%s", s_dir, names[i]);
-        unlink(p);
-    }
-    rmdir(s_dir);
-    return 0;
+    return bn_fx_rmtree(s_dir);
 }
 
 static const char *s_write(const char *name, const char *text)
 {
     static char p[512];
     snprintf(p, sizeof p, "%s/%s", s_dir, name);
-    FILE *f = fopen(p, "w");
-    assert_non_null(f);
-    fputs(text, f);
-    fclose(f);
+    bn_fx_write(p, text);
     return p;
 }
 

@@ -15,6 +15,7 @@
 #include <zmq.h>
 
 #include "transport.h"
+#include "fixture.h"
 
 /* A shared payload of len bytes, every byte `fill`. */
 static bn_buf_t *s_buf(size_t len, int fill)
@@ -26,7 +27,7 @@ static bn_buf_t *s_buf(size_t len, int fill)
     return b;
 }
 
-static char s_dir[64];
+static char s_dir[128];
 
 static void s_swarm(bn_swarm_t *s, uint32_t n, char (*pub)[41])
 {
@@ -46,30 +47,59 @@ static void s_swarm(bn_swarm_t *s, uint32_t n, char (*pub)[41])
 static int s_setup(void **state)
 {
     (void) state;
-    snprintf(s_dir, sizeof s_dir, "/tmp/bn-test-transport-XXXXXX");
-    return mkdtemp(s_dir) ? 0 : -1;
+    return bn_fx_tmpdir(s_dir, sizeof s_dir, "transport");
 }
 
 static int s_teardown(void **state)
 {
     (void) state;
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", s_dir);
-    return system(cmd) == 0 ? 0 : -1;
+    return bn_fx_rmtree(s_dir);
+}
+
+/* Nodes 0 (a, with opts oa) and 1 (b, oa without fault injection) of a
+ * plain 2-node swarm. */
+typedef struct {
+    bn_swarm_t s;
+    bn_transport_t *a, *b;
+} s_pair_t;
+
+static void s_pair(s_pair_t *p, const bn_transport_opts_t *oa)
+{
+    s_swarm(&p->s, 2, NULL);
+    bn_transport_opts_t ob = *oa;
+    ob.fault_drop = 0;
+    ob.fault_delay_ms = 0;
+    char err[256];
+    p->a = bn_transport_new(&p->s, 0, NULL, oa, err, sizeof err);
+    p->b = bn_transport_new(&p->s, 1, NULL, &ob, err, sizeof err);
+    assert_non_null(p->a);
+    assert_non_null(p->b);
+}
+
+static void s_pair_free(s_pair_t *p)
+{
+    bn_transport_destroy(&p->a);
+    bn_transport_destroy(&p->b);
+    free(p->s.nodes);
+}
+
+/* The options of most cases: the defaults, close without waiting. */
+static bn_transport_opts_t s_opts(void)
+{
+    bn_transport_opts_t o;
+    bn_transport_opts_default(&o);
+    o.linger_ms = 0;
+    return o;
 }
 
 static void test_send_and_receive(void **state)
 {
     (void) state;
-    bn_swarm_t s;
-    s_swarm(&s, 2, NULL);
     bn_transport_opts_t o;
     bn_transport_opts_default(&o);
-    char err[256];
-    bn_transport_t *a = bn_transport_new(&s, 0, NULL, &o, err, sizeof err);
-    bn_transport_t *b = bn_transport_new(&s, 1, NULL, &o, err, sizeof err);
-    assert_non_null(a);
-    assert_non_null(b);
+    s_pair_t pr;
+    s_pair(&pr, &o);
+    bn_transport_t *a = pr.a, *b = pr.b;
 
     float vec[1000];
     for (int i = 0; i < 1000; i++)
@@ -123,26 +153,18 @@ static void test_send_and_receive(void **state)
     const bn_transport_stats_t *st = bn_transport_stats(a);
     assert_int_equal(st->msgs_sent, 2);
     assert_int_equal(bn_transport_stats(b)->msgs_received, 2);
-    bn_transport_destroy(&a);
-    bn_transport_destroy(&b);
-    assert_null(a);
-    bn_transport_destroy(&a);  /* safe twice */
-    free(s.nodes);
+    s_pair_free(&pr);
+    assert_null(pr.a);
+    bn_transport_destroy(&pr.a);  /* safe twice */
 }
 
 static void test_full_queue_drops_without_blocking(void **state)
 {
     (void) state;
-    bn_swarm_t s;
-    s_swarm(&s, 2, NULL);
-    bn_transport_opts_t o;
-    bn_transport_opts_default(&o);
-    o.linger_ms = 0;
-    char err[256];
-    bn_transport_t *a = bn_transport_new(&s, 0, NULL, &o, err, sizeof err);
-    bn_transport_t *b = bn_transport_new(&s, 1, NULL, &o, err, sizeof err);
-    assert_non_null(a);
-    assert_non_null(b);
+    bn_transport_opts_t o = s_opts();
+    s_pair_t pr;
+    s_pair(&pr, &o);
+    bn_transport_t *a = pr.a, *b = pr.b;
     bn_buf_t *payload = s_buf(400000, 0);
     double t0 = bn_now();
     int ok = 0, dropped = 0;
@@ -166,9 +188,7 @@ static void test_full_queue_drops_without_blocking(void **state)
         bn_msg_destroy(&rx);
     }
     assert_int_equal(got, ok);
-    bn_transport_destroy(&a);
-    bn_transport_destroy(&b);
-    free(s.nodes);
+    s_pair_free(&pr);
 }
 
 static void test_curve_authenticates_listed_keys_only(void **state)
@@ -179,9 +199,7 @@ static void test_curve_authenticates_listed_keys_only(void **state)
         assert_int_equal(zmq_curve_keypair(pub[i], sec[i]), 0);
     bn_swarm_t s;
     s_swarm(&s, 3, pub);
-    bn_transport_opts_t o;
-    bn_transport_opts_default(&o);
-    o.linger_ms = 0;
+    bn_transport_opts_t o = s_opts();
     char err[256];
     o.secret_key = sec[0];
     bn_transport_t *a = bn_transport_new(&s, 0, NULL, &o, err, sizeof err);
@@ -253,9 +271,7 @@ static void test_oversize_multipart_is_dropped_without_growth(void **state)
     (void) state;
     bn_swarm_t s;
     s_swarm(&s, 2, NULL);
-    bn_transport_opts_t o;
-    bn_transport_opts_default(&o);
-    o.linger_ms = 0;
+    bn_transport_opts_t o = s_opts();
     o.max_msg_size = 36 * 1024 + 4096;
     char err[256];
     bn_transport_t *b = bn_transport_new(&s, 1, NULL, &o, err, sizeof err);
@@ -308,18 +324,11 @@ static void test_oversize_multipart_is_dropped_without_growth(void **state)
 static void test_fault_drop_inside_the_transport(void **state)
 {
     (void) state;
-    bn_swarm_t s;
-    s_swarm(&s, 2, NULL);
-    bn_transport_opts_t o;
-    bn_transport_opts_default(&o);
-    o.linger_ms = 0;
+    bn_transport_opts_t o = s_opts();
     o.fault_drop = 1.0;
-    char err[256];
-    bn_transport_t *a = bn_transport_new(&s, 0, NULL, &o, err, sizeof err);
-    o.fault_drop = 0;
-    bn_transport_t *b = bn_transport_new(&s, 1, NULL, &o, err, sizeof err);
-    assert_non_null(a);
-    assert_non_null(b);
+    s_pair_t pr;
+    s_pair(&pr, &o);
+    bn_transport_t *a = pr.a, *b = pr.b;
     bn_buf_t *payload = s_buf(64, 1);
     for (int i = 0; i < 5; i++)
         assert_int_equal(bn_transport_send(a, 1, "h", 1, NULL, 0, payload), BN_OK);
@@ -328,9 +337,7 @@ static void test_fault_drop_inside_the_transport(void **state)
     assert_int_equal(bn_transport_recv(b, 300, &rx), BN_ETIMEOUT);
     assert_int_equal(bn_transport_stats(a)->fault_dropped, 5);
     assert_int_equal(bn_transport_stats(a)->msgs_sent, 0);
-    bn_transport_destroy(&a);
-    bn_transport_destroy(&b);
-    free(s.nodes);
+    s_pair_free(&pr);
 }
 
 /* Injected delay: a held message goes out from recv when due (not before),
@@ -338,18 +345,11 @@ static void test_fault_drop_inside_the_transport(void **state)
 static void test_fault_delay_sends_when_due(void **state)
 {
     (void) state;
-    bn_swarm_t s;
-    s_swarm(&s, 2, NULL);
-    bn_transport_opts_t o;
-    bn_transport_opts_default(&o);
-    o.linger_ms = 0;
+    bn_transport_opts_t o = s_opts();
     o.fault_delay_ms = 300;
-    char err[256];
-    bn_transport_t *a = bn_transport_new(&s, 0, NULL, &o, err, sizeof err);
-    o.fault_delay_ms = 0;
-    bn_transport_t *b = bn_transport_new(&s, 1, NULL, &o, err, sizeof err);
-    assert_non_null(a);
-    assert_non_null(b);
+    s_pair_t pr;
+    s_pair(&pr, &o);
+    bn_transport_t *a = pr.a, *b = pr.b;
     bn_buf_t *payload = s_buf(64, 7);
     assert_int_equal(bn_transport_send(a, 1, "head", 4, "mid", 3, payload), BN_OK);
     bn_buf_release(&payload);                /* the held message keeps its own reference */
@@ -369,9 +369,7 @@ static void test_fault_delay_sends_when_due(void **state)
     assert_int_equal(pl[0], 7);
     assert_int_equal(pl[63], 7);
     bn_msg_destroy(&rx);
-    bn_transport_destroy(&a);
-    bn_transport_destroy(&b);
-    free(s.nodes);
+    s_pair_free(&pr);
 }
 
 /* A drain with a 60 s delay pending returns at once when stop is set, and
@@ -382,9 +380,7 @@ static void test_drain_honours_stop(void **state)
     (void) state;
     bn_swarm_t s;
     s_swarm(&s, 2, NULL);
-    bn_transport_opts_t o;
-    bn_transport_opts_default(&o);
-    o.linger_ms = 0;
+    bn_transport_opts_t o = s_opts();
     o.fault_delay_ms = 60000;
     char err[256];
     bn_transport_t *a = bn_transport_new(&s, 0, NULL, &o, err, sizeof err);

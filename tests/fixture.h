@@ -1,0 +1,30 @@
+/*  fixture.h -- temporary files and directories of the cmocka tests.
+ *
+ *  Owns: where a test's scratch lives ($TMPDIR when short enough for an
+ *  ipc:// endpoint below it, else /tmp), making it and removing it.  The
+ *  write/read helpers assert (cmocka) instead of returning errors: they are
+ *  for test bodies, not for setup functions.
+ */
+#ifndef BN_TEST_FIXTURE_H
+#define BN_TEST_FIXTURE_H
+
+#include <stddef.h>
+
+/* A fresh directory <tmp>/bn-test-NAME.XXXXXX into buf (cap >= 128);
+ * 0, or -1 when it cannot be made. */
+int bn_fx_tmpdir(char *buf, size_t cap, const char *name);
+
+/* A fresh empty file <tmp>/bn-test-NAME.XXXXXX into buf; 0 or -1. */
+int bn_fx_tmpfile(char *buf, size_t cap, const char *name);
+
+/* rm -rf DIR (kept when BN_KEEP_TMP is set); 0 or -1. */
+int bn_fx_rmtree(const char *dir);
+
+/* Replace the file at path with text (asserts). */
+void bn_fx_write(const char *path, const char *text);
+
+/* Up to cap - 1 bytes of the file at path into buf, NUL-terminated; the
+ * count, or -1 when it cannot be opened. */
+long bn_fx_read(const char *path, char *buf, size_t cap);
+
+#endif
