@@ -45,13 +45,15 @@ bn_kill_ours() {
     for p in $pids; do kill -KILL "$p" 2>/dev/null || true; done
 }
 
-# A test may define bn_cleanup_hook (e.g. to delete network namespaces);
-# it runs after our processes are stopped.
+# A test may define bn_cleanup_hook (e.g. to unmount something); it runs
+# after our processes are stopped, and before the namespaces of
+# bn_netns_lan are deleted.
 bn_cleanup() {
     local rc=$?
     trap - EXIT INT TERM
     bn_kill_ours
     if declare -F bn_cleanup_hook >/dev/null; then bn_cleanup_hook || true; fi
+    bn_netns_cleanup
     if [ -n "$BN_TMP" ] && [ -d "$BN_TMP" ]; then
         if [ "$rc" = 0 ] || [ "$rc" = 77 ]; then
             [ "${BN_KEEP:-0}" = 1 ] && bn_log "kept $BN_TMP" || rm -rf "$BN_TMP"
@@ -133,6 +135,74 @@ bn_expect_true() {
     local what="$1"; shift
     if "$@"; then bn_log "ok   $what"
     else bn_log "FAIL $what"; BN_FAILURES=$((BN_FAILURES + 1)); fi
+}
+
+# ---- network namespaces (netns_swarm.sh, ssh_swarm.sh) -------------------
+# bn_netns_lan SWITCH NET MEMBER...: a namespace SWITCH with a bridge and,
+# for each MEMBER, a namespace with lo up and eth0 on the bridge: the first
+# member NET.2/24, the k-th after it NET.(10+k-1)/24.  The veth pairs are
+# made inside SWITCH with their peer moved straight into the member, so
+# nothing is added to the host's own network, and no namespace has a route
+# but the /24 (checked).  Returns when every eth0 is up.  Every namespace
+# made is in BN_NS_CREATED; bn_cleanup kills what runs in them and deletes
+# them.  The first that cannot be made skips the test (exit 77).
+BN_NS_CREATED=()
+
+bn_netns_add() {
+    local err
+    if ! err="$(ip netns add "$1" 2>&1)"; then
+        [ ${#BN_NS_CREATED[@]} = 0 ] && bn_skip "cannot create a network namespace: $err"
+        bn_die "ip netns add $1: $err"
+    fi
+    BN_NS_CREATED+=("$1")
+    ip -n "$1" link set lo up
+}
+
+bn_netns_lan() {
+    local sw="$1" net="$2" i=0 ns addr routes down; shift 2
+    bn_netns_add "$sw"
+    ip -n "$sw" link add br0 type bridge
+    ip -n "$sw" link set br0 up
+    for ns in "$@"; do
+        bn_netns_add "$ns"
+        ip -n "$sw" link add "p$i" type veth peer name eth0 netns "$ns"
+        ip -n "$sw" link set "p$i" master br0
+        ip -n "$sw" link set "p$i" up
+        if [ $i = 0 ]; then addr="$net.2"; else addr="$net.$((10 + i - 1))"; fi
+        ip -n "$ns" addr add "$addr/24" dev eth0
+        ip -n "$ns" link set eth0 up
+        i=$((i + 1))
+    done
+    for ns in "$@"; do
+        routes="$(ip -n "$ns" route show | grep -v "^$net.0/24 " || true)"
+        [ -z "$routes" ] || bn_die "unexpected route in $ns: $routes"
+    done
+    # The carrier of the veth pairs takes a moment.
+    for _ in $(seq 1 50); do
+        down=0
+        for ns in "$@"; do ip -n "$ns" link show eth0 | grep -q "state UP" || down=1; done
+        [ $down = 0 ] && return 0
+        sleep 0.1
+    done
+}
+
+bn_netns_cleanup() {
+    local ns p
+    for ns in "${BN_NS_CREATED[@]}"; do
+        # Anything still running in one of our namespaces is ours.
+        for p in $(ip netns pids "$ns" 2>/dev/null); do kill -KILL "$p" 2>/dev/null || true; done
+        ip netns del "$ns" 2>/dev/null || bn_log "could not delete namespace $ns"
+    done
+    BN_NS_CREATED=()
+}
+
+# bn_json_strict FILE: FILE is UTF-8 JSON with no NaN / Infinity (which
+# python's json module, and so json.tool, accepts by default).
+bn_json_strict() {
+    python3 -c 'import json, sys
+def bad(c):
+    raise ValueError("non-finite number %s" % c)
+json.loads(open(sys.argv[1], encoding="utf-8", errors="strict").read(), parse_constant=bad)' "$1"
 }
 
 # bn_no_leftovers: no process of ours may outlive its swarm.

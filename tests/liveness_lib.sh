@@ -4,7 +4,8 @@
 #   lv_start N EPOCHS [extra "option" lines...]   monitor + N nodes into $LV_RUN
 #   lv_wait_epochs ID K                          until node ID's jsonl has K lines
 #   lv_wait_all                                  every node exits; sets LV_RC
-#   lv_missing_tail ID K                         missing of ID in its last K epochs
+#   lv_table N                                   per-node figures to the log
+#   lv_rejoin_checks N VICTIM EPOCHS             the checks of every rejoin case
 #
 # Every process has $BN_TMP in its command line (the swarm file lives there),
 # so lib.sh's cleanup and leftover check find exactly them.  Wall time of the
@@ -83,6 +84,25 @@ lv_table() {
             "restored $(bn_py r "[d.get('peers_restored') for d in jl($k)]")," \
             "t_epoch $(bn_py r "[round(d['t_epoch'], 1) for d in jl($k)]")"
     done
+}
+
+# The checks every rejoin case makes: every node ran to the last epoch and
+# none is failed; from the catch-up on nobody misses a model (the victim and
+# its neighbours miss none in the last 3 epochs); the liveness story
+# (lv_liveness_checks); the swarm did not spend its time in timed-out
+# rounds; the victim learned; every honest node reported the last epoch.
+lv_rejoin_checks() {
+    local n="$1" victim="$2" epochs="$3"
+    bn_expect r "every node's last epoch" "[x['last_epoch'] for x in nodes]" "v == [$epochs] * $n"
+    bn_expect r "no node marked failed" "[x['id'] for x in nodes if x['failed']]" "v == []"
+    bn_expect r "victim's missing models, last 3 epochs" "[d['missing'] for d in jl($victim)[-3:]]" "v == [0, 0, 0]"
+    bn_expect r "neighbours' missing models, last 3 epochs" \
+        "[d['missing'] for k in range($n) if k != $victim for d in jl(k)[-3:]]" "v == [0] * $((3 * (n - 1)))"
+    lv_liveness_checks "$n" "$victim"
+    bn_expect r "rounds timed out, all nodes (each costs 1 s)" \
+        "sum(d['rounds_timed_out'] for k in range($n) for d in jl(k))" "v <= 24"
+    bn_expect r "victim's final accuracy" "jl($victim)[-1]['accuracy']" "v > 0.6"
+    bn_expect r "honest reports in the last epoch" "last['honest_reported']" "v == $n"
 }
 
 # The liveness story in the logs (and in the reports' counters when the

@@ -6,7 +6,8 @@
 #   * one 200 MB frame: refused by libzmq before it is buffered (the
 #     monitor's peak RSS stays far below it), and the run goes on;
 #   * the monitor killed after epoch 1 and restarted: both epochs in its
-#     summary (journal replay);
+#     summary (journal replay), with the figures of case 2 (the same reports,
+#     no restart);
 #   * disk full (a 40 KB tmpfs this test mounts): the monitor says so on one
 #     line and exits non-zero, summary.json keeps its last good content;
 #   * an --out that cannot be written: one line, exit non-zero.
@@ -58,7 +59,7 @@ bn_expect_true "silent node: the monitor exited by itself with 0 (got $rc after 
 bn_expect silent "epochs closed" "len(s['epochs'])" "v == 2"
 bn_expect silent "honest reports per epoch" "[e['honest_reported'] for e in s['epochs']]" "v == [3, 3]"
 bn_expect silent "node states" "[x['state'] for x in nodes]" "v == ['finished'] * 3 + ['failed']"
-bn_expect_true "silent: summary.json is valid JSON" python3 -m json.tool "$BN_TMP/silent/summary.json" /dev/null
+bn_expect_true "silent: summary.json is valid JSON" bn_json_strict "$BN_TMP/silent/summary.json"
 
 # 2. a 200 MB frame, then the genuine reports (a long grace: sending 200 MB
 #    takes a while on a loaded machine)
@@ -89,6 +90,12 @@ bn_expect_true "restart: the second monitor exited by itself with 0 (got $rc)" t
 bn_expect_true "restart: it resumed from its journal" grep -q "resumed from" "$BN_TMP/restart.log"
 bn_expect restart "both epochs, every report" "[e['honest_reported'] for e in s['epochs']]" "v == [4, 4]"
 bn_expect restart "every node's two reports" "[len(x['epochs']) for x in nodes]" "v == [2] * $n"
+# The same genuine reports as case 2 (which had no restart): the same figures.
+fields="['epoch', 'mean_accuracy', 'min_accuracy', 'max_accuracy', 'consensus_error', 'byzantine_weight', 'honest_reported', 'models']"
+ref="$(bn_py big "[[e[k] for k in $fields] for e in s['epochs']]")"
+bn_expect restart "every epoch, the figures of the run without a restart" \
+    "[[e[k] for k in $fields] for e in s['epochs']]" "v == $ref"
+bn_expect_true "restart: summary.json is valid JSON" bn_json_strict "$BN_TMP/restart/summary.json"
 
 # 3. an --out that cannot be written
 touch "$BN_TMP/plainfile"
@@ -123,7 +130,7 @@ disk_full() {
         test "$(grep -c 'No space left on device' "$BN_TMP/full.log")" = 1 -a \
              "$(grep -c "$what" "$BN_TMP/full.log")" = 1
     bn_expect_true "disk full ($case): summary.json is the last good one" cmp -s "$BN_TMP/good.json" "$BN_TMP/full/summary.json"
-    bn_expect_true "disk full ($case): summary.json is valid JSON" python3 -m json.tool "$BN_TMP/full/summary.json" /dev/null
+    bn_expect_true "disk full ($case): summary.json is valid JSON" bn_json_strict "$BN_TMP/full/summary.json"
     bn_expect_true "disk full ($case): no temporary file left" \
         test -z "$(ls "$BN_TMP/full" | grep -E '\.[A-Za-z0-9]{6}$')"
     umount "$BN_TMP/full"

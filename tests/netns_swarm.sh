@@ -28,59 +28,8 @@ bn_init netns_swarm
 n=3; net=10.203.77; port=7100
 sw="bnsw$$"; mon="bnm$$"; members=("$mon")
 for k in $(seq 0 $((n - 1))); do members+=("bnn$$-$k"); done
-created=()
-
-bn_cleanup_hook() {
-    local ns p
-    for ns in "${created[@]}"; do
-        # Anything still running in one of our namespaces is ours.
-        for p in $(ip netns pids "$ns" 2>/dev/null); do kill -KILL "$p" 2>/dev/null || true; done
-        ip netns del "$ns" 2>/dev/null || bn_log "could not delete namespace $ns"
-    done
-}
-
-mkns() {
-    local err
-    if ! err="$(ip netns add "$1" 2>&1)"; then
-        [ ${#created[@]} = 0 ] && bn_skip "cannot create a network namespace: $err"
-        bn_die "ip netns add $1: $err"
-    fi
-    created+=("$1")
-    ip -n "$1" link set lo up
-}
-
-mkns "$sw"
-ip -n "$sw" link add br0 type bridge
-ip -n "$sw" link set br0 up
-i=0
-for ns in "${members[@]}"; do
-    mkns "$ns"
-    ip -n "$sw" link add "p$i" type veth peer name eth0 netns "$ns"
-    ip -n "$sw" link set "p$i" master br0
-    ip -n "$sw" link set "p$i" up
-    if [ "$ns" = "$mon" ]; then addr="$net.2"; else addr="$net.$((10 + i - 1))"; fi
-    ip -n "$ns" addr add "$addr/24" dev eth0
-    ip -n "$ns" link set eth0 up
-    i=$((i + 1))
-done
-bn_log "namespaces: ${created[*]}"
-
-# Nothing in our namespaces routes anywhere but the /24.
-for ns in "${members[@]}"; do
-    routes="$(ip -n "$ns" route show | grep -v "^$net.0/24 " || true)"
-    [ -z "$routes" ] || bn_die "unexpected route in $ns: $routes"
-done
-
-# Wait until the links are up (IPv6 DAD and bridge learning do not matter for
-# IPv4, but the carrier of the veth pairs takes a moment).
-for _ in $(seq 1 50); do
-    down=0
-    for ns in "${members[@]}"; do
-        ip -n "$ns" link show eth0 | grep -q "state UP" || down=1
-    done
-    [ $down = 0 ] && break
-    sleep 0.1
-done
+bn_netns_lan "$sw" "$net" "${members[@]}"
+bn_log "namespaces: ${BN_NS_CREATED[*]}"
 
 # run NAME [curve]: write the swarm file, start monitor + nodes, wait.
 run() {

@@ -32,42 +32,7 @@ bn_init ssh_swarm
 n_nodes="${BN_SSH_NODES:-30}"; n_hosts=3; net=10.203.78
 sw="bnss$$"; cl="bnsc$$"; hosts_ns=(); members=("$cl")
 for k in $(seq 0 $((n_hosts - 1))); do hosts_ns+=("bnsh$$-$k"); members+=("bnsh$$-$k"); done
-created=()
-
-bn_cleanup_hook() {
-    local ns p
-    for ns in "${created[@]}"; do
-        for p in $(ip netns pids "$ns" 2>/dev/null); do kill -KILL "$p" 2>/dev/null || true; done
-        ip netns del "$ns" 2>/dev/null || bn_log "could not delete namespace $ns"
-    done
-}
-mkns() {
-    local err
-    if ! err="$(ip netns add "$1" 2>&1)"; then
-        [ ${#created[@]} = 0 ] && bn_skip "cannot create a network namespace: $err"
-        bn_die "ip netns add $1: $err"
-    fi
-    created+=("$1")
-    ip -n "$1" link set lo up
-}
-mkns "$sw"
-ip -n "$sw" link add br0 type bridge
-ip -n "$sw" link set br0 up
-i=0
-for ns in "${members[@]}"; do
-    mkns "$ns"
-    ip -n "$sw" link add "p$i" type veth peer name eth0 netns "$ns"
-    ip -n "$sw" link set "p$i" master br0
-    ip -n "$sw" link set "p$i" up
-    if [ "$ns" = "$cl" ]; then addr="$net.2"; else addr="$net.$((10 + i - 1))"; fi
-    ip -n "$ns" addr add "$addr/24" dev eth0
-    ip -n "$ns" link set eth0 up
-    i=$((i + 1))
-done
-for ns in "${members[@]}"; do
-    routes="$(ip -n "$ns" route show | grep -v "^$net.0/24 " || true)"
-    [ -z "$routes" ] || bn_die "unexpected route in $ns: $routes"
-done
+bn_netns_lan "$sw" "$net" "${members[@]}"
 
 # sshd per host: throw-away keys, root by public key only, listening on the
 # host's address only.
@@ -116,7 +81,7 @@ for _ in $(seq 1 100); do
     sleep 0.2
 done
 [ $up = $n_hosts ] || { tail -n 5 "$S"/sshd-*.log >&2; bn_die "sshd did not come up in every namespace"; }
-bn_log "namespaces ${created[*]}; sshd on $net.10-$((9 + n_hosts)):22"
+bn_log "namespaces ${BN_NS_CREATED[*]}; sshd on $net.10-$((9 + n_hosts)):22"
 
 # The recipe of docs/deployment.md (ssh): a hostfile, swarm-file, launch-ssh.sh.
 cd "$BN_TMP"
@@ -221,7 +186,7 @@ for p in "${sshd_pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
 for p in "${sshd_pids[@]}"; do wait "$p" 2>/dev/null || true; done
 sleep 0.2
 left=""
-for ns in "${created[@]}"; do left+="$(ip netns pids "$ns" 2>/dev/null | tr '\n' ' ')"; done
+for ns in "${BN_NS_CREATED[@]}"; do left+="$(ip netns pids "$ns" 2>/dev/null | tr '\n' ' ')"; done
 bn_expect_true "no process left in the namespaces (sshd and its sessions included): '${left// /}'" \
     test -z "${left// /}"
 bn_finish

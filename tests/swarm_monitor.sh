@@ -9,7 +9,7 @@
 #          and its last-epoch report early.
 # Each run's epochs must equal those of the same swarm without forgeries
 # (same seed: the same figures), no node is failed, summary.json is valid
-# JSON (python3 -m json.tool), and the monitor exits by itself.
+# JSON (no NaN: bn_json_strict), and the monitor exits by itself.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 bn_init swarm_monitor
 FORGE="$BN_BUILD/tests/monitor_forge"
@@ -49,7 +49,7 @@ fields="['epoch', 'mean_accuracy', 'min_accuracy', 'max_accuracy', 'consensus_er
 ref="$(bn_py clean "[[e[k] for k in $fields] for e in s['epochs']]")"
 bn_expect clean "epochs closed" "len(s['epochs'])" "v == $E"
 for run in plain curve; do
-    bn_expect_true "$run: summary.json is valid JSON" python3 -m json.tool "$BN_TMP/$run/summary.json" /dev/null
+    bn_expect_true "$run: summary.json is valid JSON" bn_json_strict "$BN_TMP/$run/summary.json"
     bn_expect $run "every epoch, the genuine figures" "[[e[k] for k in $fields] for e in s['epochs']]" "v == $ref"
     bn_expect $run "no node failed" "[x['id'] for x in nodes if x['failed']]" "v == []"
     bn_expect $run "every node finished" "[x['state'] for x in nodes]" "v == ['finished'] * $n"
