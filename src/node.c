@@ -261,6 +261,10 @@ static int s_run(bn_node_t *nd)
     }
     /* Let the last round's messages drain to slower neighbours before closing. */
     bn_transport_drain(nd->tr, nd->stop);
+    const bn_rule_stats_t *rs = nd->rule ? bn_rule_stats(nd->rule) : NULL;
+    if (rs && rs->streamed)
+        BN_INFO("aggregation: %llu neighbour models had their per-neighbour pass while the "
+                "others were awaited (streaming)", (unsigned long long) rs->streamed);
     return BN_OK;
 }
 
