@@ -11,6 +11,10 @@
  *  BN_EARG.  Rules with BN_RULE_F_CHECKS_FINITE fuse the finiteness check
  *  into their first pass (one read less) and flag bad vectors themselves.
  *  bn_rule_aggregate allocates nothing: every buffer comes from bn_rule_new.
+ *  Streaming: bn_rule_begin checks x_self and x_prev, bn_rule_observe each
+ *  neighbour vector, while the node waits; bn_rule_aggregate reuses those
+ *  checks for the same pointers (for every rule), then the rule's own
+ *  begin / observe work (similarity).
  *
  *  Parameters: each rule's table lists the rows it reads; a row read by
  *  several rules (trim, bucketing) is defined once here, or repeated in
@@ -50,6 +54,14 @@ struct bn_rule_t {
     uint32_t *orig;               /* cap: original index of v[i]                  */
     float    *w;                  /* cap: weights in set order                    */
     uint8_t  *bad;                /* cap: 1 if the vector was non-finite          */
+
+    /* streaming (bn_rule_begin / bn_rule_observe): the pre-filter's finite
+     * checks done while the node waits, reused for the same pointers */
+    bool     open;                /* begin called, aggregate not yet              */
+    const float *b_prev, *b_self; /* the round's vectors (borrowed)               */
+    bool     b_prev_fin, b_self_fin;
+    const float **o_ptr;          /* cap: the vector observed in each slot        */
+    uint8_t  *o_fin;              /* cap: 1 if it is finite                       */
 };
 
 /* ---- registry ------------------------------------------------------------ */
@@ -340,7 +352,9 @@ bn_rule_t *bn_rule_new(const bn_rule_opts_t *opts, size_t dim, uint32_t max_k)
     self->orig = calloc(cap, sizeof *self->orig);
     self->w = calloc(cap, sizeof *self->w);
     self->bad = calloc(cap, sizeof *self->bad);
-    if (!self->v || !self->orig || !self->w || !self->bad)
+    self->o_ptr = calloc(cap, sizeof *self->o_ptr);
+    self->o_fin = calloc(cap, sizeof *self->o_fin);
+    if (!self->v || !self->orig || !self->w || !self->bad || !self->o_ptr || !self->o_fin)
         goto fail;
     if (self->ops->state_size) {
         self->state = calloc(1, self->ops->state_size);
@@ -377,8 +391,20 @@ void bn_rule_destroy(bn_rule_t **self_p)
     free(self->orig);
     free(self->w);
     free(self->bad);
+    free(self->o_ptr);
+    free(self->o_fin);
     free(self);
     *self_p = NULL;
+}
+
+/* The pre-filter's check of x = in->x_nb[j]: the one made when x was
+ * observed (slots are at least the x_nb index, in x_nb order), else now. */
+static bool s_finite_seen(const bn_rule_t *self, bool use, uint32_t j, const float *x)
+{
+    for (uint32_t s = j; use && s < self->max_k; s++)
+        if (self->o_ptr[s] == x)
+            return self->o_fin[s];
+    return bn_select_finite(x, self->dim);
 }
 
 int bn_rule_aggregate(bn_rule_t *self, const bn_agg_input_t *in, float *x_out, float *weights)
@@ -395,12 +421,16 @@ int bn_rule_aggregate(bn_rule_t *self, const bn_agg_input_t *in, float *x_out, f
 
     /* the node's own vector: a diverged local step is replaced by x_prev */
     const float *x_self = in->x_self, *x_prev = in->x_prev;
-    if (!bn_select_finite(x_self, dim)) {
-        if (!bn_select_finite(x_prev, dim))
+    bool use = self->open && self->b_self == x_self && self->b_prev == x_prev;
+    self->open = false;
+    bool self_fin = use ? self->b_self_fin : bn_select_finite(x_self, dim);
+    if (!self_fin) {
+        if (!(use ? self->b_prev_fin : bn_select_finite(x_prev, dim)))
             return BN_EARG;
         x_self = x_prev;
         self->stats.degenerate++;
-    } else if ((flags & BN_RULE_F_USES_PREV) && !bn_select_finite(x_prev, dim)) {
+    } else if ((flags & BN_RULE_F_USES_PREV)
+               && !(use ? self->b_prev_fin : bn_select_finite(x_prev, dim))) {
         /* cross-updates need a finite x_i^t; without one the round keeps x_self */
         x_prev = x_self;
         self->stats.degenerate++;
@@ -409,7 +439,7 @@ int bn_rule_aggregate(bn_rule_t *self, const bn_agg_input_t *in, float *x_out, f
     uint32_t n = 0;
     for (uint32_t j = 0; j < k; j++) {
         const float *x = in->x_nb[j];
-        if (!x || (!checks_finite && !bn_select_finite(x, dim))) {
+        if (!x || (!checks_finite && !s_finite_seen(self, use, j, x))) {
             self->stats.nonfinite++;
             continue;
         }
@@ -457,6 +487,12 @@ int bn_rule_begin(bn_rule_t *self, const float *x_prev, const float *x_self)
 {
     if (!self || !x_prev || !x_self)
         return BN_EARG;
+    self->b_prev = x_prev;
+    self->b_self = x_self;
+    self->b_self_fin = bn_select_finite(x_self, self->dim);
+    self->b_prev_fin = bn_select_finite(x_prev, self->dim);
+    memset(self->o_ptr, 0, self->max_k * sizeof *self->o_ptr);
+    self->open = true;
     if (self->ops->begin)
         self->ops->begin(self->state, x_prev, x_self, self->dim);
     return BN_OK;
@@ -466,6 +502,10 @@ int bn_rule_observe(bn_rule_t *self, uint32_t slot, const float *x)
 {
     if (!self || !x || slot >= self->max_k)
         return BN_EARG;
+    if (self->open && !(self->ops->flags & BN_RULE_F_CHECKS_FINITE)) {
+        self->o_fin[slot] = (uint8_t) bn_select_finite(x, self->dim);
+        self->o_ptr[slot] = x;
+    }
     if (self->ops->observe)
         self->ops->observe(self->state, slot, x, self->dim);
     return BN_OK;
