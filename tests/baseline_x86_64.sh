@@ -16,7 +16,10 @@ build="${BN_BUILD_ROOT:?}"
 qemu=qemu-x86_64
 command -v "$qemu" >/dev/null 2>&1 || {
     echo "baseline_x86_64: $qemu not found (scripts/setup.sh installs qemu-user)"; exit 1; }
-run() { "$qemu" -cpu Nehalem "$@"; }
+# OpenBLAS must pick its kernels from the emulated CPU: an OPENBLAS_CORETYPE
+# from the environment (some machines set Haswell) would force AVX2 kernels
+# onto the Nehalem and die with SIGILL inside libopenblas, not in our code.
+run() { env -u OPENBLAS_CORETYPE "$qemu" -cpu Nehalem "$@"; }
 status=0
 for t in layers model; do
     log="$build/baseline-x86_64-test_$t.log"
