@@ -61,7 +61,7 @@ static void s_evaluate(bn_node_t *nd, bool last)
     bn_report_t *r = &nd->rep;
     r->accuracy = NAN;
     r->test_loss = NAN;
-    if (!nd->honest || !nd->test.n || !(last || (nd->epoch + 1) % nd->opt.eval_every == 0))
+    if (nd->byz_id || !nd->test.n || !(last || (nd->epoch + 1) % nd->opt.eval_every == 0))
         return;
     double t0 = bn_now(), c0 = bn_cpu_now();
     if (last && nd->eval_partial) {
@@ -106,7 +106,7 @@ static void s_fill(bn_node_t *nd, bool last)
     r->node = nd->id;
     r->epoch = nd->epoch;
     r->n_nodes = nd->n;
-    r->honest = nd->honest;
+    r->honest = !nd->byz_id;
     r->final = last;
     snprintf(r->attack, sizeof r->attack, "%s", bn_attack_name(nd->opt.attack.kind));
     r->train_loss = nd->train_steps ? nd->train_loss_sum / nd->train_steps : NAN;
@@ -146,7 +146,7 @@ static void s_send_report(bn_node_t *nd)
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
     bn_report_pack(&nd->rep, &pk);
     bn_buf_t *payload = NULL;
-    if (nd->honest) {
+    if (!nd->byz_id) {
         void *bytes;
         payload = bn_buf_new(nd->dim * sizeof(float), &bytes);
         if (payload)
@@ -169,7 +169,7 @@ int bn_node_report_end(bn_node_t *nd)
     int rc = s_write_jsonl(nd);
     s_send_report(nd);
     bn_report_t *r = &nd->rep;
-    if (nd->honest && !isnan(r->accuracy))
+    if (!nd->byz_id && !isnan(r->accuracy))
         BN_INFO("epoch %u: accuracy %.4f, train loss %.4f, %.1f s (compute %.1f, wait %.1f, aggregate %.2f)",
                 nd->epoch + 1, r->accuracy, r->train_loss, r->t_epoch, r->t_compute, r->t_wait,
                 r->t_aggregate);

@@ -101,6 +101,35 @@ static int s_load_data(bn_node_t *nd, char *err, size_t errlen)
     return BN_OK;
 }
 
+/* The node's id must be started in its role (docs/protocol.md 3.2): an id
+ * of the Byzantine set needs an explicit --attack (none runs it honestly in
+ * the attack's place: the no-attack baseline of the same honest set), an
+ * honest id never attacks.  The monitor scores by the same set, so a node
+ * in the wrong role would only be dropped there and marked failed. */
+static int s_check_role(bn_node_t *nd, char *err, size_t errlen)
+{
+    const bn_options_t *opt = &nd->opt;
+    bool *set = calloc(nd->n, sizeof *set);
+    if (!set || bn_roles_byzantine(opt->seed, nd->n, opt->byzantine, set) != BN_OK) {
+        free(set);
+        return bn_fail(err, errlen, BN_ENOMEM, "out of memory");
+    }
+    nd->byz_id = set[nd->id];
+    free(set);
+    if (nd->byz_id && !opt->attack_set)
+        return bn_fail(err, errlen, BN_EARG,
+                       "node %u is in the swarm's Byzantine set (seed %llu, byzantine %u: byznode roles): "
+                       "start it with --attack NAME (--attack none runs it honestly)",
+                       nd->id, (unsigned long long) opt->seed, opt->byzantine);
+    if (!nd->byz_id && !nd->honest)
+        return bn_fail(err, errlen, BN_EARG,
+                       "node %u is honest in this swarm (seed %llu, byzantine %u: byznode roles): "
+                       "--attack %s is for the Byzantine ids only",
+                       nd->id, (unsigned long long) opt->seed, opt->byzantine,
+                       bn_attack_name(opt->attack.kind));
+    return BN_OK;
+}
+
 /* The per-node arrays, the roles an attacker knows and the RNG streams. */
 static int s_alloc_state(bn_node_t *nd, char *err, size_t errlen)
 {
@@ -293,7 +322,7 @@ bn_node_t *bn_node_new(const bn_options_t *opt, volatile sig_atomic_t *stop, cha
         goto fail;
     }
     nd->honest = opt->attack.kind == BN_ATTACK_NONE;
-    if (s_alloc_state(nd, err, errlen) != BN_OK || s_load_data(nd, err, errlen) != BN_OK
+    if (s_check_role(nd, err, errlen) != BN_OK || s_alloc_state(nd, err, errlen) != BN_OK || s_load_data(nd, err, errlen) != BN_OK
         || s_build_learner(nd, err, errlen) != BN_OK || s_build_network(nd, err, errlen) != BN_OK
         || s_open_output(nd, err, errlen) != BN_OK)
         goto fail;

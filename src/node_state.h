@@ -30,7 +30,9 @@ typedef struct {
     bn_options_t   opt;
     bn_swarm_t     swarm;
     uint32_t       n, id;
-    bool           honest;
+    bool           honest;       /* runs the honest round (attack none)          */
+    bool           byz_id;       /* in the swarm's Byzantine set: reports as one,
+                                    even when it runs honestly (--attack none)    */
     bool          *is_byz;       /* known to attackers only; honest nodes never read it */
     uint64_t       config_fp;    /* bn_options_fingerprint(&opt) */
     volatile sig_atomic_t *stop; /* the caller's, may be NULL */

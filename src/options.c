@@ -242,6 +242,7 @@ void bn_options_default(bn_options_t *o)
         (void) rc;
     }
     o->trim_set = false;
+    o->attack_set = false;
 }
 
 static const s_row_t *s_find(const char *name)
@@ -354,6 +355,8 @@ int bn_options_set(bn_options_t *o, const char *name, const char *value, char *e
     }
     if (!r)
         return s_unknown(name, err, errlen);
+    if (strcmp(name, "attack") == 0)
+        o->attack_set = true;
     char *at = (char *) o + r->offset;
     switch (r->type) {
     case T_U32:

@@ -58,6 +58,7 @@ typedef struct {
     /* aggregation */
     bn_rule_opts_t rule;
     bool     trim_set;                  /* --trim given: else b of the rules = --byzantine */
+    bool     attack_set;                /* --attack given (even none): a Byzantine id needs it */
     /* adversary */
     uint32_t byzantine;                 /* b: how many nodes of the swarm attack      */
     bn_attack_opts_t attack;

@@ -178,4 +178,30 @@ bn_expect res "--resume: each jsonl has epochs 1..3 once" "[[l['epoch'] for l in
     "v == [[1, 2, 3]] * 3"
 bn_expect res "--resume: the nodes said so" "sum(1 for k in range(3) for l in jl(k) if l['resumed'])" "v >= 1"
 
+
+# 6. Roles: `--attack none` with b > 0 is the no-attack baseline of the same
+#    honest set (the Byzantine ids train honestly and are reported as
+#    Byzantine, attack none, not failed); a node started outside its role is
+#    refused with one line.
+BN_SWARM_TIMEOUT=120 bn_swarm roles --nodes 6 --byzantine 1 --attack none --model logreg --epochs 1 \
+    --train-size 3000 --eval-subset 200 --seed 1
+byz_id="$("$BN_BIN" roles --nodes 6 --byzantine 1 --seed 1)"
+bn_expect roles "the Byzantine id: role, attack, failed" \
+    "[(x['role'], x['attack'], x['failed']) for x in nodes if x['id'] == $byz_id]" "v == [('byzantine', 'none', False)]"
+bn_expect roles "no node failed, no report dropped" "([x['id'] for x in nodes if x['failed']], s['dropped_reports'])" \
+    "v == ([], 0)"
+honest_id=$(( (byz_id + 1) % 6 ))
+rc=0
+timeout 30 "$BN_BIN" node --swarm "$BN_TMP/roles/swarm.txt" --id "$byz_id" --out "$BN_TMP/roles-x" \
+    > "$BN_TMP/roles-byz.log" 2>&1 || rc=$?
+bn_log "Byzantine id without --attack: rc $rc: $(grep error "$BN_TMP/roles-byz.log")"
+bn_expect_true "a Byzantine id without --attack is refused with one line" \
+    bash -c "[ $rc != 0 ] && [ \$(grep -c 'error: node $byz_id is in the swarm.s Byzantine set' '$BN_TMP/roles-byz.log') = 1 ]"
+rc=0
+timeout 30 "$BN_BIN" node --swarm "$BN_TMP/roles/swarm.txt" --id "$honest_id" --attack dlie --out "$BN_TMP/roles-x" \
+    > "$BN_TMP/roles-hon.log" 2>&1 || rc=$?
+bn_log "honest id with --attack dlie: rc $rc: $(grep error "$BN_TMP/roles-hon.log")"
+bn_expect_true "an honest id given an attack is refused with one line" \
+    bash -c "[ $rc != 0 ] && [ \$(grep -c 'error: node $honest_id is honest in this swarm' '$BN_TMP/roles-hon.log') = 1 ]"
+
 bn_finish
