@@ -5,6 +5,8 @@
  *  same k + 1 vectors (their sum).
  *
  *  usage: bench_aggregate [n ...]      (default: 50 100 200 300)
+ *  env:   BN_BENCH_ROWS=a,b,...  only the rows whose label contains one of
+ *         the comma-separated words (the floor is always timed)
  *  Prints one row per (rule, n): median milliseconds of the thread's CPU
  *  time (CLOCK_THREAD_CPUTIME_ID) over repetitions (at
  *  least 3 after a warm-up, up to 25 or 0.4 s), the multiple of the floor's
@@ -113,6 +115,20 @@ static int s_cmp(const void *a, const void *b)
 
 static volatile float s_sink;
 
+/* 1 if the row is selected by BN_BENCH_ROWS (unset or empty: every row). */
+static int s_row_wanted(const char *label)
+{
+    const char *sel = getenv("BN_BENCH_ROWS");
+    if (!sel || !*sel)
+        return 1;
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", sel);
+    for (char *save = NULL, *w = strtok_r(buf, ",", &save); w; w = strtok_r(NULL, ",", &save))
+        if (strstr(label, w))
+            return 1;
+    return 0;
+}
+
 static void s_floor(const float *const *v, uint32_t n, float *out)
 {
     memcpy(out, v[0], DIM * sizeof *out);
@@ -182,6 +198,8 @@ int main(int argc, char **argv)
                               .nb_id = ids, .oracle = &oracle };
         for (size_t q = 0; q < sizeof s_rows / sizeof s_rows[0]; q++) {
             const row_t *row = &s_rows[q];
+            if (!s_row_wanted(row->label))
+                continue;
             bn_rule_opts_t o;
             bn_rule_kind_t kind;
             if (bn_rule_parse(row->rule, &kind) != BN_OK) {

@@ -3,7 +3,7 @@
  *
  *  Two methods, chosen by n (both one read of each vector from memory):
  *    - n <= BN_MEDIAN_NET_MAX: the trimmed-mean kernel with b = (n - 1) / 2
- *      (trimmed_mean.c: per-lane bisection on order keys, the same bits on
+ *      (trimmed_mean.c: per-lane search on order keys, the same bits on
  *      every kernel set; for even n the formula there gives the mean of the
  *      two middle values);
  *    - larger n: per block of BN_RULE_BLOCK coordinates the vectors are

@@ -10,11 +10,11 @@
  *    1. selection, not sorting: for b <= S_NET_MAX a branch-free insertion
  *       network keeps the b smallest and b largest keys of each lane (4 b n
  *       integer max / min), L and H are the last of each list; for larger b
- *       a per-lane bisection over the key range
- *       [min, max] finds the exact keys of rank b - 1 (L) and n - b (H) at
- *       once, counting keys above each midpoint; at most 32 steps of n
- *       compares, usually fewer (honest values share their high bits), and
- *       it stops when every lane has converged;
+ *       a per-lane search (s_search) finds the exact keys of rank b - 1 (L)
+ *       and n - b (H) at once: steps of one count of the keys above a
+ *       threshold, interpolated and halving in turn, until the counts alone
+ *       tell each answer (about 10-13 steps on model-like values, at most
+ *       about 64), then one pass (s_snap) reads them;
  *    2. one pass over the same cache lines sums x * inv (inv = 1 / (n - 2b))
  *       over the keys strictly between L and H in set order, and counts the
  *       keys below / equal to L and above / equal to H.
@@ -28,11 +28,8 @@
 
 #define S_G (BN_TRIM_W / BN_VL)
 #define S_NET_MAX 24
-/* Snap the bisection's ends to the data (s_bisect): fewer steps at 4 more
- * operations per key and step; pays with AVX-512's masked min / max. */
-#ifndef S_SNAP
-#define S_SNAP (BN_VEC == 512)
-#endif
+/* S_STATS (tuning only): an array of two longs that counts the search's
+ * steps and its tie snaps. */
 
 /* Insertion network: kl / kh = the keys of rank b - 1 and n - b per lane. */
 BN_VTARGET static void s_network(const bn_vi *keys, uint32_t n, uint32_t b, bn_vi *kl, bn_vi *kh)
@@ -80,58 +77,120 @@ BN_VTARGET static void s_keys(const float *const *v, size_t off, uint32_t n, bn_
     }
 }
 
-/* Bisection: on return lo[] holds the keys of rank rl (first S_G) and rh
- * (last S_G) of every lane.  A lane's answer a satisfies count(key > a) <=
- * n - 1 - rank.  Each step halves [lo, hi] at mid and then moves the end
- * that changes to the nearest key of the data on its side (the largest key
- * <= mid, or the smallest > mid), so that both ends are always keys of the
- * data and a lane stops once no other key lies between them and its answer:
- * about log2(n) + 2 steps on spread-out values instead of log2 of the key
- * range (up to 32 when a lane's values change sign).  Without S_SNAP, the
- * plain bisection (hi = mid or lo = mid + 1).  Both find the same keys. */
-BN_VTARGET static void s_bisect(const bn_vi *keys, uint32_t n, uint32_t rl, uint32_t rh,
+/* Both ends of every lane moved onto the data: lo = (the smallest key > lo)
+ * - 1 and hi = the largest key <= hi, which keeps count(key <= lo) and
+ * count(key <= hi); one pass (unsigned order of key - threshold: the keys at
+ * or above the threshold come first, in order). */
+BN_VTARGET static void s_snap(const bn_vi *keys, uint32_t n, bn_vi *lo, bn_vi *hi)
+{
+    bn_vi tl[2 * S_G], th[2 * S_G], mn[2 * S_G], mx[2 * S_G], one = bn_iset1(1);
+    for (int g = 0; g < 2 * S_G; g++) {
+        tl[g] = bn_iadd(lo[g], one);
+        th[g] = bn_iadd(hi[g], one);
+        mn[g] = bn_iset1(-1);
+        mx[g] = bn_iset1(0);
+    }
+    for (uint32_t j = 0; j < n; j++)
+        for (int g = 0; g < S_G; g++) {
+            bn_vi k = keys[(size_t) j * S_G + g];
+            for (int h = g; h < 2 * S_G; h += S_G) {
+                mn[h] = bn_iminu(mn[h], bn_isub(k, tl[h]));
+                mx[h] = bn_imaxu(mx[h], bn_isub(k, th[h]));
+            }
+        }
+    for (int g = 0; g < 2 * S_G; g++) {
+        lo[g] = bn_iadd(mn[g], lo[g]);
+        hi[g] = bn_iadd(mx[g], th[g]);
+    }
+}
+
+/* Selection: on return lo[] holds the keys of rank rl (first S_G vectors)
+ * and rh (last S_G) of every lane; on entry lo = the lane's minimum - 1 and
+ * hi = its maximum.  Invariant: cl = count(key <= lo) <= rank < ch =
+ * count(key <= hi).  Each step counts the keys above one threshold mid in
+ * [lo + 1, hi - 1] and moves the end on its side; a lane stops once its
+ * answer is known without another count: cl == rank (the answer is the
+ * smallest key > lo), ch == rank + 1 (the largest key <= hi) or hi == lo +
+ * 1 (hi).  Even steps interpolate (mid at the rank's share of [lo, hi],
+ * aiming between rank and rank + 1, where both stops lie), odd steps halve,
+ * so no lane takes more than about twice the 32 halvings of the key range;
+ * on smooth data the interpolation needs a handful.  A step in which no
+ * lane's count moved (ties: a bracket holding copies of one value) is
+ * followed by s_snap, after which a bracket of equal keys has hi == lo + 1;
+ * a last s_snap makes the answers lo + 1 or hi.  Exact whatever the values:
+ * only the stops decide. */
+BN_VTARGET static void s_search(const bn_vi *keys, uint32_t n, uint32_t rl, uint32_t rh,
                                 bn_vi *lo, bn_vi *hi)
 {
-    bn_vi thr[2] = { bn_iset1((int32_t) (n - rl)), bn_iset1((int32_t) (n - rh)) };
-    for (;;) {
-        int done = 1;
-        for (int g = 0; g < 2 * S_G; g++)
-            done &= bn_iall_eq(lo[g], hi[g]);
-        if (done)
-            return;
-        bn_vi mid[2 * S_G], cnt[2 * S_G], below[2 * S_G], above[2 * S_G];
+    bn_vi rank[2] = { bn_iset1((int32_t) rl), bn_iset1((int32_t) rh) };
+    bn_vi vn = bn_iset1((int32_t) n), one = bn_iset1(1);
+    bn_vi cl[2 * S_G], ch[2 * S_G];
+    bn_vm take_lo[2 * S_G], done[2 * S_G];
+    for (int g = 0; g < 2 * S_G; g++) {
+        cl[g] = bn_iset1(0);
+        ch[g] = vn;
+    }
+    int snapped = 0;
+    for (unsigned step = 0;; step++) {
+        int all = 1;
         for (int g = 0; g < 2 * S_G; g++) {
-            mid[g] = bn_iadd(lo[g], bn_isrl1(bn_isub(hi[g], lo[g])));
+            bn_vi r = rank[g / S_G];
+            take_lo[g] = bn_ieq(cl[g], r);
+            done[g] = bn_mor(bn_mor(take_lo[g], bn_ieq(ch[g], bn_iadd(r, one))),
+                             bn_ieq(bn_isub(hi[g], lo[g]), one));
+            all &= bn_mall(done[g]);
+        }
+        if (all)
+            break;
+#ifdef S_STATS
+        S_STATS[0]++;
+#endif
+        bn_vi mid[2 * S_G], cnt[2 * S_G];
+        for (int g = 0; g < 2 * S_G; g++) {
+            bn_vi half = bn_isrl1(bn_isub(hi[g], lo[g]));      /* >= 1 unless done */
+            if (step & 1) {
+                mid[g] = bn_iadd(lo[g], half);
+            } else {
+                /* lo + 2 floor(f half), f = (rank + 1/2 - cl) / (ch - cl) in
+                 * (0, 1); the float only steers, the clamps keep the range */
+                bn_vf f = bn_vdiv(bn_vadd(bn_vcvt(bn_isub(rank[g / S_G], cl[g])), bn_vset1(0.5f)),
+                                  bn_vcvt(bn_isub(ch[g], cl[g])));
+                bn_vi off = bn_imin(bn_vcvtt(bn_vmul(f, bn_vcvt(half))), half);
+                bn_vi m = bn_imin(bn_iadd(lo[g], bn_iadd(off, off)), bn_isub(hi[g], one));
+                mid[g] = bn_imax(m, bn_iadd(lo[g], one));
+            }
             cnt[g] = bn_iset1(0);
-            below[g] = bn_iset1(INT32_MIN);
-            above[g] = bn_iset1(INT32_MAX);
         }
         for (uint32_t j = 0; j < n; j++)
             for (int g = 0; g < S_G; g++) {
                 bn_vi k = keys[(size_t) j * S_G + g];
-                for (int h = g; h < 2 * S_G; h += S_G) {
-                    bn_vm gt = bn_igt(k, mid[h]);
-                    cnt[h] = bn_icount(cnt[h], gt);
-#if S_SNAP
-                    above[h] = bn_imin_in(above[h], gt, k);
-                    below[h] = bn_imax_out(below[h], gt, k);
-#endif
-                }
+                for (int h = g; h < 2 * S_G; h += S_G)
+                    cnt[h] = bn_icount(cnt[h], bn_igt(k, mid[h]));
             }
+        int moved = 0;
         for (int g = 0; g < 2 * S_G; g++) {
-            /* count(key > mid) < n - rank: the answer is <= mid */
-            bn_vm le = bn_igt(thr[g / S_G], cnt[g]);
-#if S_SNAP
-            hi[g] = bn_isel(le, below[g], hi[g]);
-            lo[g] = bn_isel(le, lo[g], above[g]);
-#else
-            (void) below[g];
-            (void) above[g];
-            hi[g] = bn_isel(le, mid[g], hi[g]);
-            lo[g] = bn_isel(le, lo[g], bn_iadd(mid[g], bn_iset1(1)));
-#endif
+            bn_vi le = bn_isub(vn, cnt[g]);                      /* count(key <= mid) */
+            bn_vm below = bn_igt(le, rank[g / S_G]);             /* the answer is <= mid */
+            bn_vm mv_hi = bn_mandn(below, done[g]);
+            bn_vm mv_lo = bn_mandn(bn_igt(bn_iadd(rank[g / S_G], one), le), done[g]);
+            moved |= bn_many(bn_mor(bn_mand(mv_hi, bn_igt(ch[g], le)),
+                                    bn_mand(mv_lo, bn_igt(le, cl[g]))));
+            hi[g] = bn_isel(mv_hi, mid[g], hi[g]);
+            ch[g] = bn_isel(mv_hi, le, ch[g]);
+            lo[g] = bn_isel(mv_lo, mid[g], lo[g]);
+            cl[g] = bn_isel(mv_lo, le, cl[g]);
         }
+        snapped = !moved;
+#ifdef S_STATS
+        S_STATS[1] += snapped;
+#endif
+        if (snapped)
+            s_snap(keys, n, lo, hi);
     }
+    if (!snapped)
+        s_snap(keys, n, lo, hi);
+    for (int g = 0; g < 2 * S_G; g++)
+        lo[g] = bn_isel(take_lo[g], bn_iadd(lo[g], one), hi[g]);
 }
 
 /* Pass 2 and the end of every coordinate: out[c] for the S_W lanes. */
@@ -186,10 +245,11 @@ BN_VTARGET static void s_group(const float *const *v, size_t off, uint32_t n, ui
         s_network(keys, n, b, lo, lo + S_G);
     } else {
         for (int g = 0; g < S_G; g++) {
+            lo[g] = bn_isub(lo[g], bn_iset1(1));
             lo[S_G + g] = lo[g];
             hi[S_G + g] = hi[g];
         }
-        s_bisect(keys, n, b - 1, n - b, lo, hi);
+        s_search(keys, n, b - 1, n - b, lo, hi);
     }
     s_sum_pass(v, off, n, b, inv, keys, lo, lo + S_G, kept, valid, out);
 }
@@ -198,5 +258,4 @@ const bn_trim_kernel_t S_KERNEL = { .name = S_KERNEL_NAME, .group = s_group };
 
 #undef S_G
 #undef S_NET_MAX
-#undef S_SNAP
 #endif
