@@ -61,6 +61,7 @@ struct bn_monitor_t {
     s_cell_t    *cells;             /* E * n */
     bn_monitor_epoch_t *epochs;     /* E */
     double       start, budget, first_extra;
+    double       pace;              /* slowest honest epoch seen live, s (s_note_pace) */
     uint64_t     drops[BN_MDROP_COUNT];
     uint64_t     models_nonfinite;
     bool        *warned;            /* (n + 1) * BN_MDROP_COUNT: logged once per sender, reason */
@@ -433,14 +434,49 @@ static void s_note_drop(bn_monitor_t *m, bn_monitor_drop_t why, uint32_t sender)
 
 /* ---- epochs ------------------------------------------------------------ */
 
+/* The epoch budget in force: R round timeouts + grace, or twice the slowest
+ * epoch an honest node has taken so far when that is longer (a loaded or
+ * slow machine, where compute, not the round timeout, sets the pace), at
+ * most S_PACE_CAP budgets (so that forged reports cannot postpone the
+ * deadlines without end). */
+#define S_PACE_CAP 10.0
+static double s_budget(const bn_monitor_t *m)
+{
+    return fmax(m->budget, fmin(2 * m->pace, S_PACE_CAP * m->budget));
+}
+
 double bn_monitor_deadline(const bn_monitor_t *m, uint32_t i, uint32_t e)
 {
+    double budget = s_budget(m);
     for (uint32_t p = e; p-- > 0;) {
         const s_cell_t *c = s_cell(m, p, i);
         if (c->have)
-            return c->t_recv + (e - p) * m->budget;
+            return c->t_recv + (e - p) * budget;
     }
-    return m->start + m->first_extra + (e + 1) * m->budget;
+    return m->start + m->first_extra + (e + 1) * budget;
+}
+
+/* An honest node's report of epoch e arrived live at `now`: the time per
+ * epoch since its previous live report (or since the monitor's start, the
+ * node's start-up included), kept when it is the slowest so far.  Replayed
+ * reports carry no arrival time and are skipped. */
+static void s_note_pace(bn_monitor_t *m, uint32_t i, uint32_t e, double now)
+{
+    double since = m->start;
+    uint32_t epochs = e + 1;
+    for (uint32_t p = e; p-- > 0;) {
+        const s_cell_t *c = s_cell(m, p, i);
+        if (c->have) {
+            if (!c->live)
+                return;
+            since = c->t_recv;
+            epochs = e - p;
+            break;
+        }
+    }
+    double per_epoch = (now - since) / epochs;
+    if (per_epoch > m->pace)
+        m->pace = per_epoch;
 }
 
 static void s_fill_cell(bn_monitor_t *m, s_cell_t *c, const bn_report_t *r)
@@ -655,6 +691,8 @@ static bool s_epoch_due(const bn_monitor_t *m, uint32_t e, double now)
 static void s_record(bn_monitor_t *m, const bn_report_t *r, const bn_monitor_frame_t *fr,
                      double now)
 {
+    if (!m->is_byz[r->node])
+        s_note_pace(m, r->node, r->epoch, now);
     s_cell_t *c = s_cell(m, r->epoch, r->node);
     s_fill_cell(m, c, r);
     c->t_recv = now;

@@ -448,8 +448,10 @@ static void test_epochs_close_by_reports_or_deadline(void **state)
             else
                 assert_int_equal(s_genuine(m, i, 1, t + 1), BN_MDROP_NONE);
         }
+    /* its epoch-0 report + one budget in force: epoch 0 took the honest
+     * nodes BUDGET from the start, so twice that (test_deadline_follows_the_pace) */
     double dl = bn_monitor_deadline(m, silent, 1);
-    assert_float_equal(dl, t + BUDGET, 1e-9);   /* its epoch-0 report + one budget */
+    assert_float_equal(dl, t + 2 * BUDGET, 1e-9);
     assert_int_equal(bn_monitor_tick(m, dl - 0.01, err, sizeof err), BN_OK);
     assert_false(bn_monitor_epoch(m, 1)->closed);
     assert_int_equal(bn_monitor_tick(m, dl, err, sizeof err), BN_OK);
@@ -516,6 +518,44 @@ static void test_efficiency_and_memory(void **state)
     assert_true(ep->closed);
     assert_true(isnan(ep->efficiency));
     assert_int_equal(ep->sum_rss_kb, 1024 * (10 * N + N * (N - 1) / 2));
+    bn_monitor_destroy(&m);
+}
+
+/* The budget in force follows the swarm's pace: R round timeouts + grace
+ * while epochs are quicker than half of it, twice the slowest honest epoch
+ * seen live once one is slower (a loaded machine: compute, not the round
+ * timeout, sets the pace); an attacker's reports do not count.  (The cap
+ * of 10 budgets needs more epochs than this swarm has: each epoch can at
+ * most double the budget.) */
+static void test_deadline_follows_the_pace(void **state)
+{
+    (void) state;
+    s_fresh();
+    bn_monitor_t *m = s_new();
+    uint32_t h[N], nh = 0;
+    for (uint32_t i = 0; i < N; i++)
+        if (!s_byz[i])
+            h[nh++] = i;
+    /* a quick epoch 0 (3 s): the budget stays R timeouts + grace */
+    assert_int_equal(s_genuine(m, h[0], 0, T0 + 3), BN_MDROP_NONE);
+    assert_float_equal(bn_monitor_deadline(m, h[0], 1), T0 + 3 + BUDGET, 1e-9);
+    assert_float_equal(bn_monitor_deadline(m, h[1], 0), T0 + 2 + BUDGET, 1e-9);
+    /* an attacker that takes 0.9 budgets for its epoch 1 changes nothing */
+    s_msg_t q;
+    s_msg(&q, m, s_byz_id, 1);
+    assert_int_equal(s_send(m, &q, T0 + 0.9 * BUDGET), BN_MDROP_NONE);
+    assert_float_equal(bn_monitor_deadline(m, h[0], 1), T0 + 3 + BUDGET, 1e-9);
+    /* an honest epoch 1 of 0.8 budgets (loaded machine): twice that, for
+     * every node and epoch */
+    double t1 = T0 + 3 + 0.8 * BUDGET;
+    assert_int_equal(s_genuine(m, h[0], 1, t1), BN_MDROP_NONE);
+    assert_float_equal(bn_monitor_deadline(m, h[0], 2), t1 + 1.6 * BUDGET, 1e-9);
+    assert_float_equal(bn_monitor_deadline(m, h[1], 1), T0 + 2 + 2 * 1.6 * BUDGET, 1e-9);
+    /* a node whose first report (epoch 0) comes after 1.5 budgets, inside
+     * the longer deadline: the pace is now 1.5 budgets */
+    double t2 = T0 + 1.5 * BUDGET;
+    assert_int_equal(s_genuine(m, h[1], 0, t2), BN_MDROP_NONE);
+    assert_float_equal(bn_monitor_deadline(m, h[1], 1), t2 + 3 * BUDGET, 1e-9);
     bn_monitor_destroy(&m);
 }
 
@@ -690,6 +730,7 @@ int main(void)
         cmocka_unit_test(test_curve_requires_the_authenticated_id),
         cmocka_unit_test(test_epochs_close_by_reports_or_deadline),
         cmocka_unit_test(test_null_consensus_and_done_by_deadline),
+        cmocka_unit_test(test_deadline_follows_the_pace),
         cmocka_unit_test(test_efficiency_and_memory),
         cmocka_unit_test(test_restart_rebuilds_the_summary),
         cmocka_unit_test(test_summary_is_valid_json_text),
