@@ -1293,7 +1293,7 @@ static void test_streaming_bit_identical(void **state)
     static const float *ptr[K];
     float wa[K + 1], wb[K + 1];
     const char *rules[] = { "similarity", "similarity-kl", "similarity-cos", "mean",
-                            "robust-similarity", "trimmed-mean" };
+                            "robust-similarity", "trimmed-mean", "median" };
     bn_rng_t r;
     bn_rng_seed(&r, 5, 9);
     for (size_t ri = 0; ri < BN_ARRAY_LEN(rules); ri++) {
@@ -1335,9 +1335,12 @@ static void test_streaming_bit_identical(void **state)
         }
         bn_rule_stats_t sa = *bn_rule_stats(a), sb = *bn_rule_stats(b);
         assert_int_equal(sa.streamed, 0);
-        /* used: round 0 the 6 observed (the NaN one too: its pass flagged it),
-         * round 1 those but the wrong pointer; rounds 2 and 3 none */
-        assert_int_equal(sb.streamed, strncmp(rules[ri], "similarity", 10) == 0 ? 6 + 5 : 0);
+        /* used: round 0 the 6 observed (the NaN one too: its pass flagged it;
+         * trimmed mean and median: only the 5 in the set), round 1 those but
+         * the wrong pointer; rounds 2 and 3 none */
+        bool keyed = strcmp(rules[ri], "trimmed-mean") == 0 || strcmp(rules[ri], "median") == 0;
+        assert_int_equal(sb.streamed, strncmp(rules[ri], "similarity", 10) == 0 ? 6 + 5
+                                      : keyed ? 5 + 4 : 0);
         sb.streamed = 0;
         assert_memory_equal(&sa, &sb, sizeof sa);
         if (strncmp(rules[ri], "similarity", 10) == 0) {
@@ -1374,7 +1377,8 @@ static void test_streaming_node_slots(void **state)
     float wa[DEG + 1], wb[DEG + 1];
     bn_rng_t r;
     bn_rng_seed(&r, 6, 2);
-    const char *rules[] = { "similarity", "similarity-kl", "similarity-cos" };
+    const char *rules[] = { "similarity", "similarity-kl", "similarity-cos", "trimmed-mean",
+                            "median" };
     for (size_t ri = 0; ri < BN_ARRAY_LEN(rules); ri++) {
         bn_rule_opts_t o;
         s_opts(&o, RK(rules[ri]));
@@ -1417,6 +1421,106 @@ static void test_streaming_node_slots(void **state)
         bn_rule_destroy(&a);
         bn_rule_destroy(&b);
     }
+}
+
+/* Trimmed mean and median streamed (each observed vector's order keys kept
+ * in the rule's store, rules.h), bit for bit against the straightforward
+ * definition and against the call without streaming, on every kernel set:
+ * the store read in place (every slot observed, in order) and mixed with
+ * vectors computed at the aggregate (slots that never came, arrival in any
+ * order, a vector not observed, a non-finite one left out; a non-finite
+ * x_self replaced by x_prev: nothing reused); b = 0, 1, n / 5, the largest b and the
+ * median; a dimension with a partial group; ties, +-0, huge and tiny. */
+static void s_streaming_trim_round(bn_rng_t *r, uint32_t k, int pattern, bn_kernels_t ks)
+{
+    enum { D = 53, KMAX = 44 };
+    static float prev[D], self[D], nb[KMAX * D], out_a[D], out_b[D], col[KMAX + 1];
+    const float *x_nb[KMAX];
+    float wa[KMAX + 1], wb[KMAX + 1];
+    uint32_t deg = pattern == 1 ? k + 3 : k;         /* pattern 1: 3 never came */
+    for (int c = 0; c < D; c++) {
+        prev[c] = s_tricky(r, (pattern + c) % 4);
+        self[c] = s_tricky(r, (pattern + c) % 4);
+        for (uint32_t j = 0; j < deg; j++)
+            nb[j * D + c] = s_tricky(r, (pattern + c + (int) j) % 4);
+    }
+    if (pattern == 2)
+        nb[1 * D + 7] = NAN;                          /* left out by the pre-filter */
+    if (pattern == 3)
+        self[D - 1] = INFINITY;                       /* x_prev takes x_self's place */
+    uint32_t order[KMAX];
+    for (uint32_t i = 0; i < deg; i++)
+        order[i] = i;
+    if (pattern == 1)
+        bn_rng_shuffle_u32(r, order, deg);
+    uint32_t bs[] = { 0, 1, (k + 1) / 5, k / 2, UINT32_MAX /* median */ };
+    for (size_t q = 0; q < BN_ARRAY_LEN(bs); q++) {
+        bn_rule_opts_t o;
+        s_opts(&o, bs[q] == UINT32_MAX ? RK("median") : RK("trimmed-mean"));
+        if (bs[q] != UINT32_MAX)
+            assert_int_equal(bn_rule_opts_put(&o, "trim", bs[q]), BN_OK);
+        bn_rule_t *a = bn_rule_new(&o, D, deg), *b = bn_rule_new(&o, D, deg);
+        assert_non_null(a);
+        assert_non_null(b);
+        assert_int_equal(bn_rule_begin(b, prev, self), BN_OK);
+        uint64_t expect = 0;
+        for (uint32_t t = 0; t < deg; t++) {
+            uint32_t i = order[t];
+            if ((pattern == 1 && i % 4 == 1) || (pattern == 2 && i == 3))
+                continue;                             /* never came / not observed */
+            assert_int_equal(bn_rule_observe(b, i, nb + i * D), BN_OK);
+            expect += !(pattern == 2 && i == 1);      /* the NaN one is not in the set */
+        }
+        uint32_t kk = 0;
+        for (uint32_t i = 0; i < deg; i++)
+            if (!(pattern == 1 && i % 4 == 1))
+                x_nb[kk++] = nb + i * D;
+        bn_agg_input_t in = { .dim = D, .x_prev = prev, .x_self = self, .k = kk, .x_nb = x_nb };
+        assert_int_equal(bn_rule_aggregate(a, &in, out_a, wa), BN_OK);
+        assert_int_equal(bn_rule_aggregate(b, &in, out_b, wb), BN_OK);
+        assert_memory_equal(out_a, out_b, sizeof out_a);
+        assert_memory_equal(wa, wb, (kk + 1) * sizeof *wa);
+        /* the set: the finite neighbours in x_nb order, then self (or x_prev) */
+        uint32_t n = 0;
+        const float *set[KMAX + 1];
+        for (uint32_t j = 0; j < kk; j++)
+            if (!(pattern == 2 && x_nb[j] == nb + 1 * D))
+                set[n++] = x_nb[j];
+        set[n++] = pattern == 3 ? prev : self;
+        uint32_t bb = bs[q] == UINT32_MAX || 2 * bs[q] >= n ? (n - 1) / 2 : bs[q];
+        assert_int_equal(bn_rule_stats(b)->streamed, bb == 0 || pattern == 3 ? 0 : expect);
+        for (int c = 0; c < D && bb > 0; c++) {
+            for (uint32_t j = 0; j < n; j++)
+                col[j] = set[j][c];
+            float ref = s_ref_trimmed(col, n, bb);
+            if (memcmp(&ref, &out_b[c], sizeof ref) != 0)
+                fail_msg("streamed %s k=%u pattern %d b=%u c=%d: %a, expected %a (set %s)",
+                         bs[q] == UINT32_MAX ? "median" : "trimmed", k, pattern, bb, c,
+                         (double) out_b[c], (double) ref, bn_kernels_name(ks));
+        }
+        bn_rule_destroy(&a);
+        bn_rule_destroy(&b);
+    }
+}
+
+static void test_streaming_trim_exact(void **state)
+{
+    (void) state;
+    uint32_t ks[] = { 1, 2, 4, 9, 29, 41 };
+    int tested = 0;
+    for (int ks_ = 0; ks_ < BN_KERNELS_COUNT; ks_++) {
+        if (!bn_kernels_supported((bn_kernels_t) ks_))
+            continue;
+        assert_int_equal(bn_kernels_select((bn_kernels_t) ks_), BN_OK);
+        tested++;
+        bn_rng_t r;
+        bn_rng_seed(&r, 41, 3);
+        for (size_t t = 0; t < BN_ARRAY_LEN(ks); t++)
+            for (int pattern = 0; pattern < 4; pattern++)
+                s_streaming_trim_round(&r, ks[t], pattern, (bn_kernels_t) ks_);
+    }
+    assert_true(tested >= 1);
+    assert_int_equal(bn_kernels_select(bn_kernels_best()), BN_OK);
 }
 
 /* ---- no allocation in bn_rule_aggregate -------------------------------------- */
@@ -1585,6 +1689,7 @@ int main(void)
         cmocka_unit_test(test_robust_similarity_degenerate),
         cmocka_unit_test(test_streaming_bit_identical),
         cmocka_unit_test(test_streaming_node_slots),
+        cmocka_unit_test(test_streaming_trim_exact),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -11,7 +11,9 @@
  *      through quickselect (bn_select_median), kept so that the results for
  *      n > 256 stay what they were.
  *  Telemetry: 1/n each; a coordinate-wise median selects no whole vector.
- *  State: the trimmed-mean kernel's scratch (bn_trim_scratch_t).
+ *  State: the trimmed-mean kernel's scratch (bn_trim_scratch_t) with its
+ *  streamed store (begin / observe: each arriving vector's order keys, see
+ *  rules.h; not for cap > BN_MEDIAN_NET_MAX or with bucketing).
  */
 #include "rules.h"
 
@@ -29,6 +31,7 @@ int bn_rules_median_core(bn_trim_scratch_t *ts, const bn_set_t *set, float *x_ou
             w[j] = 1.0f / (float) n;
         return rc;
     }
+    ts->open = 0;                       /* the store is not used above 256 */
     float *t = ts->tblock;
     for (size_t c0 = 0; c0 < dim; c0 += BN_RULE_BLOCK) {
         size_t len = BN_MIN((size_t) BN_RULE_BLOCK, dim - c0);
@@ -43,7 +46,23 @@ int bn_rules_median_core(bn_trim_scratch_t *ts, const bn_set_t *set, float *x_ou
 
 static int s_init(void *state, const bn_rule_env_t *env)
 {
-    return bn_trim_scratch_init(state, env->cap / 2 + 1, env->cap);
+    int rc = bn_trim_scratch_init(state, env->cap / 2 + 1, env->cap);
+    /* the store serves the kernel (n <= BN_MEDIAN_NET_MAX), not bucket means */
+    if (rc == BN_OK && env->cap <= BN_MEDIAN_NET_MAX
+        && bn_rule_param(env, &bn_rule_param_bucketing) <= 1)
+        rc = bn_trim_stream_init(state, env->dim);
+    return rc;
+}
+
+static void s_begin(void *state, const float *x_prev, const float *x_self, size_t dim)
+{
+    (void) x_prev;
+    bn_trim_stream_begin(state, x_self, dim);
+}
+
+static void s_observe(void *state, uint32_t slot, const float *x, size_t dim)
+{
+    bn_trim_stream_observe(state, slot, x, dim);
 }
 
 static void s_free(void *state)
@@ -61,4 +80,5 @@ const bn_rule_ops_t bn_rule_ops_median = {
     .summary = "coordinate-wise median (Yin et al.)",
     .flags = BN_RULE_F_BUCKETABLE, .state_size = sizeof(bn_trim_scratch_t),
     .init = s_init, .aggregate = s_aggregate, .free = s_free,
+    .begin = s_begin, .observe = s_observe,
 };

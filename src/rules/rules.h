@@ -111,32 +111,62 @@ static inline double bn_rule_param(const bn_rule_env_t *env, const bn_rule_param
 int bn_rules_mean_core(const bn_set_t *set, float *x_out, float *w);
 
 /* trimmed_mean.c: scratch of the coordinate-wise trimmed-mean kernel for
- * cap vectors. */
+ * cap vectors, and its streamed store (trimmed-mean and median, when the
+ * node calls begin / observe): each vector's order keys written as it
+ * arrives, group-major (the BN_TRIM_W coordinates of a group, row by row,
+ * are contiguous), so that after the last arrival the selection reads
+ * contiguous keys already made.  Store: 64 cap ceil(dim / BN_TRIM_W) bytes
+ * (about 4 cap dim, a second copy of the inbox's payload). */
 typedef struct {
     int32_t  *keys;               /* cap * BN_TRIM_W: order keys of one group      */
     float    *tblock;             /* BN_RULE_BLOCK * cap floats: padded tail rows,
                                    * the median's transposed blocks (n > 256)      */
     const float **tailv;          /* cap pointers into tblock                      */
     double   *kept;               /* cap: values kept per vector (telemetry)       */
+    /* the streamed store; kb == NULL: none */
+    int32_t  *kb;                 /* groups * cap * BN_TRIM_W keys                 */
+    const float **o_ptr;          /* cap: the vector keyed into each row this round;
+                                   * rows < cap - 1 are slots, cap - 1 is x_self   */
+    uint32_t *row;                /* cap: the row of each set member, or UINT32_MAX */
+    uint32_t cap;
+    size_t   dim;
+    int      open;                /* begin called, aggregate not yet               */
 } bn_trim_scratch_t;
 int  bn_trim_scratch_init(bn_trim_scratch_t *t, uint32_t bmax, uint32_t cap);
 void bn_trim_scratch_free(bn_trim_scratch_t *t);
-/* The trimmed-mean kernel with an explicit b, 2b < n. */
+/* Adds the streamed store for vectors of dim floats (after scratch_init). */
+int  bn_trim_stream_init(bn_trim_scratch_t *t, size_t dim);
+/* The rule's begin / observe on it (no-ops without a store). */
+void bn_trim_stream_begin(bn_trim_scratch_t *t, const float *x_self, size_t dim);
+void bn_trim_stream_observe(bn_trim_scratch_t *t, uint32_t slot, const float *x, size_t dim);
+/* The trimmed-mean kernel with an explicit b, 2b < n; uses the vectors of
+ * the set found in the store (same pointers, observed since begin), counted
+ * in set->stats->streamed, and closes the round's store. */
 int  bn_rules_trimmed_core(bn_trim_scratch_t *t, const bn_set_t *set, uint32_t b,
                            float *x_out, float *w);
 
 /* The selection kernel behind it (trim_simd.h), one per kernel set
  * (trim_k512.c, trim_k256.c, trim_kbase.c), chosen by bn_kernels_current():
- * the trimmed mean of BN_TRIM_W coordinates v[j] + off, j < n, into out,
- * with inv = 1 / (n - 2b); keys is cap * BN_TRIM_W scratch; kept[j] counts
- * the lanes (among those set in `valid`) where v[j] was kept strictly
- * inside the cut-offs. */
+ *   group: the trimmed mean of BN_TRIM_W coordinates v[j] + off, j < n, into
+ *     out, with inv = 1 / (n - 2b); keys is cap * BN_TRIM_W scratch; kept[j]
+ *     counts the lanes (among those set in `valid`) where v[j] was kept
+ *     strictly inside the cut-offs;
+ *   group_keys: the same on n rows of BN_TRIM_W order keys (vec.h) already
+ *     made, 64-byte aligned; `ahead` > 0: prefetch that many bytes further;
+ *   store: the order keys of x[0..dim) into row `row` of every group of a
+ *     group-major store (group g's row at kb + g * gstride + row *
+ *     BN_TRIM_W, 64-byte aligned; the tail padded with the key of +0),
+ *     with non-temporal stores if `stream`. */
 #define BN_TRIM_W 16
 typedef struct {
     const char *name;
     /* NULL when this build cannot emit the set's instructions */
     void (*group)(const float *const *v, size_t off, uint32_t n, uint32_t b, float inv,
                   int32_t *keys, double *kept, unsigned valid, float *out);
+    void (*group_keys)(const int32_t *keys, uint32_t n, uint32_t b, float inv, double *kept,
+                       unsigned valid, float *out, size_t ahead);
+    void (*store)(const float *x, size_t dim, int32_t *kb, size_t gstride, uint32_t row,
+                  int stream);
 } bn_trim_kernel_t;
 extern const bn_trim_kernel_t bn_trim_kernel_avx512, bn_trim_kernel_avx2, bn_trim_kernel_base;
 /* The kernel of the current set (bn_kernels_current), else the base one. */

@@ -59,20 +59,28 @@ BN_VTARGET static void s_network(const bn_vi *keys, uint32_t n, uint32_t b, bn_v
     }
 }
 
-BN_VTARGET static void s_keys(const float *const *v, size_t off, uint32_t n, bn_vi *keys,
-                              bn_vi *mn, bn_vi *mx)
+BN_VTARGET static void s_keys(const float *const *v, size_t off, uint32_t n, bn_vi *keys)
+{
+    for (uint32_t j = 0; j < n; j++)
+        for (int g = 0; g < S_G; g++)
+            keys[(size_t) j * S_G + g] = bn_ikey(bn_vload(v[j] + off + g * BN_VL));
+}
+
+/* The per-lane minimum and maximum key; asks for the group `ahead` bytes
+ * further on (the next group of the streamed store). */
+BN_VTARGET static void s_minmax(const bn_vi *keys, uint32_t n, size_t ahead, bn_vi *mn, bn_vi *mx)
 {
     for (int g = 0; g < S_G; g++) {
         mn[g] = bn_iset1(INT32_MAX);
         mx[g] = bn_iset1(INT32_MIN);
     }
     for (uint32_t j = 0; j < n; j++) {
-        const float *x = v[j] + off;
+        if (ahead)
+            __builtin_prefetch((const char *) (keys + (size_t) j * S_G) + ahead, 0, 3);
         for (int g = 0; g < S_G; g++) {
-            bn_vi k = bn_ikey(bn_vload(x + g * BN_VL));
-            keys[(size_t) j * S_G + g] = k;
-            mn[g] = bn_isel(bn_igt(mn[g], k), k, mn[g]);
-            mx[g] = bn_isel(bn_igt(k, mx[g]), k, mx[g]);
+            bn_vi k = keys[(size_t) j * S_G + g];
+            mn[g] = bn_imin(mn[g], k);
+            mx[g] = bn_imax(mx[g], k);
         }
     }
 }
@@ -194,9 +202,9 @@ BN_VTARGET static void s_search(const bn_vi *keys, uint32_t n, uint32_t rl, uint
 }
 
 /* Pass 2 and the end of every coordinate: out[c] for the S_W lanes. */
-BN_VTARGET static void s_sum_pass(const float *const *v, size_t off, uint32_t n, uint32_t b,
-                                  float inv, const bn_vi *keys, const bn_vi *kl, const bn_vi *kh,
-                                  double *kept, unsigned valid, float *out)
+BN_VTARGET static void s_sum_pass(uint32_t n, uint32_t b, float inv, const bn_vi *keys,
+                                  const bn_vi *kl, const bn_vi *kh, double *kept, unsigned valid,
+                                  float *out)
 {
     bn_vf sum[S_G], vinv = bn_vset1(inv);
     bn_vi lt[S_G], gt[S_G], eql[S_G], eqh[S_G];
@@ -209,7 +217,7 @@ BN_VTARGET static void s_sum_pass(const float *const *v, size_t off, uint32_t n,
         for (int g = 0; g < S_G; g++) {
             bn_vi k = keys[(size_t) j * S_G + g];
             bn_vm mid = bn_mand(bn_igt(k, kl[g]), bn_igt(kh[g], k));
-            sum[g] = bn_vaddm(sum[g], mid, bn_vmul(bn_vload(v[j] + off + g * BN_VL), vinv));
+            sum[g] = bn_vaddm(sum[g], mid, bn_vmul(bn_vunkey(k), vinv));
             inside |= bn_mbits(mid) << (g * BN_VL);
             lt[g] = bn_icount(lt[g], bn_igt(kl[g], k));
             gt[g] = bn_icount(gt[g], bn_igt(k, kh[g]));
@@ -234,16 +242,17 @@ BN_VTARGET static void s_sum_pass(const float *const *v, size_t off, uint32_t n,
     }
 }
 
-BN_VTARGET static void s_group(const float *const *v, size_t off, uint32_t n, uint32_t b,
-                               float inv, int32_t *keybuf, double *kept, unsigned valid,
-                               float *out)
+/* The kernel on keys already made: n rows of BN_TRIM_W keys (a group of the
+ * streamed store, or s_keys' copy); `ahead` as in s_minmax. */
+BN_VTARGET static void s_group_keys(const int32_t *keybuf, uint32_t n, uint32_t b, float inv,
+                                    double *kept, unsigned valid, float *out, size_t ahead)
 {
-    bn_vi *keys = (bn_vi *) (void *) keybuf;
+    const bn_vi *keys = (const bn_vi *) (const void *) keybuf;
     bn_vi lo[2 * S_G], hi[2 * S_G];
-    s_keys(v, off, n, keys, lo, hi);
     if (b <= S_NET_MAX) {
         s_network(keys, n, b, lo, lo + S_G);
     } else {
+        s_minmax(keys, n, ahead, lo, hi);
         for (int g = 0; g < S_G; g++) {
             lo[g] = bn_isub(lo[g], bn_iset1(1));
             lo[S_G + g] = lo[g];
@@ -251,10 +260,46 @@ BN_VTARGET static void s_group(const float *const *v, size_t off, uint32_t n, ui
         }
         s_search(keys, n, b - 1, n - b, lo, hi);
     }
-    s_sum_pass(v, off, n, b, inv, keys, lo, lo + S_G, kept, valid, out);
+    s_sum_pass(n, b, inv, keys, lo, lo + S_G, kept, valid, out);
 }
 
-const bn_trim_kernel_t S_KERNEL = { .name = S_KERNEL_NAME, .group = s_group };
+BN_VTARGET static void s_group(const float *const *v, size_t off, uint32_t n, uint32_t b,
+                               float inv, int32_t *keybuf, double *kept, unsigned valid,
+                               float *out)
+{
+    s_keys(v, off, n, (bn_vi *) (void *) keybuf);
+    s_group_keys(keybuf, n, b, inv, kept, valid, out, 0);
+}
+
+/* The order keys of x[0..dim) into row `row` of every group of a store:
+ * group g's row at kb + g * gstride + row * BN_TRIM_W (64-byte aligned),
+ * the last group's tail padded with the key of +0; `stream`: bypass the
+ * caches (a store larger than they are, read only at the aggregate). */
+BN_VTARGET static void s_store(const float *x, size_t dim, int32_t *kb, size_t gstride,
+                               uint32_t row, int stream)
+{
+    int32_t *dst = kb + (size_t) row * BN_TRIM_W;
+    size_t c = 0;
+    if (stream) {
+        for (; c + BN_TRIM_W <= dim; c += BN_TRIM_W, dst += gstride)
+            for (int g = 0; g < S_G; g++)
+                bn_istream(dst + g * BN_VL, bn_ikey(bn_vload(x + c + g * BN_VL)));
+        bn_sfence();
+    } else {
+        for (; c + BN_TRIM_W <= dim; c += BN_TRIM_W, dst += gstride)
+            for (int g = 0; g < S_G; g++)
+                bn_istore(dst + g * BN_VL, bn_ikey(bn_vload(x + c + g * BN_VL)));
+    }
+    if (c < dim) {
+        float tail[BN_TRIM_W] = { 0 };
+        memcpy(tail, x + c, (dim - c) * sizeof *tail);
+        for (int g = 0; g < S_G; g++)
+            bn_istore(dst + g * BN_VL, bn_ikey(bn_vload(tail + g * BN_VL)));
+    }
+}
+
+const bn_trim_kernel_t S_KERNEL = { .name = S_KERNEL_NAME, .group = s_group,
+                                    .group_keys = s_group_keys, .store = s_store };
 
 #undef S_G
 #undef S_NET_MAX

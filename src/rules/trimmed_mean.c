@@ -43,20 +43,23 @@ const bn_trim_kernel_t *bn_trim_kernel(void)
     return k->group ? k : &bn_trim_kernel_base;
 }
 
-/* Copies coordinates [c0, c0 + len) of the n vectors into rows of
- * BN_RULE_BLOCK floats of tb (n x 1 KiB: stays in L2), zero-padded to a
- * multiple of BN_TRIM_W; one sequential read per row, which the hardware
- * prefetchers follow (n interleaved streams of 64 bytes they do not). */
+/* Copies coordinates [c0, c0 + len) of the n vectors (those without a row
+ * in the store if `row`) into rows of BN_RULE_BLOCK floats of tb (n x 1
+ * KiB: stays in L2), zero-padded to a multiple of BN_TRIM_W; one sequential
+ * read per row, which the hardware prefetchers follow (n interleaved
+ * streams of 64 bytes they do not). */
 static void s_block(const float *const *v, uint32_t n, size_t c0, size_t len, float *tb,
-                    const float **rows)
+                    const float **rows, const uint32_t *row)
 {
     size_t padded = (len + BN_TRIM_W - 1) / BN_TRIM_W * BN_TRIM_W;
     for (uint32_t j = 0; j < n; j++) {
-        float *row = tb + (size_t) j * BN_RULE_BLOCK;
-        memcpy(row, v[j] + c0, len * sizeof *row);
+        if (row && row[j] != UINT32_MAX)
+            continue;
+        float *dst = tb + (size_t) j * BN_RULE_BLOCK;
+        memcpy(dst, v[j] + c0, len * sizeof *dst);
         for (size_t c = len; c < padded; c++)
-            row[c] = 0.0f;
-        rows[j] = row;
+            dst[c] = 0.0f;
+        rows[j] = dst;
     }
 }
 
@@ -77,11 +80,26 @@ static void s_prefetch(const float *const *v, uint32_t n, size_t c0, size_t dim,
 int bn_trim_scratch_init(bn_trim_scratch_t *t, uint32_t bmax, uint32_t cap)
 {
     (void) bmax;
+    t->cap = cap;
+    t->kb = NULL;                       /* no store unless bn_trim_stream_init */
+    t->o_ptr = NULL;
+    t->row = NULL;
+    t->open = 0;
     t->keys = (int32_t *) (void *) bn_alloc_floats((size_t) cap * BN_TRIM_W);
     t->tblock = bn_alloc_floats((size_t) BN_RULE_BLOCK * cap);
     t->tailv = calloc(cap, sizeof *t->tailv);
     t->kept = calloc(cap, sizeof *t->kept);
     return t->keys && t->tblock && t->tailv && t->kept ? BN_OK : BN_ENOMEM;
+}
+
+int bn_trim_stream_init(bn_trim_scratch_t *t, size_t dim)
+{
+    size_t groups = (dim + BN_TRIM_W - 1) / BN_TRIM_W;
+    t->dim = dim;
+    t->kb = (int32_t *) (void *) bn_alloc_floats(groups * t->cap * BN_TRIM_W);
+    t->o_ptr = calloc(t->cap, sizeof *t->o_ptr);
+    t->row = calloc(t->cap, sizeof *t->row);
+    return t->kb && t->o_ptr && t->row ? BN_OK : BN_ENOMEM;
 }
 
 void bn_trim_scratch_free(bn_trim_scratch_t *t)
@@ -90,37 +108,158 @@ void bn_trim_scratch_free(bn_trim_scratch_t *t)
     bn_free(t->tblock);
     free(t->tailv);
     free(t->kept);
+    bn_free(t->kb);
+    free(t->o_ptr);
+    free(t->row);
     t->keys = NULL;
     t->tblock = NULL;
     t->tailv = NULL;
     t->kept = NULL;
+    t->kb = NULL;
+    t->o_ptr = NULL;
+    t->row = NULL;
 }
 
-int bn_rules_trimmed_core(bn_trim_scratch_t *t, const bn_set_t *set, uint32_t b, float *x_out,
-                          float *w)
+/* Non-temporal stores into a store of more than this: it does not stay in
+ * cache until the aggregate anyway. */
+#define S_STREAM_NT_BYTES (16u << 20)
+
+static void s_store(bn_trim_scratch_t *t, uint32_t row, const float *x)
+{
+    size_t gstride = (size_t) t->cap * BN_TRIM_W;
+    size_t bytes = (t->dim + BN_TRIM_W - 1) / BN_TRIM_W * gstride * sizeof(int32_t);
+    bn_trim_kernel()->store(x, t->dim, t->kb, gstride, row, bytes > S_STREAM_NT_BYTES);
+    t->o_ptr[row] = x;
+}
+
+void bn_trim_stream_begin(bn_trim_scratch_t *t, const float *x_self, size_t dim)
+{
+    if (!t->kb || dim != t->dim)
+        return;
+    for (uint32_t r = 0; r < t->cap; r++)
+        t->o_ptr[r] = NULL;
+    s_store(t, t->cap - 1, x_self);
+    t->open = 1;
+}
+
+void bn_trim_stream_observe(bn_trim_scratch_t *t, uint32_t slot, const float *x, size_t dim)
+{
+    if (t->kb && t->open && x && dim == t->dim && slot + 1 < t->cap)
+        s_store(t, slot, x);
+}
+
+/* The store's row of each set member (t->row, UINT32_MAX: none) and how
+ * many have one, if the round's x_self is the one begin keyed (else none,
+ * as for the other streaming rules); closes the round.  Neighbour slots are
+ * in x_nb order and at least the vector's index there (aggregate.h), so
+ * the search for member j starts at orig[j]; x_self is row cap - 1. */
+static uint32_t s_match(bn_trim_scratch_t *t, const bn_set_t *set)
+{
+    uint32_t n = set->n, found = 1;
+    int use = t->kb && t->open && set->dim == t->dim && n <= t->cap
+              && t->o_ptr[t->cap - 1] == set->x_self;
+    t->open = 0;
+    if (!use)
+        return 0;
+    for (uint32_t j = 0; j + 1 < n; j++) {
+        uint32_t r = UINT32_MAX;
+        for (uint32_t s = set->orig[j]; s + 1 < t->cap && r == UINT32_MAX; s++)
+            if (t->o_ptr[s] == set->v[j])
+                r = s;
+        t->row[j] = r;
+        found += r != UINT32_MAX;
+    }
+    t->row[n - 1] = t->cap - 1;
+    set->stats->streamed += found - 1;
+    return found;
+}
+
+/* Not streamed: block copies of the vectors, then the kernel per group. */
+static void s_run_copy(bn_trim_scratch_t *t, const bn_set_t *set, const bn_trim_kernel_t *kern,
+                       uint32_t b, float inv, float *x_out)
 {
     size_t dim = set->dim;
     uint32_t n = set->n;
-    if (b == 0)
-        return bn_rules_mean_core(set, x_out, w);
-    const bn_trim_kernel_t *kern = bn_trim_kernel();
-    float inv = 1.0f / (float) (n - 2 * b);
-    double *kept = t->kept;
-    for (uint32_t j = 0; j < n; j++)
-        kept[j] = 0.0;
     for (size_t c0 = 0; c0 < dim; c0 += BN_RULE_BLOCK) {
         size_t len = BN_MIN((size_t) BN_RULE_BLOCK, dim - c0);
-        s_block(set->v, n, c0, len, t->tblock, t->tailv);
+        s_block(set->v, n, c0, len, t->tblock, t->tailv, NULL);
         for (size_t g = 0; g < len; g += BN_TRIM_W) {
             s_prefetch(set->v, n, c0 + BN_RULE_BLOCK, dim, g / BN_TRIM_W);
             size_t r = BN_MIN((size_t) BN_TRIM_W, len - g);
             float out[BN_TRIM_W];
             /* the padding lanes are computed on zeros, never counted as
              * kept, and discarded */
-            kern->group(t->tailv, g, n, b, inv, t->keys, kept, (1u << r) - 1, out);
+            kern->group(t->tailv, g, n, b, inv, t->keys, t->kept, (1u << r) - 1, out);
             memcpy(x_out + c0 + g, out, r * sizeof *out);
         }
     }
+}
+
+/* Every member in the store, in rows 0 .. n - 1 (all slots observed in
+ * order): the kernel reads each group where it lies. */
+static void s_run_store(bn_trim_scratch_t *t, const bn_set_t *set, const bn_trim_kernel_t *kern,
+                        uint32_t b, float inv, float *x_out)
+{
+    size_t dim = set->dim, gstride = (size_t) t->cap * BN_TRIM_W;
+    for (size_t c0 = 0, g = 0; c0 < dim; c0 += BN_TRIM_W, g++) {
+        size_t r = BN_MIN((size_t) BN_TRIM_W, dim - c0);
+        float out[BN_TRIM_W];
+        size_t ahead = c0 + BN_TRIM_W < dim ? gstride * sizeof(int32_t) : 0;
+        kern->group_keys(t->kb + g * gstride, set->n, b, inv, t->kept, (1u << r) - 1, out, ahead);
+        memcpy(x_out + c0, out, r * sizeof *out);
+    }
+}
+
+/* Some members in the store: per group, their rows are copied into the
+ * scratch next to the keys of the others (block copies as in s_run_copy). */
+static void s_run_mixed(bn_trim_scratch_t *t, const bn_set_t *set, const bn_trim_kernel_t *kern,
+                        uint32_t b, float inv, float *x_out)
+{
+    size_t dim = set->dim, gstride = (size_t) t->cap * BN_TRIM_W;
+    uint32_t n = set->n;
+    for (size_t c0 = 0; c0 < dim; c0 += BN_RULE_BLOCK) {
+        size_t len = BN_MIN((size_t) BN_RULE_BLOCK, dim - c0);
+        s_block(set->v, n, c0, len, t->tblock, t->tailv, t->row);
+        for (size_t g = 0; g < len; g += BN_TRIM_W) {
+            const int32_t *grp = t->kb + (c0 + g) / BN_TRIM_W * gstride;
+            for (uint32_t j = 0; j < n; j++) {
+                if (t->row[j] != UINT32_MAX)
+                    memcpy(t->keys + (size_t) j * BN_TRIM_W, grp + (size_t) t->row[j] * BN_TRIM_W,
+                           BN_TRIM_W * sizeof *grp);
+                else
+                    kern->store(t->tailv[j] + g, BN_TRIM_W, t->keys, 0, j, 0);
+            }
+            size_t r = BN_MIN((size_t) BN_TRIM_W, len - g);
+            float out[BN_TRIM_W];
+            kern->group_keys(t->keys, n, b, inv, t->kept, (1u << r) - 1, out, 0);
+            memcpy(x_out + c0 + g, out, r * sizeof *out);
+        }
+    }
+}
+
+int bn_rules_trimmed_core(bn_trim_scratch_t *t, const bn_set_t *set, uint32_t b, float *x_out,
+                          float *w)
+{
+    uint32_t n = set->n;
+    if (b == 0) {
+        t->open = 0;
+        return bn_rules_mean_core(set, x_out, w);
+    }
+    uint32_t found = s_match(t, set);
+    const bn_trim_kernel_t *kern = bn_trim_kernel();
+    float inv = 1.0f / (float) (n - 2 * b);
+    double *kept = t->kept;
+    for (uint32_t j = 0; j < n; j++)
+        kept[j] = 0.0;
+    int in_order = found == n && n == t->cap;
+    for (uint32_t j = 0; j < n && in_order; j++)
+        in_order = t->row[j] == j;
+    if (in_order)
+        s_run_store(t, set, kern, b, inv, x_out);
+    else if (found)
+        s_run_mixed(t, set, kern, b, inv, x_out);
+    else
+        s_run_copy(t, set, kern, b, inv, x_out);
     double tot = 0.0;
     for (uint32_t j = 0; j < n; j++)
         tot += kept[j];
@@ -139,7 +278,22 @@ static int s_init(void *state, const bn_rule_env_t *env)
 {
     s_state_t *st = state;
     st->b = (uint32_t) bn_rule_param(env, &bn_rule_param_trim);
-    return bn_trim_scratch_init(&st->t, st->b, env->cap);
+    int rc = bn_trim_scratch_init(&st->t, st->b, env->cap);
+    /* with bucketing the kernel sees bucket means, never the observed vectors */
+    if (rc == BN_OK && bn_rule_param(env, &bn_rule_param_bucketing) <= 1)
+        rc = bn_trim_stream_init(&st->t, env->dim);
+    return rc;
+}
+
+static void s_begin(void *state, const float *x_prev, const float *x_self, size_t dim)
+{
+    (void) x_prev;
+    bn_trim_stream_begin(&((s_state_t *) state)->t, x_self, dim);
+}
+
+static void s_observe(void *state, uint32_t slot, const float *x, size_t dim)
+{
+    bn_trim_stream_observe(&((s_state_t *) state)->t, slot, x, dim);
 }
 
 static void s_free(void *state)
@@ -165,4 +319,5 @@ const bn_rule_ops_t bn_rule_ops_trimmed_mean = {
     .summary = "BRIDGE-T: coordinate-wise mean without the b largest and b smallest",
     .params = s_params, .flags = BN_RULE_F_BUCKETABLE, .state_size = sizeof(s_state_t),
     .init = s_init, .aggregate = s_aggregate, .free = s_free,
+    .begin = s_begin, .observe = s_observe,
 };

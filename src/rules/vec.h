@@ -36,6 +36,8 @@ typedef __mmask16 bn_vm;
 #define bn_vaddm(acc, m, x) _mm512_mask_add_ps((acc), (m), (acc), (x))
 #define bn_iload(p)         _mm512_loadu_si512((const void *) (p))
 #define bn_istore(p, x)     _mm512_storeu_si512((void *) (p), (x))
+#define bn_istream(p, x)    _mm512_stream_si512((void *) (p), (x))
+#define bn_sfence()         _mm_sfence()
 #define bn_iset1(a)         _mm512_set1_epi32(a)
 #define bn_iadd(a, b)       _mm512_add_epi32((a), (b))
 #define bn_isub(a, b)       _mm512_sub_epi32((a), (b))
@@ -94,6 +96,7 @@ typedef __m256i bn_vi;
 #define bn_mall(m)          (_mm256_movemask_ps(_mm256_castsi256_ps(m)) == 0xff)
 #define bn_many(m)          (_mm256_movemask_ps(_mm256_castsi256_ps(m)) != 0)
 #define bn_istore(p, x)     _mm256_storeu_si256((__m256i *) (p), (x))
+#define bn_istream(p, x)    _mm256_stream_si256((__m256i *) (p), (x))
 #else
 #define BN_VL 4
 #define BN_VTARGET
@@ -118,8 +121,10 @@ typedef __m128i bn_vi;
 #define bn_mall(m)          (_mm_movemask_ps(_mm_castsi128_ps(m)) == 0xf)
 #define bn_many(m)          (_mm_movemask_ps(_mm_castsi128_ps(m)) != 0)
 #define bn_istore(p, x)     _mm_storeu_si128((__m128i *) (p), (x))
+#define bn_istream(p, x)    _mm_stream_si128((__m128i *) (p), (x))
 #endif
 typedef bn_vi bn_vm;                     /* all-ones lanes */
+#define bn_sfence()         _mm_sfence()
 #define bn_vload(p)         S_PS(loadu)(p)
 #define bn_vstore(p, x)     S_PS(storeu)((p), (x))
 #define bn_vset1(a)         S_PS(set1)(a)
@@ -158,6 +163,8 @@ typedef int32_t bn_vm;                   /* 0 or 1 */
 #define bn_vaddm(acc, m, x) ((m) ? (acc) + (x) : (acc))
 #define bn_iload(p)         (*(const int32_t *) (p))
 #define bn_istore(p, x)     (*(int32_t *) (p) = (x))
+#define bn_istream(p, x)    (*(int32_t *) (p) = (x))
+#define bn_sfence()         ((void) 0)
 #define bn_iset1(a)         ((int32_t) (a))
 #define bn_iadd(a, b)       ((int32_t) ((uint32_t) (a) + (uint32_t) (b)))
 #define bn_isub(a, b)       ((int32_t) ((uint32_t) (a) - (uint32_t) (b)))
