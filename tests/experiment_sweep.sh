@@ -34,6 +34,29 @@ EXP
 res="$BN_TMP/results"
 run() { "$X" run "$@" --results "$res" --work "$BN_TMP/work" --build "$BN_BUILD"; }
 count() { find "$1" -name '*.json' 2>/dev/null | wc -l; }
+# fake_cells EXP RESULTS EPOCH SEED TABLE: made-up result files in RESULTS for
+# the cells of experiments/EXP whose (rule, attack) TABLE names (a Python dict
+# literal of (mean, min, consensus) fractions), one epoch numbered EPOCH; only
+# seed SEED's cells unless SEED is empty.
+fake_cells() {
+    mkdir -p "$2"
+    /usr/bin/python3 - "$BN_SRC" "$@" <<'PY'
+import ast, importlib.util, json, os, sys
+src, exp, res, epoch, seed, table = sys.argv[1:7]
+sp = importlib.util.spec_from_file_location("x", os.path.join(src, "scripts", "experiment.py"))
+x = importlib.util.module_from_spec(sp)
+sp.loader.exec_module(x)
+fake = ast.literal_eval(table)
+for c in x.expand_cells(x.load_experiment(os.path.join(src, "experiments", exp))):
+    v = fake.get((c["rule"], c["attack"]))
+    if v is None or (seed and c["seed"] != seed):
+        continue
+    ep = {"epoch": int(epoch), "mean_accuracy": v[0], "min_accuracy": v[1], "consensus_error": v[2],
+          "byzantine_weight": 0.01}
+    json.dump({"key": x.cell_key(c), "options": c, "epochs": [ep], "wall_s": 60.0,
+               "byznode_commit": "0" * 40, "byznode_dirty": False}, open(x.cell_file(res, c), "w"))
+PY
+}
 
 # 1. Interrupted after the first finished cell.
 "$X" run "$exp" --results "$res" --work "$BN_TMP/work" --build "$BN_BUILD" > "$BN_TMP/run1.out" 2>&1 &
@@ -162,28 +185,14 @@ grep FAIL "$BN_TMP/failnode.out" | sed 's/; see .*//' | while read -r l; do bn_l
 #    result files for some of experiments/adaptive.exp's cells: each criterion
 #    of issue 12 is evaluated on the cells present, "not run yet" elsewhere.
 fres="$BN_TMP/paper-results"
-mkdir -p "$fres"
-/usr/bin/python3 - "$BN_SRC" "$fres" <<'PY'
-import importlib.util, json, os, sys
-src, res = sys.argv[1], sys.argv[2]
-sp = importlib.util.spec_from_file_location("x", os.path.join(src, "scripts", "experiment.py"))
-x = importlib.util.module_from_spec(sp)
-sp.loader.exec_module(x)
-e = x.load_experiment(os.path.join(src, "experiments", "adaptive.exp"))
-fake = {("robust-similarity", "none"): 0.89, ("robust-similarity", "random"): 0.8800,
-        ("robust-similarity", "reverse"): 0.8500, ("robust-similarity", "echo"): 0.8700,
-        ("robust-similarity", "drift"): 0.8500, ("similarity", "drift"): 0.8300,
-        ("similarity", "echo"): 0.8800}
-for c in x.expand_cells(e):
-    acc = fake.get((c["rule"], c["attack"]))
-    if acc is None:
-        continue
-    ep = {"epoch": 80, "mean_accuracy": acc, "min_accuracy": acc - 0.01, "consensus_error": 2e-4,
-          "byzantine_weight": 0.01}
-    r = {"key": x.cell_key(c), "options": c, "epochs": [ep], "wall_s": 60.0,
-         "byznode_commit": "0" * 40, "byznode_dirty": False}
-    json.dump(r, open(x.cell_file(res, c), "w"))
-PY
+fake_cells adaptive.exp "$fres" 80 "" '{
+    ("robust-similarity", "none"): (0.89, 0.88, 2e-4),
+    ("robust-similarity", "random"): (0.8800, 0.8700, 2e-4),
+    ("robust-similarity", "reverse"): (0.8500, 0.8400, 2e-4),
+    ("robust-similarity", "echo"): (0.8700, 0.8600, 2e-4),
+    ("robust-similarity", "drift"): (0.8500, 0.8400, 2e-4),
+    ("similarity", "drift"): (0.8300, 0.8200, 2e-4),
+    ("similarity", "echo"): (0.8800, 0.8700, 2e-4)}'
 "$X" paper --results "$fres" --out "$BN_TMP/paper.md" --report-dir "$BN_TMP/paper-rep" \
     > "$BN_TMP/paper.out" 2>&1 || { cat "$BN_TMP/paper.out" >&2; bn_die "paper failed"; }
 pm="$BN_TMP/paper.md"
@@ -204,32 +213,15 @@ bn_expect_true "7 of 14 cells counted" grep -q '7 of 14 cells of experiments/ada
 # 8. 'report check issue12-small' (experiments/adaptive20.exp) on made-up seed-1
 #    cells: each bound of issue 12's first Done-when, met and missed.
 cres="$BN_TMP/check-results"
-mkdir -p "$cres"
-/usr/bin/python3 - "$BN_SRC" "$cres" <<'PY'
-import importlib.util, json, os, sys
-src, res = sys.argv[1], sys.argv[2]
-sp = importlib.util.spec_from_file_location("x", os.path.join(src, "scripts", "experiment.py"))
-x = importlib.util.module_from_spec(sp)
-sp.loader.exec_module(x)
-e = x.load_experiment(os.path.join(src, "experiments", "adaptive20.exp"))
-# (rule, attack): mean, min, consensus (fractions)
-fake = {("robust-similarity", "none"): (0.8100, 0.8000, 5e-5),
-        ("robust-similarity", "echo"): (0.8050, 0.7900, 5e-5),     # -0.5 / -1.0: holds
-        ("robust-similarity", "drift"): (0.7950, 0.7900, 5e-5),    # -1.5: mean misses
-        ("robust-similarity", "dissensus"): (0.8100, 0.8000, 2e-3),  # consensus misses
-        ("robust-similarity", "dlie"): (0.8090, 0.7750, 5e-5),     # -2.5: min misses
-        ("robust-similarity", "random"): (0.8120, 0.8000, 5e-5),
-        ("similarity", "random"): (0.8000, 0.7900, 5e-5),          # +1.2: misses
-        ("similarity", "dlie"): (0.8050, 0.7900, 5e-5)}            # +0.4: holds
-for c in x.expand_cells(e):
-    v = fake.get((c["rule"], c["attack"]))
-    if v is None or c["seed"] != "1":
-        continue
-    ep = {"epoch": 3, "mean_accuracy": v[0], "min_accuracy": v[1], "consensus_error": v[2],
-          "byzantine_weight": 0.01}
-    json.dump({"key": x.cell_key(c), "options": c, "epochs": [ep], "wall_s": 60.0,
-               "byznode_commit": "0" * 40, "byznode_dirty": False}, open(x.cell_file(res, c), "w"))
-PY
+fake_cells adaptive20.exp "$cres" 3 1 '{
+    ("robust-similarity", "none"): (0.8100, 0.8000, 5e-5),
+    ("robust-similarity", "echo"): (0.8050, 0.7900, 5e-5),       # -0.5 / -1.0: holds
+    ("robust-similarity", "drift"): (0.7950, 0.7900, 5e-5),      # -1.5: mean misses
+    ("robust-similarity", "dissensus"): (0.8100, 0.8000, 2e-3),  # consensus misses
+    ("robust-similarity", "dlie"): (0.8090, 0.7750, 5e-5),       # -2.5: min misses
+    ("robust-similarity", "random"): (0.8120, 0.8000, 5e-5),
+    ("similarity", "random"): (0.8000, 0.7900, 5e-5),            # +1.2: misses
+    ("similarity", "dlie"): (0.8050, 0.7900, 5e-5)}'             # +0.4: holds
 "$X" report "$BN_SRC/experiments/adaptive20.exp" --results "$cres" --out "$BN_TMP/check-rep" \
     > "$BN_TMP/check.out" 2>&1 || { cat "$BN_TMP/check.out" >&2; bn_die "report failed"; }
 cm="$BN_TMP/check-rep/table.md"
