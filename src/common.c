@@ -2,6 +2,7 @@
  *  allocation. */
 #include "common.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -87,6 +88,17 @@ int bn_read_lines(void *file, const char *path, int max_line, bn_line_fn fn, voi
     free(line);
     if (rc == BN_OK && ferror((FILE *) file))
         rc = bn_fail(err, errlen, BN_EIO, "%s: read error", path);
+    return rc;
+}
+
+int bn_read_file(const char *path, const char *open_error, bn_file_fn reader, void *ctx,
+                 char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return bn_fail(err, errlen, BN_EIO, "%s: %s%s", path, open_error, strerror(errno));
+    int rc = reader(ctx, f, err, errlen);
+    fclose(f);
     return rc;
 }
 

@@ -62,14 +62,23 @@ int bn_read_line_fail(long len, const char *path, unsigned lineno, int max_line,
  * the first result that is not BN_OK, which it returns.  Its own errors: a
  * line too long or with a NUL byte (bn_read_line_fail), "PATH: read error"
  * (BN_EIO), "PATH: out of memory" (BN_ENOMEM). */
+typedef int (*bn_line_fn)(void *ctx, char *line, unsigned lineno, char *err, size_t errlen);
+int bn_read_lines(void *file, const char *path, int max_line, bn_line_fn fn, void *ctx,
+                  char *err, size_t errlen);
+
+/* Opens `path` for reading and calls reader(ctx, file, err, errlen) with it (a
+ * FILE *, closed after), returning its result.  A file that cannot be
+ * opened: BN_EIO, "PATH: " + open_error + strerror(errno) into err (so a
+ * loader keeps its own wording, "" or "cannot open: "). */
+typedef int (*bn_file_fn)(void *ctx, void *file, char *err, size_t errlen);
+int bn_read_file(const char *path, const char *open_error, bn_file_fn reader, void *ctx,
+                 char *err, size_t errlen);
+
 /* Grows the malloc'd array *array_p (a T ** passed as void *) of *cap
  * elements of elem bytes to twice its capacity (first when *cap is 0).
  * BN_OK, or BN_ENOMEM with the array and *cap as they were. */
 int bn_grow(void *array_p, size_t *cap, size_t elem, size_t first);
 
-typedef int (*bn_line_fn)(void *ctx, char *line, unsigned lineno, char *err, size_t errlen);
-int bn_read_lines(void *file, const char *path, int max_line, bn_line_fn fn, void *ctx,
-                  char *err, size_t errlen);
 
 /* Monotonic clock in seconds. */
 double bn_now(void);

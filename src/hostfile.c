@@ -189,9 +189,12 @@ static int s_host_record(s_reader_t *r, const s_line_t *ln, char *err, size_t er
     return BN_OK;
 }
 
-/* Every line of f into r's hosts and tallies. */
-static int s_hosts_read(s_reader_t *r, FILE *f, char *err, size_t errlen)
+/* Every line of file (a FILE *) into the hosts and tallies of ctx (an
+ * s_reader_t). */
+static int s_hosts_read(void *ctx, void *file, char *err, size_t errlen)
 {
+    s_reader_t *r = ctx;
+    FILE *f = file;
     char line[1024];
     while (fgets(line, sizeof line, f)) {
         r->lineno++;
@@ -224,12 +227,8 @@ static void s_hosts_slots(s_reader_t *r)
 int bn_hostfile_load(bn_hostfile_t *hf, const char *path, char *err, size_t errlen)
 {
     memset(hf, 0, sizeof *hf);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return bn_fail(err, errlen, BN_EIO, "%s: %s", path, strerror(errno));
     s_reader_t r = { .path = path, .hf = hf };
-    int rc = s_hosts_read(&r, f, err, errlen);
-    fclose(f);
+    int rc = bn_read_file(path, "", s_hosts_read, &r, err, errlen);
     if (rc == BN_OK && hf->n_hosts == 0)
         rc = bn_fail(err, errlen, BN_EFORMAT, "%s: no host listed", path);
     if (rc == BN_OK)

@@ -17,7 +17,6 @@
 
 #include <arpa/inet.h>
 #include <ctype.h>
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -402,11 +401,13 @@ static int s_line(void *ctx, char *line, unsigned lineno, char *err, size_t errl
                    p->path, p->lineno, tok[0]);
 }
 
-/* Every line of f (a longer line than S_MAX_LINE is refused before it is
- * stored); then a swarm line and a node line are due. */
-static int s_read(s_parse_t *p, FILE *f, char *err, size_t errlen)
+/* Every line of file (a FILE *) into ctx (an s_parse_t; a longer line than
+ * S_MAX_LINE is refused before it is stored); then a swarm line and a node
+ * line are due. */
+static int s_read(void *ctx, void *file, char *err, size_t errlen)
 {
-    int rc = bn_read_lines(f, p->path, S_MAX_LINE, s_line, p, err, errlen);
+    s_parse_t *p = ctx;
+    int rc = bn_read_lines(file, p->path, S_MAX_LINE, s_line, p, err, errlen);
     if (rc != BN_OK)
         return rc;
     if (!p->swarm_line)
@@ -515,9 +516,6 @@ static int s_check_monitor(const s_parse_t *p, char *err, size_t errlen)
 int bn_swarm_load(bn_swarm_t *s, const char *path, char *err, size_t errlen)
 {
     memset(s, 0, sizeof *s);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return bn_fail(err, errlen, BN_EIO, "%s: cannot open: %s", path, strerror(errno));
     s_parse_t p = { .path = path, .s = s };
     int rc = BN_OK;
     s->option_names = calloc(S_MAX_OPTIONS, sizeof *s->option_names);
@@ -525,8 +523,7 @@ int bn_swarm_load(bn_swarm_t *s, const char *path, char *err, size_t errlen)
     if (!s->option_names || !s->option_values)
         rc = bn_fail(err, errlen, BN_ENOMEM, "%s: out of memory", path);
     if (rc == BN_OK)
-        rc = s_read(&p, f, err, errlen);
-    fclose(f);
+        rc = bn_read_file(path, "cannot open: ", s_read, &p, err, errlen);
     if (rc == BN_OK)
         rc = s_nodes_by_id(&p, err, errlen);
     if (rc == BN_OK)

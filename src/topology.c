@@ -354,15 +354,18 @@ static int s_edges_finish(s_edges_t *s, char *err, size_t errlen)
     return BN_OK;
 }
 
+/* Every line of file (a FILE *) into the edge list ctx (an s_edges_t). */
+static int s_edges_read(void *ctx, void *file, char *err, size_t errlen)
+{
+    s_edges_t *s = ctx;
+    return bn_read_lines(file, s->path, S_MAX_LINE, s_edges_line, s, err, errlen);
+}
+
 int bn_topology_load(bn_topology_t *t, const char *path, uint32_t n, char *err, size_t errlen)
 {
     memset(t, 0, sizeof *t);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return bn_fail(err, errlen, BN_EIO, "%s: cannot open: %s", path, strerror(errno));
     s_edges_t s = { .path = path, .n = n };
-    int rc = bn_read_lines(f, path, S_MAX_LINE, s_edges_line, &s, err, errlen);
-    fclose(f);
+    int rc = bn_read_file(path, "cannot open: ", s_edges_read, &s, err, errlen);
     if (rc == BN_OK)
         rc = s_edges_finish(&s, err, errlen);
     if (rc == BN_OK)

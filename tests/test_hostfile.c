@@ -101,6 +101,8 @@ static void test_malformed(void **state)
     bn_hostfile_t hf;
     char err[256];
     assert_int_equal(bn_hostfile_load(&hf, "/nonexistent/hosts", err, sizeof err), BN_EIO);
+    assert_string_equal(err, "/nonexistent/hosts: No such file or directory");
+    assert_null(hf.hosts);
 }
 
 static void test_place(void **state)

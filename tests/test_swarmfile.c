@@ -245,6 +245,9 @@ static void test_dev_zero(void **state)
     fclose(f);
     assert_int_equal(bn_swarm_load(&s, s_path, err, sizeof err), BN_EFORMAT);
     assert_non_null(strstr(err, ":2: line longer than 4096"));
+    assert_int_equal(bn_swarm_load(&s, "/nonexistent/swarm", err, sizeof err), BN_EIO);
+    assert_string_equal(err, "/nonexistent/swarm: cannot open: No such file or directory");
+    assert_null(s.nodes);
 }
 
 int main(void)

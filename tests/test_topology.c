@@ -337,6 +337,8 @@ static void test_bounded_lines(void **state)
     assert_non_null(strstr(err, ":2: line longer than 4096"));
     assert_null(t.adj);
     unlink(p);
+    assert_int_equal(bn_topology_load(&t, p, 0, err, sizeof err), BN_EIO);
+    assert_string_equal(strstr(err, ": cannot open: "), ": cannot open: No such file or directory");
 }
 
 /* The shipped ER files are what bn_topology_er draws today. */
