@@ -1,7 +1,10 @@
 # liveness_lib.sh -- a hand-started swarm for the liveness tests
-# (swarm_stall.sh, swarm_restart.sh); source it after lib.sh.
+# (swarm_stall.sh, swarm_restart.sh, swarm_late_start.sh); source it after
+# lib.sh.
 #
 #   lv_start N EPOCHS [extra "option" lines...]   monitor + N nodes into $LV_RUN
+#                                                (all but node $LV_HOLD, if set)
+#   lv_start_node ID [LOG]                       (re)start node ID in the background
 #   lv_wait_epochs ID K                          until node ID's jsonl has K lines
 #   lv_wait_all                                  every node exits; sets LV_RC
 #   lv_table N                                   per-node figures to the log
@@ -41,10 +44,17 @@ lv_start() {
     LV_MON=$!
     LV_PIDS=()
     for i in $(seq 0 $((n - 1))); do
-        # shellcheck disable=SC2046
-        "$BN_BIN" $(lv_node_args "$i") > "$LV_RUN/logs/node-$i.log" 2>&1 &
-        LV_PIDS[$i]=$!
+        [ "$i" = "${LV_HOLD:-}" ] || lv_start_node "$i"
     done
+}
+
+# Node ID with the swarm's arguments, its output into LOG (default
+# logs/node-ID.log); its pid into LV_PIDS[ID].
+lv_start_node() {
+    local id="$1" log="${2:-$LV_RUN/logs/node-$1.log}"
+    # shellcheck disable=SC2046
+    "$BN_BIN" $(lv_node_args "$id") > "$log" 2>&1 &
+    LV_PIDS[$id]=$!
 }
 
 lv_lines() { [ -f "$LV_RUN/nodes/node-$1.jsonl" ] && wc -l < "$LV_RUN/nodes/node-$1.jsonl" || echo 0; }

@@ -33,9 +33,7 @@ lines_at_kill="$(lv_lines $victim)"
 bn_log "killed node $victim after $lines_at_kill epoch(s); restarting it in 2 s"
 bn_expect_true "no temporary checkpoint left" test ! -e "$LV_RUN/nodes/checkpoint-$victim.bin.tmp"
 sleep 2
-# shellcheck disable=SC2046
-"$BN_BIN" $(lv_node_args "$victim") > "$LV_RUN/logs/node-$victim.restart.log" 2>&1 &
-LV_PIDS[$victim]=$!
+lv_start_node "$victim" "$LV_RUN/logs/node-$victim.restart.log"
 lv_wait_all
 bn_log "wall time of the swarm: $LV_WALL s"
 lv_table $n
