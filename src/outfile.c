@@ -8,38 +8,25 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#ifdef BN_OUTFILE_MEMORY
-/* ---- the fuzz build's sink (tests/fuzz/meson.build, fuzz_monitor only) ----
- *
- * The same contract, kept in memory: the content is written to an
- * open_memstream, commit checks the stream's flush, error indicator and
- * close exactly as the file version does, then replaces the path's last
- * committed content (a table of S_MEM_FILES paths) -- the rename.  No file,
- * no fsync: the fuzzer cannot reach the file system's errors, and the unit
- * and swarm tests exercise them (tests/test_outfile.c, monitor_limits.sh). */
-
-#define S_MEM_FILES 8
-
+/* One struct for both sinks; a sink's own fields stay NULL in the other. */
 struct bn_outfile_t {
-    char  *path;
-    char  *buf;
-    size_t len;
-    FILE  *f;
+    char  *path;    /* target, owned                                        */
+    FILE  *f;       /* open until commit or abort                           */
+    char  *tmp;     /* file sink: "<path>.XXXXXX" beside it, owned          */
+    char  *buf;     /* memory sink: the open_memstream's content, owned     */
+    size_t len;     /* memory sink: its length                              */
 };
 
-static struct { char *path, *data; size_t len; } s_mem[S_MEM_FILES];
-
-bn_outfile_t *bn_outfile_open(const char *path, char *err, size_t errlen)
+/* A zeroed outfile with path copied; NULL with the reason in err. */
+static bn_outfile_t *s_new(const char *path, char *err, size_t errlen)
 {
     bn_outfile_t *self = calloc(1, sizeof *self);
-    if (!self || !(self->path = strdup(path))
-        || !(self->f = open_memstream(&self->buf, &self->len))) {
-        bn_fail(err, errlen, BN_ENOMEM, "out of memory for an output file");
-        if (self)
-            free(self->path);
+    if (self && !(self->path = strdup(path))) {
         free(self);
-        return NULL;
+        self = NULL;
     }
+    if (!self)
+        bn_fail(err, errlen, BN_ENOMEM, "out of memory for an output file");
     return self;
 }
 
@@ -52,9 +39,46 @@ static void s_free(bn_outfile_t **self_p)
 {
     bn_outfile_t *self = *self_p;
     free(self->path);
+    free(self->tmp);
     free(self->buf);
     free(self);
     *self_p = NULL;
+}
+
+void bn_outfile_abort(bn_outfile_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    bn_outfile_t *self = *self_p;
+    if (self->f)
+        fclose(self->f);
+    if (self->tmp)
+        unlink(self->tmp);
+    s_free(self_p);
+}
+
+#ifdef BN_OUTFILE_MEMORY
+/* ---- the fuzz build's sink (tests/fuzz/meson.build, fuzz_monitor only) ----
+ *
+ * The same contract, kept in memory: the content is written to an
+ * open_memstream, commit checks the stream's flush, error indicator and
+ * close exactly as the file version does, then replaces the path's last
+ * committed content (a table of S_MEM_FILES paths) -- the rename.  No file,
+ * no fsync: the fuzzer cannot reach the file system's errors, and the unit
+ * and swarm tests exercise them (tests/test_outfile.c, monitor_limits.sh). */
+
+#define S_MEM_FILES 8
+
+static struct { char *path, *data; size_t len; } s_mem[S_MEM_FILES];
+
+bn_outfile_t *bn_outfile_open(const char *path, char *err, size_t errlen)
+{
+    bn_outfile_t *self = s_new(path, err, errlen);
+    if (self && !(self->f = open_memstream(&self->buf, &self->len))) {
+        bn_fail(err, errlen, BN_ENOMEM, "out of memory for an output file");
+        s_free(&self);
+    }
+    return self;
 }
 
 int bn_outfile_commit(bn_outfile_t **self_p, char *err, size_t errlen)
@@ -86,15 +110,6 @@ int bn_outfile_commit(bn_outfile_t **self_p, char *err, size_t errlen)
     return BN_OK;
 }
 
-void bn_outfile_abort(bn_outfile_t **self_p)
-{
-    if (!self_p || !*self_p)
-        return;
-    if ((*self_p)->f)
-        fclose((*self_p)->f);
-    s_free(self_p);
-}
-
 const char *bn_outfile_memory(const char *path, size_t *len)
 {
     for (int k = 0; k < S_MEM_FILES && s_mem[k].path; k++)
@@ -116,17 +131,13 @@ void bn_outfile_memory_clear(void)
 
 #else  /* the files */
 
-struct bn_outfile_t {
-    char *path;     /* target, owned                           */
-    char *tmp;      /* "<path>.XXXXXX" beside it, owned         */
-    FILE *f;        /* open on tmp until commit or abort        */
-};
-
 bn_outfile_t *bn_outfile_open(const char *path, char *err, size_t errlen)
 {
+    bn_outfile_t *self = s_new(path, err, errlen);
+    if (!self)
+        return NULL;
     size_t n = strlen(path);
-    bn_outfile_t *self = calloc(1, sizeof *self);
-    if (!self || !(self->path = strdup(path)) || !(self->tmp = malloc(n + 8))) {
+    if (!(self->tmp = malloc(n + 8))) {
         bn_fail(err, errlen, BN_ENOMEM, "out of memory for an output file");
         goto fail;
     }
@@ -136,7 +147,8 @@ bn_outfile_t *bn_outfile_open(const char *path, char *err, size_t errlen)
     if (fd < 0) {
         bn_fail(err, errlen, BN_EIO, "%s: cannot create a temporary file beside it: %s", path,
                 strerror(errno));
-        self->tmp[0] = 0;
+        free(self->tmp);
+        self->tmp = NULL;           /* nothing to remove */
         goto fail;
     }
     /* mkstemp gives 0600; results are meant to be read by others. */
@@ -147,28 +159,8 @@ bn_outfile_t *bn_outfile_open(const char *path, char *err, size_t errlen)
     }
     return self;
 fail:
-    if (self && self->tmp && self->tmp[0])
-        unlink(self->tmp);
-    if (self) {
-        free(self->path);
-        free(self->tmp);
-        free(self);
-    }
+    bn_outfile_abort(&self);        /* removes tmp if it was made */
     return NULL;
-}
-
-FILE *bn_outfile_stream(bn_outfile_t *self)
-{
-    return self->f;
-}
-
-static void s_free(bn_outfile_t **self_p)
-{
-    bn_outfile_t *self = *self_p;
-    free(self->path);
-    free(self->tmp);
-    free(self);
-    *self_p = NULL;
 }
 
 /* fsync of the directory holding path, so the rename itself is durable.
@@ -227,17 +219,6 @@ int bn_outfile_commit(bn_outfile_t **self_p, char *err, size_t errlen)
                : BN_OK;
     s_free(self_p);
     return rc;
-}
-
-void bn_outfile_abort(bn_outfile_t **self_p)
-{
-    if (!self_p || !*self_p)
-        return;
-    bn_outfile_t *self = *self_p;
-    if (self->f)
-        fclose(self->f);
-    unlink(self->tmp);
-    s_free(self_p);
 }
 
 #endif
