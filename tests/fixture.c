@@ -3,6 +3,7 @@
 #include <stddef.h>
 #include <setjmp.h>
 #include <cmocka.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +40,26 @@ int bn_fx_tmpfile(char *buf, size_t cap, const char *name)
         return -1;
     close(fd);
     return 0;
+}
+
+char bn_fx_file[256];
+
+int bn_fx_file_setup(void **state)
+{
+    (void) state;
+    return bn_fx_tmpfile(bn_fx_file, sizeof bn_fx_file, program_invocation_short_name);
+}
+
+int bn_fx_file_teardown(void **state)
+{
+    (void) state;
+    unlink(bn_fx_file);
+    return 0;
+}
+
+void bn_fx_file_write(const char *text)
+{
+    bn_fx_write(bn_fx_file, text);
 }
 
 int bn_fx_rmtree(const char *dir)

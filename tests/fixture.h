@@ -17,6 +17,15 @@ int bn_fx_tmpdir(char *buf, size_t cap, const char *name);
 /* A fresh empty file <tmp>/bn-test-NAME.XXXXXX into buf; 0 or -1. */
 int bn_fx_tmpfile(char *buf, size_t cap, const char *name);
 
+/* One scratch file per test program: bn_fx_file_setup (a cmocka setup)
+ * makes <tmp>/bn-test-PROGRAM.XXXXXX and puts its path in bn_fx_file,
+ * bn_fx_file_teardown removes it, bn_fx_file_write replaces its content
+ * (asserts). */
+extern char bn_fx_file[256];
+int bn_fx_file_setup(void **state);
+int bn_fx_file_teardown(void **state);
+void bn_fx_file_write(const char *text);
+
 /* rm -rf DIR (kept when BN_KEEP_TMP is set); 0 or -1. */
 int bn_fx_rmtree(const char *dir);
 

@@ -17,30 +17,10 @@
 #include "keyfile.h"
 #include "fixture.h"
 
-static char s_path[256];
-
-static int s_setup(void **state)
-{
-    (void) state;
-    return bn_fx_tmpfile(s_path, sizeof s_path, "hosts");
-}
-
-static int s_teardown(void **state)
-{
-    (void) state;
-    unlink(s_path);
-    return 0;
-}
-
-static void s_write(const char *text)
-{
-    bn_fx_write(s_path, text);
-}
-
 static void test_syntaxes(void **state)
 {
     (void) state;
-    s_write("# cluster\n"
+    bn_fx_file_write("# cluster\n"
             "a\n"
             "b 4\n"
             "c slots=3 max_slots=8   # Open MPI\n"
@@ -48,7 +28,7 @@ static void test_syntaxes(void **state)
             "e addr=10.0.0.5 slots=1\n");
     bn_hostfile_t hf;
     char err[256];
-    assert_int_equal(bn_hostfile_load(&hf, s_path, err, sizeof err), BN_OK);
+    assert_int_equal(bn_hostfile_load(&hf, bn_fx_file, err, sizeof err), BN_OK);
     assert_int_equal(hf.n_hosts, 5);
     assert_string_equal(hf.hosts[0].name, "a");
     assert_int_equal(hf.hosts[0].slots, 0);           /* no count: no limit */
@@ -67,10 +47,10 @@ static void test_repeated_host(void **state)
 {
     (void) state;
     /* SLURM_HOSTFILE style: one line per task. */
-    s_write("n1\nn1\nn2\nn1\nn2 3\n");
+    bn_fx_file_write("n1\nn1\nn2\nn1\nn2 3\n");
     bn_hostfile_t hf;
     char err[256];
-    assert_int_equal(bn_hostfile_load(&hf, s_path, err, sizeof err), BN_OK);
+    assert_int_equal(bn_hostfile_load(&hf, bn_fx_file, err, sizeof err), BN_OK);
     assert_int_equal(hf.n_hosts, 2);
     assert_int_equal(hf.hosts[0].slots, 3);
     assert_int_equal(hf.hosts[1].slots, 4);
@@ -90,10 +70,10 @@ static void test_malformed(void **state)
         { "a addr=1.1.1.1\na addr=2.2.2.2\n", "address 1.1.1.1 already" },
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        s_write(cases[i].text);
+        bn_fx_file_write(cases[i].text);
         bn_hostfile_t hf;
         char err[256] = "";
-        assert_int_equal(bn_hostfile_load(&hf, s_path, err, sizeof err), BN_EFORMAT);
+        assert_int_equal(bn_hostfile_load(&hf, bn_fx_file, err, sizeof err), BN_EFORMAT);
         if (!strstr(err, cases[i].needle))
             fail_msg("case %zu: '%s' lacks '%s'", i, err, cases[i].needle);
         assert_null(hf.hosts);
@@ -111,8 +91,8 @@ static void test_place(void **state)
     char err[256];
     bn_hostfile_t hf;
     /* Even spread: 10 over 3 unlimited hosts = 4, 3, 3 in id blocks. */
-    s_write("a\nb\nc\n");
-    assert_int_equal(bn_hostfile_load(&hf, s_path, err, sizeof err), BN_OK);
+    bn_fx_file_write("a\nb\nc\n");
+    assert_int_equal(bn_hostfile_load(&hf, bn_fx_file, err, sizeof err), BN_OK);
     assert_int_equal(bn_hostfile_place(&hf, 10, err, sizeof err), BN_OK);
     assert_int_equal(hf.hosts[0].count, 4);
     assert_int_equal(hf.hosts[1].count, 3);
@@ -123,8 +103,8 @@ static void test_place(void **state)
     bn_hostfile_free(&hf);
 
     /* Caps: a small host fills, the rest go to the others. */
-    s_write("a 1\nb\nc 2\n");
-    assert_int_equal(bn_hostfile_load(&hf, s_path, err, sizeof err), BN_OK);
+    bn_fx_file_write("a 1\nb\nc 2\n");
+    assert_int_equal(bn_hostfile_load(&hf, bn_fx_file, err, sizeof err), BN_OK);
     assert_int_equal(bn_hostfile_place(&hf, 9, err, sizeof err), BN_OK);
     assert_int_equal(hf.hosts[0].count, 1);
     assert_int_equal(hf.hosts[1].count, 6);
@@ -132,8 +112,8 @@ static void test_place(void **state)
     bn_hostfile_free(&hf);
 
     /* Slots adding up to n: exactly the slots, i.e. Slurm's block layout. */
-    s_write("n1 5\nn2 2\nn3 3\n");
-    assert_int_equal(bn_hostfile_load(&hf, s_path, err, sizeof err), BN_OK);
+    bn_fx_file_write("n1 5\nn2 2\nn3 3\n");
+    assert_int_equal(bn_hostfile_load(&hf, bn_fx_file, err, sizeof err), BN_OK);
     assert_int_equal(bn_hostfile_place(&hf, 10, err, sizeof err), BN_OK);
     assert_int_equal(hf.hosts[0].count, 5);
     assert_int_equal(hf.hosts[1].first, 5);
@@ -179,15 +159,15 @@ static void test_keyfile(void **state)
     char pub[41], sec[41], err[256];
     assert_int_equal(bn_keyfile_pair(pub, sec, err, sizeof err), BN_OK);
     assert_int_equal(strlen(pub), 40);
-    unlink(s_path);
+    unlink(bn_fx_file);
     mode_t old = umask(0);                    /* even a permissive umask gives 0600 */
-    int rc = bn_keyfile_write(s_path, pub, sec, err, sizeof err);
+    int rc = bn_keyfile_write(bn_fx_file, pub, sec, err, sizeof err);
     umask(old);
     assert_int_equal(rc, BN_OK);
     struct stat st;
-    assert_int_equal(stat(s_path, &st), 0);
+    assert_int_equal(stat(bn_fx_file, &st), 0);
     assert_int_equal(st.st_mode & 0777, 0600);
-    FILE *f = fopen(s_path, "r");
+    FILE *f = fopen(bn_fx_file, "r");
     char text[512] = "";
     size_t len = fread(text, 1, sizeof text - 1, f);
     fclose(f);
@@ -198,9 +178,9 @@ static void test_keyfile(void **state)
     /* A second write refuses and leaves the first key as it was. */
     char pub2[41], sec2[41];
     assert_int_equal(bn_keyfile_pair(pub2, sec2, err, sizeof err), BN_OK);
-    assert_int_equal(bn_keyfile_write(s_path, pub2, sec2, err, sizeof err), BN_EIO);
+    assert_int_equal(bn_keyfile_write(bn_fx_file, pub2, sec2, err, sizeof err), BN_EIO);
     assert_non_null(strstr(err, "refusing to overwrite"));
-    f = fopen(s_path, "r");
+    f = fopen(bn_fx_file, "r");
     char again[512] = "";
     len = fread(again, 1, sizeof again - 1, f);
     fclose(f);
@@ -211,12 +191,12 @@ static void test_keyfile(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_syntaxes, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown(test_repeated_host, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown(test_malformed, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown(test_place, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_syntaxes, bn_fx_file_setup, bn_fx_file_teardown),
+        cmocka_unit_test_setup_teardown(test_repeated_host, bn_fx_file_setup, bn_fx_file_teardown),
+        cmocka_unit_test_setup_teardown(test_malformed, bn_fx_file_setup, bn_fx_file_teardown),
+        cmocka_unit_test_setup_teardown(test_place, bn_fx_file_setup, bn_fx_file_teardown),
         cmocka_unit_test(test_ids),
-        cmocka_unit_test_setup_teardown(test_keyfile, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_keyfile, bn_fx_file_setup, bn_fx_file_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

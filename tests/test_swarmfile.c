@@ -18,33 +18,13 @@
 #define KEY_B "#rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7XY"   /* starts with '#' */
 #define KEY_C "Z85.-:+=^!/*?&<>()[]{}@%$#000000000000ab"
 
-static char s_path[256];
-
-static int s_setup(void **state)
-{
-    (void) state;
-    return bn_fx_tmpfile(s_path, sizeof s_path, "swarm");
-}
-
-static int s_teardown(void **state)
-{
-    (void) state;
-    unlink(s_path);
-    return 0;
-}
-
-static void s_write(const char *text)
-{
-    bn_fx_write(s_path, text);
-}
-
 static void test_valid(void **state)
 {
     (void) state;
     assert_int_equal(strlen(KEY_A), 40);
     assert_int_equal(strlen(KEY_B), 40);
     assert_int_equal(strlen(KEY_C), 40);
-    s_write("# a three-node test swarm\n"
+    bn_fx_file_write("# a three-node test swarm\n"
             "swarm   lab-test    # its name\n"
             "\n"
             "monitor tcp://10.0.0.9:7000\n"
@@ -55,7 +35,7 @@ static void test_valid(void **state)
             "\tnode 1 tcp://[::1]:6001 " KEY_B "\r\n");
     bn_swarm_t s;
     char err[256] = "";
-    int rc = bn_swarm_load(&s, s_path, err, sizeof err);
+    int rc = bn_swarm_load(&s, bn_fx_file, err, sizeof err);
     if (rc != BN_OK)
         fail_msg("%s", err);
     assert_string_equal(s.name, "lab-test");
@@ -84,8 +64,8 @@ static void test_valid(void **state)
     bn_swarm_free(&s);
 
     /* Without keys and without a monitor; a different name gives a different id. */
-    s_write("swarm other\nnode 0 tcp://a:1\nnode 1 tcp://a:2\n");
-    assert_int_equal(bn_swarm_load(&s, s_path, err, sizeof err), BN_OK);
+    bn_fx_file_write("swarm other\nnode 0 tcp://a:1\nnode 1 tcp://a:2\n");
+    assert_int_equal(bn_swarm_load(&s, bn_fx_file, err, sizeof err), BN_OK);
     assert_false(s.curve);
     assert_string_equal(s.monitor.endpoint, "");
     assert_string_equal(s.nodes[1].public_key, "");
@@ -97,13 +77,13 @@ static void test_valid(void **state)
 /* Loads text; expects BN_EFORMAT, a message with ":line:" (line > 0) and `what`. */
 static void s_bad(const char *text, int line, const char *what)
 {
-    s_write(text);
+    bn_fx_file_write(text);
     bn_swarm_t s;
     char err[512] = "", tag[32] = "";
-    int rc = bn_swarm_load(&s, s_path, err, sizeof err);
+    int rc = bn_swarm_load(&s, bn_fx_file, err, sizeof err);
     if (line > 0)
         snprintf(tag, sizeof tag, ":%d:", line);
-    if (rc != BN_EFORMAT || !strstr(err, tag) || !strstr(err, what) || !strstr(err, s_path))
+    if (rc != BN_EFORMAT || !strstr(err, tag) || !strstr(err, what) || !strstr(err, bn_fx_file))
         fail_msg("for <<%s>> expected BN_EFORMAT with '%s' and '%s', got %d: %s", text, tag, what, rc, err);
     assert_null(s.nodes);
     assert_null(s.option_names);
@@ -187,7 +167,7 @@ static void test_binary_garbage(void **state)
 {
     (void) state;
     /* NUL bytes and very long lines are rejected, not crashed on. */
-    FILE *f = fopen(s_path, "wb");
+    FILE *f = fopen(bn_fx_file, "wb");
     assert_non_null(f);
     fputs("swarm t\nnode 0 tcp://a:1", f);
     fputc('\0', f);
@@ -195,17 +175,17 @@ static void test_binary_garbage(void **state)
     fclose(f);
     bn_swarm_t s;
     char err[256] = "";
-    assert_int_equal(bn_swarm_load(&s, s_path, err, sizeof err), BN_EFORMAT);
+    assert_int_equal(bn_swarm_load(&s, bn_fx_file, err, sizeof err), BN_EFORMAT);
     assert_non_null(strstr(err, ":2: NUL"));
 
-    f = fopen(s_path, "w");
+    f = fopen(bn_fx_file, "w");
     assert_non_null(f);
     fputs("swarm t\noption x ", f);
     for (int i = 0; i < 10000; i++)
         fputc('v', f);
     fputs("\n", f);
     fclose(f);
-    assert_int_equal(bn_swarm_load(&s, s_path, err, sizeof err), BN_EFORMAT);
+    assert_int_equal(bn_swarm_load(&s, bn_fx_file, err, sizeof err), BN_EFORMAT);
     assert_non_null(strstr(err, ":2: line longer"));
 }
 
@@ -214,7 +194,7 @@ static void test_binary_garbage(void **state)
 static void test_distinct_sockets(void **state)
 {
     (void) state;
-    s_write("swarm caf\xc3\xa9-\xe2\x82\xac\n"
+    bn_fx_file_write("swarm caf\xc3\xa9-\xe2\x82\xac\n"
             "monitor tcp://127.0.0.1:9\n"
             "node 0 tcp://127.0.0.1:7\n"
             "node 1 tcp://localhost:8\n"
@@ -222,7 +202,7 @@ static void test_distinct_sockets(void **state)
             "node 3 tcp://[::1]:7\n");
     bn_swarm_t s;
     char err[256] = "";
-    assert_int_equal(bn_swarm_load(&s, s_path, err, sizeof err), BN_OK);
+    assert_int_equal(bn_swarm_load(&s, bn_fx_file, err, sizeof err), BN_OK);
     assert_int_equal(s.n, 4);
     assert_string_equal(s.nodes[1].endpoint, "tcp://localhost:8");   /* kept as written */
     bn_swarm_free(&s);
@@ -237,13 +217,13 @@ static void test_dev_zero(void **state)
     char err[256] = "";
     assert_int_equal(bn_swarm_load(&s, "/dev/zero", err, sizeof err), BN_EFORMAT);
     assert_non_null(strstr(err, "/dev/zero:1: NUL"));
-    FILE *f = fopen(s_path, "w");
+    FILE *f = fopen(bn_fx_file, "w");
     assert_non_null(f);
     fputs("swarm t\n# ", f);
     for (int i = 0; i < 100000; i++)
         fputc('x', f);
     fclose(f);
-    assert_int_equal(bn_swarm_load(&s, s_path, err, sizeof err), BN_EFORMAT);
+    assert_int_equal(bn_swarm_load(&s, bn_fx_file, err, sizeof err), BN_EFORMAT);
     assert_non_null(strstr(err, ":2: line longer than 4096"));
     assert_int_equal(bn_swarm_load(&s, "/nonexistent/swarm", err, sizeof err), BN_EIO);
     assert_string_equal(err, "/nonexistent/swarm: cannot open: No such file or directory");
@@ -259,5 +239,5 @@ int main(void)
         cmocka_unit_test(test_distinct_sockets),
         cmocka_unit_test(test_dev_zero),
     };
-    return cmocka_run_group_tests(tests, s_setup, s_teardown);
+    return cmocka_run_group_tests(tests, bn_fx_file_setup, bn_fx_file_teardown);
 }
