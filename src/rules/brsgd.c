@@ -15,7 +15,7 @@
  *  read once from memory for all three, and one more read of the selected
  *  vectors for the final mean.  Telemetry: 1/selected on each selected vector.
  */
-#include "rules.h"
+#include "combine.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -163,15 +163,7 @@ static int s_aggregate(void *state, const bn_set_t *set, float *restrict x_out, 
         bn_select_smallest(tmp, n, 1, idx);
         nsel = 1;
     }
-    float inv = 1.0f / (float) nsel;
-    for (uint32_t j = 0; j < n; j++)
-        w[j] = 0.0f;
-    bn_select_scale(x_out, inv, set->v[idx[0]], dim);
-    w[idx[0]] = inv;
-    for (uint32_t q = 1; q < nsel; q++) {
-        bn_select_axpy(x_out, inv, set->v[idx[q]], dim);
-        w[idx[q]] = inv;
-    }
+    bn_combine_mean_of(set, idx, nsel, x_out, w);
     return BN_OK;
 }
 

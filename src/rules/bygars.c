@@ -32,7 +32,7 @@
  *  c_j the clip factor (shares of the update's magnitude; ByGARS weights
  *  are signed and need not sum to one).
  */
-#include "rules.h"
+#include "combine.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -117,7 +117,7 @@ static int s_aggregate(void *state, const bn_set_t *set, float *restrict x_out, 
         double nj;
         bn_select_diff_stats(set->v[j], xp, NULL, dim, &dot, &nj);
         nj = sqrt(nj);
-        st->clip[j] = nj > rself ? rself / nj : 1.0;
+        st->clip[j] = bn_clip_factor(nj, rself);
         st->mem[j] = bn_rep_of(&st->rep, set, j);
         st->q[j] = st->mem[j] ? *st->mem[j] : 0.0;
     }

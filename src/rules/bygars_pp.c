@@ -25,7 +25,7 @@
  *  Cost: one oracle gradient, two reads of each vector.
  *  Telemetry: w_j = max(q_j, 0) / sum.
  */
-#include "rules.h"
+#include "combine.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -92,7 +92,7 @@ static int s_aggregate(void *state, const bn_set_t *set, float *restrict x_out, 
     }
     double alpha = st->alpha, sum = 0.0;
     for (uint32_t j = 0; j < n; j++) {
-        double clip = nrm[j] > rself ? rself / nrm[j] : 1.0;
+        double clip = bn_clip_factor(nrm[j], rself);
         double obs = -ip[j] * clip;
         /* eq. 3; without memory (no ids, table full) judged on the round alone */
         double *mem = bn_rep_of(&st->rep, set, j);

@@ -9,7 +9,7 @@
  *  Telemetry: w_j = min(1, tau / ||x_j - x_self||) / n, and self gets
  *  1 - sum_j w_j, i.e. x_out = sum_j w_j x_j exactly.
  */
-#include "rules.h"
+#include "combine.h"
 
 #include <float.h>
 #include <math.h>
@@ -43,16 +43,10 @@ static int s_aggregate(void *state, const bn_set_t *set, float *restrict x_out, 
         double dot, nrm;
         bn_select_diff_stats(x, xs, NULL, dim, &dot, &nrm);
         nrm = sqrt(nrm);
-        double a = inv_n * (nrm > tau ? tau / nrm : 1.0);
+        double a = inv_n * bn_clip_factor(nrm, tau);
         w[j] = (float) a;
         wsum += a;
-        float af = (float) a;
-        if (nrm > 1e30)             /* x_j - x_self may overflow in float */
-            for (size_t c = 0; c < dim; c++)
-                x_out[c] += af * x[c] - af * xs[c];
-        else
-            for (size_t c = 0; c < dim; c++)
-                x_out[c] += af * (x[c] - xs[c]);
+        bn_clip_accumulate(x_out, (float) a, x, xs, dim, nrm);
     }
     for (size_t c = 0; c < dim; c++)
         x_out[c] += xs[c];

@@ -13,7 +13,7 @@
  *  in double; an overflowing difference gives an infinite distance, which
  *  only ranks that vector last), plus O(n^2 (n - b)) for the scores.
  */
-#include "rules.h"
+#include "combine.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -123,19 +123,7 @@ static int s_aggregate(void *state, const bn_set_t *set, float *restrict x_out, 
         m = BN_MAX(1u, BN_MIN(m, n));
     }
     bn_select_smallest(score, n, m, idx);
-    for (uint32_t j = 0; j < n; j++)
-        w[j] = 0.0f;
-    float inv = 1.0f / (float) m;
-    const float *restrict x0 = set->v[idx[0]];
-    if (m == 1) {
-        memcpy(x_out, x0, dim * sizeof *x_out);
-    } else {
-        bn_select_scale(x_out, inv, x0, dim);
-        for (uint32_t q = 1; q < m; q++)
-            bn_select_axpy(x_out, inv, set->v[idx[q]], dim);
-    }
-    for (uint32_t q = 0; q < m; q++)
-        w[idx[q]] = inv;
+    bn_combine_mean_of(set, idx, m, x_out, w);
     return BN_OK;
 }
 

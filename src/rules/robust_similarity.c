@@ -49,6 +49,7 @@
  *  1 - sum_j w_j, so that x_out = sum_j w_j x_j.
  */
 #include "rules.h"
+#include "combine.h"
 
 #include <float.h>
 #include <math.h>
@@ -357,20 +358,13 @@ static void s_combine(s_state_t *st, const bn_set_t *set, double tau, float *res
         x_out[c] = 0.0f;
     for (uint32_t j = 0; j < k; j++) {
         double ds = st->dself[j];
-        double clip = ds > tau ? tau / ds : 1.0;
+        double clip = bn_clip_factor(ds, tau);
         double a = st->omega[j] * clip / wsum;
         w[j] = (float) a;
         wself -= a;
         if (a == 0.0)
             continue;
-        const float *restrict x = set->v[j];
-        float af = (float) a;
-        if (ds > 1e30)              /* x_j - x_self may overflow in float */
-            for (size_t c = 0; c < dim; c++)
-                x_out[c] += af * x[c] - af * xs[c];
-        else
-            for (size_t c = 0; c < dim; c++)
-                x_out[c] += af * (x[c] - xs[c]);
+        bn_clip_accumulate(x_out, (float) a, set->v[j], xs, dim, ds);
     }
     for (size_t c = 0; c < dim; c++)
         x_out[c] += xs[c];
