@@ -75,49 +75,54 @@ void bn_attack_opts_default(bn_attack_opts_t *opts, bn_attack_kind_t kind)
     opts->mix[0] = '\0';
 }
 
-int bn_drift_dir_parse(const char *name, bn_drift_dir_t *dir)
+/* The index of name in names[0..count) ('_' is accepted for '-':
+ * "sign_flip"), or -1. */
+static int s_name_index(const char *const *names, int count, const char *name)
 {
-    if (!name || !dir)
-        return BN_EARG;
-    for (int k = 0; k < BN_DRIFT_COUNT; k++)
-        if (strcmp(name, s_dir_names[k]) == 0) {
-            *dir = (bn_drift_dir_t) k;
-            return BN_OK;
-        }
-    return BN_EARG;
-}
-
-const char *bn_drift_dir_name(bn_drift_dir_t dir)
-{
-    if ((unsigned) dir >= BN_DRIFT_COUNT)
-        return "unknown";
-    return s_dir_names[dir];
-}
-
-int bn_attack_parse(const char *name, bn_attack_kind_t *kind)
-{
-    if (!name || !kind)
-        return BN_EARG;
-    for (int k = 0; k < BN_ATTACK_COUNT; k++) {
-        const char *a = s_names[k], *b = name;
-        /* '_' is accepted for '-' ("sign_flip") */
+    for (int k = 0; k < count; k++) {
+        const char *a = names[k], *b = name;
         while (*a && (*a == *b || (*a == '-' && *b == '_'))) {
             a++;
             b++;
         }
-        if (*a == '\0' && *b == '\0') {
-            *kind = (bn_attack_kind_t) k;
-            return BN_OK;
-        }
+        if (*a == '\0' && *b == '\0')
+            return k;
     }
-    return BN_EARG;
+    return -1;
+}
+
+/* names[k], or "unknown" when k is out of range. */
+static const char *s_name_at(const char *const *names, unsigned count, unsigned k)
+{
+    return k < count ? names[k] : "unknown";
+}
+
+int bn_drift_dir_parse(const char *name, bn_drift_dir_t *dir)
+{
+    int k = name && dir ? s_name_index(s_dir_names, BN_DRIFT_COUNT, name) : -1;
+    if (k < 0)
+        return BN_EARG;
+    *dir = (bn_drift_dir_t) k;
+    return BN_OK;
+}
+
+const char *bn_drift_dir_name(bn_drift_dir_t dir)
+{
+    return s_name_at(s_dir_names, BN_DRIFT_COUNT, (unsigned) dir);
+}
+
+int bn_attack_parse(const char *name, bn_attack_kind_t *kind)
+{
+    int k = name && kind ? s_name_index(s_names, BN_ATTACK_COUNT, name) : -1;
+    if (k < 0)
+        return BN_EARG;
+    *kind = (bn_attack_kind_t) k;
+    return BN_OK;
 }
 
 const char *bn_attack_name(bn_attack_kind_t kind)
 {
-    if ((unsigned) kind >= BN_ATTACK_COUNT)
-        return "unknown";
-    return s_names[kind];
+    return s_name_at(s_names, BN_ATTACK_COUNT, (unsigned) kind);
 }
 
 bool bn_attack_trains(bn_attack_kind_t kind)
