@@ -170,25 +170,28 @@ static const bn_kernel_set_t *s_set(void)
 
 /* ---- convolution ------------------------------------------------------ */
 
+/* dst[o][b][a] = src[o][a][b] for src of shape [O][A][B]: the two weight
+ * layouts, and the two image layouts (bn_nhwc_to_nchw), are this
+ * transposition of each other's inner two axes. */
+static void s_transpose_inner(float *restrict dst, const float *restrict src, size_t O, size_t A,
+                              size_t B)
+{
+    for (size_t o = 0; o < O; o++)
+        for (size_t a = 0; a < A; a++)
+            for (size_t b = 0; b < B; b++)
+                dst[(o * B + b) * A + a] = src[(o * A + a) * B + b];
+}
 
 void bn_conv_weight_to_ohwi(float *restrict dst, const float *restrict src,
                             int OC, int C, int K)
 {
-    const int KK = K * K;
-    for (int o = 0; o < OC; o++)
-        for (int c = 0; c < C; c++)
-            for (int k = 0; k < KK; k++)
-                dst[((size_t) o * KK + k) * C + c] = src[((size_t) o * C + c) * KK + k];
+    s_transpose_inner(dst, src, OC, C, (size_t) K * K);      /* [OC][C][KK] -> [OC][KK][C] */
 }
 
 void bn_conv_weight_to_oihw(float *restrict dst, const float *restrict src,
                             int OC, int C, int K)
 {
-    const int KK = K * K;
-    for (int o = 0; o < OC; o++)
-        for (int c = 0; c < C; c++)
-            for (int k = 0; k < KK; k++)
-                dst[((size_t) o * C + c) * KK + k] = src[((size_t) o * KK + k) * C + c];
+    s_transpose_inner(dst, src, OC, (size_t) K * K, C);      /* [OC][KK][C] -> [OC][C][KK] */
 }
 
 void bn_im2col_nhwc(float *restrict col, const float *restrict in,
@@ -469,26 +472,12 @@ void bn_bias_relu_maxpool2_backward(float *din, float *dbias, const float *dout,
 
 void bn_nhwc_to_nchw(float *restrict dst, const float *restrict src, int B, int H, int W, int C)
 {
-    const size_t HW = (size_t) H * W;
-    for (int b = 0; b < B; b++) {
-        const float *s = src + (size_t) b * HW * C;
-        float *d = dst + (size_t) b * HW * C;
-        for (size_t p = 0; p < HW; p++)
-            for (int c = 0; c < C; c++)
-                d[c * HW + p] = s[p * C + c];
-    }
+    s_transpose_inner(dst, src, B, (size_t) H * W, C);   /* [B][HW][C] -> [B][C][HW] */
 }
 
 void bn_nchw_to_nhwc(float *restrict dst, const float *restrict src, int B, int H, int W, int C)
 {
-    const size_t HW = (size_t) H * W;
-    for (int b = 0; b < B; b++) {
-        const float *s = src + (size_t) b * HW * C;
-        float *d = dst + (size_t) b * HW * C;
-        for (size_t p = 0; p < HW; p++)
-            for (int c = 0; c < C; c++)
-                d[p * C + c] = s[c * HW + p];
-    }
+    s_transpose_inner(dst, src, B, C, (size_t) H * W);   /* [B][C][HW] -> [B][HW][C] */
 }
 
 /* ---- fused first layer (single input channel) ------------------------- */
