@@ -36,7 +36,7 @@ static bool s_done_relays(bn_node_t *nd, uint64_t round)
         if (nd->is_byz[h] || h == nd->id || bn_topology_has_edge(nd->g, nd->id, h))
             continue;
         uint32_t relay = s_relay_of(nd, h);
-        if (relay == UINT32_MAX || relay == nd->id || !bn_inbox_waits_for(nd->inbox, relay))
+        if (relay == UINT32_MAX || relay == nd->id || !bn_inbox_live(nd->inbox, relay))
             continue;
         if (!bn_inbox_relay(nd->inbox, round, h))
             return false;

@@ -17,6 +17,7 @@
 
 typedef struct {
     bool         full;
+    bool         unusable;  /* (not full) a MODEL for `round` came, not finite  */
     uint64_t     round;
     bn_buf_t    *buf;       /* owned */
     const float *x;         /* bn_buf_data(buf) */
@@ -238,6 +239,35 @@ static bn_buf_t *s_take_payload(bn_msg_t *msg, uint32_t dim, size_t plen)
     return buf;
 }
 
+/* A MODEL whose payload is not finite (a diverged or hostile neighbour)
+ * came, authentic, from a neighbour of that round's graph, for a round of
+ * the window: the neighbour has spoken for that round and will not send
+ * another, so the round does not wait for it (bn_inbox_waits_for).  It is
+ * dropped all the same (`nonfinite`), counts as missing, and does not take a
+ * given-up peer back: only a valid model does.  Nothing else changes (no
+ * `seen`, no restore), so a neighbour that keeps sending such models is
+ * given up after S_GIVE_UP rounds as a silent one is, without a round
+ * timeout each time. */
+static void s_note_unusable(bn_inbox_t *ib, const bn_wire_header_t *h, uint32_t auth)
+{
+    uint32_t from = h->sender;
+    if (h->kind != BN_MSG_MODEL || (auth != BN_AUTH_NONE && auth != from)
+        || (ib->o.curve && auth == BN_AUTH_NONE))
+        return;
+    if (h->round < ib->round || h->round >= ib->round + ib->o.window
+        || h->epoch != h->round / ib->o.rounds_per_epoch || h->epoch >= ib->o.epochs)
+        return;
+    const bn_topology_t *g = bn_graphs_get(ib->o.graphs, h->epoch);
+    if (!g || g->fingerprint != h->topology || !bn_topology_has_edge(g, ib->o.self, from))
+        return;
+    s_slot_t *s = s_slot(ib->slots, ib, h->round, from);
+    if (s->full && s->round == h->round)
+        return;                     /* a valid one came first: it stands */
+    s_slot_clear(s);
+    s->round = h->round;
+    s->unusable = true;
+}
+
 bn_drop_reason_t bn_inbox_admit(bn_inbox_t *ib, bn_msg_t *msg)
 {
     uint32_t auth = bn_msg_auth(msg);
@@ -254,6 +284,8 @@ bn_drop_reason_t bn_inbox_admit(bn_inbox_t *ib, bn_msg_t *msg)
         return s_drop(ib, auth, why);
     bn_wire_expect_t ex = { ib->o.swarm_id, ib->o.n, ib->o.self, ib->o.dim, ib->o.config_fp };
     why = bn_wire_validate(&ex, &h, pb, plen, true);
+    if (why == BN_DROP_NONFINITE)
+        s_note_unusable(ib, &h, auth);
     if (why != BN_DROP_NONE)
         return s_drop(ib, why == BN_DROP_SENDER ? auth : h.sender, why);
     uint32_t key = h.sender;
@@ -283,6 +315,7 @@ bn_drop_reason_t bn_inbox_admit(bn_inbox_t *ib, bn_msg_t *msg)
     s->x = bn_buf_data(buf);
     s->round = h.round;
     s->full = true;
+    s->unusable = false;
     s_heard(ib, h.sender, h.round);
     return BN_DROP_NONE;
 }
@@ -318,6 +351,15 @@ const float *bn_inbox_relay(const bn_inbox_t *ib, uint64_t round, uint32_t origi
 /* ---- liveness ---------------------------------------------------------- */
 
 bool bn_inbox_waits_for(const bn_inbox_t *ib, uint32_t peer)
+{
+    if (!bn_inbox_live(ib, peer))
+        return false;
+    /* its model of this round came and was not finite: nothing more will */
+    const s_slot_t *s = s_slot(ib->slots, ib, ib->round, peer);
+    return !(s->unusable && s->round == ib->round);
+}
+
+bool bn_inbox_live(const bn_inbox_t *ib, uint32_t peer)
 {
     if (peer >= ib->o.n || ib->misses[peer] >= S_GIVE_UP)
         return false;

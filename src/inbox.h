@@ -77,11 +77,15 @@ const bn_buf_t *bn_inbox_model_buf(const bn_inbox_t *ib, uint64_t round, uint32_
 /* Attackers: the relayed model of honest `origin` for `round`, else NULL. */
 const float *bn_inbox_relay(const bn_inbox_t *ib, uint64_t round, uint32_t origin);
 
-/* Whether the current round waits for `peer`: false while it is given up,
- * and false once a valid model of it for a round two or more later has
- * arrived (a peer sends in round order and one connection delivers in
- * order, so this round's was lost). */
+/* Whether the current round waits for `peer`'s model: bn_inbox_live, and
+ * its model of this round has not come as a non-finite one (dropped as
+ * `nonfinite`; it will not send another). */
 bool bn_inbox_waits_for(const bn_inbox_t *ib, uint32_t peer);
+/* Whether `peer` is taking part: false while it is given up, and false once
+ * a valid model of it for a round two or more later has arrived (a peer
+ * sends in round order and one connection delivers in order, so this
+ * round's was lost). */
+bool bn_inbox_live(const bn_inbox_t *ib, uint32_t peer);
 /* Closes `round` for the k peers it expected: each whose model is not there
  * missed it (two in a row: given up), unless a model of it two or more
  * rounds later has come (it is alive; this round's was lost).  Returns how many are missing. */

@@ -437,6 +437,63 @@ static void test_lost_round_is_not_waited_for(void **state)
     bn_inbox_destroy(&ib);
 }
 
+/* A neighbour whose model is not finite (diverged, or hostile) has spoken
+ * for its round: the round does not wait for it (no round timeout), it
+ * counts as missing, it is given up after two such rounds like a silent one,
+ * and only a valid model takes it back.  A forged one (another sender under
+ * CURVE) or one for a round outside the window changes nothing. */
+static void test_nonfinite_model_is_not_waited_for(void **state)
+{
+    (void) state;
+    bn_inbox_t *ib = s_inbox(false, NULL);
+    const uint32_t nbr[3] = { 1, 2, 3 };
+    bn_wire_header_t h;
+    for (uint64_t r = 0; r < 2; r++) {
+        s_round(ib, r);
+        assert_true(bn_inbox_waits_for(ib, 1));
+        h = s_hdr(1, r);
+        s_expect_drop(ib, s_admit(ib, &h, NAN), BN_DROP_NONFINITE);
+        assert_false(bn_inbox_waits_for(ib, 1));
+        assert_true(bn_inbox_live(ib, 1));
+        assert_null(bn_inbox_model(ib, r, 1));
+        assert_true(bn_inbox_waits_for(ib, 2));
+        h = s_hdr(2, r); s_admit(ib, &h, 0);
+        h = s_hdr(3, r); s_admit(ib, &h, 0);
+        assert_int_equal(bn_inbox_close_round(ib, r, nbr, 3), 1);   /* 1 is missing */
+    }
+    assert_false(bn_inbox_live(ib, 1));                             /* given up */
+    assert_int_equal(bn_inbox_stats(ib)->peers_given_up, 1);
+    /* another non-finite one does not take it back; a valid one does */
+    s_round(ib, 2);
+    h = s_hdr(1, 2);
+    s_admit(ib, &h, INFINITY);
+    assert_false(bn_inbox_live(ib, 1));
+    s_round(ib, 3);
+    h = s_hdr(1, 3);
+    assert_int_equal(s_admit(ib, &h, 1.0f), BN_DROP_NONE);
+    assert_true(bn_inbox_waits_for(ib, 1));
+    assert_int_equal(bn_inbox_stats(ib)->peers_restored, 1);
+    /* a non-finite model for a later round of the window counts in that round */
+    h = s_hdr(2, 5);
+    s_admit(ib, &h, NAN);
+    assert_true(bn_inbox_waits_for(ib, 2));
+    s_round(ib, 5);
+    assert_false(bn_inbox_waits_for(ib, 2));
+    /* a valid model that came first stands */
+    h = s_hdr(3, 5); s_admit(ib, &h, 0);
+    h = s_hdr(3, 5); s_admit(ib, &h, NAN);
+    assert_non_null(bn_inbox_model(ib, 5, 3));
+    bn_inbox_destroy(&ib);
+    /* under CURVE, a non-finite model claiming node 1 but sent by node 2 */
+    ib = s_inbox(true, NULL);
+    h = s_hdr(1, 0);
+    s_admit_full(ib, &h, NAN, S_DIM * sizeof(float), 2);
+    assert_true(bn_inbox_waits_for(ib, 1));
+    s_admit_full(ib, &h, NAN, S_DIM * sizeof(float), 1);
+    assert_false(bn_inbox_waits_for(ib, 1));
+    bn_inbox_destroy(&ib);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -449,6 +506,7 @@ int main(void)
         cmocka_unit_test(test_byzantine_minority_cannot_drag),
         cmocka_unit_test(test_jump_restores_the_quorum),
         cmocka_unit_test(test_lost_round_is_not_waited_for),
+        cmocka_unit_test(test_nonfinite_model_is_not_waited_for),
     };
     return cmocka_run_group_tests(tests, s_setup, s_teardown);
 }
