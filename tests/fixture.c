@@ -91,3 +91,23 @@ long bn_fx_read(const char *path, char *buf, size_t cap)
     fclose(f);
     return (long) n;
 }
+
+int bn_fx_run_per_kernel_set(const char *prefix, const struct CMUnitTest *tests, size_t count,
+                             bn_kernels_t *under_test)
+{
+    int failed = 0;
+    for (int k = 0; k < BN_KERNELS_COUNT; k++) {
+        char name[64];
+        snprintf(name, sizeof name, "%s[%s]", prefix, bn_kernels_name((bn_kernels_t) k));
+        if (!bn_kernels_supported((bn_kernels_t) k)) {
+            printf("[ SKIPPED  ] %s: this CPU or build has no %s kernels\n", name,
+                   bn_kernels_name((bn_kernels_t) k));
+            continue;
+        }
+        *under_test = (bn_kernels_t) k;
+        if (bn_kernels_select(*under_test) != BN_OK)
+            return 1;
+        failed += _cmocka_run_group_tests(name, tests, count, NULL, NULL);
+    }
+    return failed;
+}

@@ -10,6 +10,10 @@
 
 #include <stddef.h>
 
+#include "layers.h"
+
+struct CMUnitTest;
+
 /* A fresh directory <tmp>/bn-test-NAME.XXXXXX into buf (cap >= 128);
  * 0, or -1 when it cannot be made. */
 int bn_fx_tmpdir(char *buf, size_t cap, const char *name);
@@ -35,5 +39,14 @@ void bn_fx_write(const char *path, const char *text);
 /* Up to cap - 1 bytes of the file at path into buf, NUL-terminated; the
  * count, or -1 when it cannot be opened. */
 long bn_fx_read(const char *path, char *buf, size_t cap);
+
+/* Runs the cmocka group tests[0..count) once per kernel set, named
+ * "PREFIX[set]", with the set selected and in *under_test; a set this CPU
+ * or build lacks is reported as skipped, not hidden.  The sum of the
+ * groups' failures, or 1 when a set cannot be selected. */
+int bn_fx_run_per_kernel_set(const char *prefix, const struct CMUnitTest *tests, size_t count,
+                             bn_kernels_t *under_test);
+#define BN_FX_RUN_PER_KERNEL_SET(prefix, tests, under_test) \
+    bn_fx_run_per_kernel_set((prefix), (tests), sizeof(tests) / sizeof((tests)[0]), (under_test))
 
 #endif

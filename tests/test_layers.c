@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "layers.h"
+#include "fixture.h"
 #include "rng.h"
 
 static bn_rng_t s_rng;
@@ -770,19 +771,5 @@ int main(void)
         cmocka_unit_test_setup(test_checker_rejects_wrong_gradient, s_reseed),
     };
     /* Once per kernel set this CPU runs; a set it lacks is reported, not hidden. */
-    int failed = 0;
-    for (int k = 0; k < BN_KERNELS_COUNT; k++) {
-        char name[64];
-        snprintf(name, sizeof name, "layers[%s]", bn_kernels_name((bn_kernels_t) k));
-        if (!bn_kernels_supported((bn_kernels_t) k)) {
-            printf("[ SKIPPED  ] %s: this CPU or build has no %s kernels\n", name,
-                   bn_kernels_name((bn_kernels_t) k));
-            continue;
-        }
-        s_under_test = (bn_kernels_t) k;
-        if (bn_kernels_select(s_under_test) != BN_OK)
-            return 1;
-        failed += cmocka_run_group_tests_name(name, tests, NULL, NULL);
-    }
-    return failed;
+    return BN_FX_RUN_PER_KERNEL_SET("layers", tests, &s_under_test);
 }

@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "layers.h"
+#include "fixture.h"
 #include "model.h"
 #include "rng.h"
 #include "sgd.h"
@@ -417,20 +418,7 @@ int main(void)
     const struct CMUnitTest learning[] = {
         cmocka_unit_test(test_cnn_learns_fashion_mnist),
     };
-    int failed = 0;
-    for (int k = 0; k < BN_KERNELS_COUNT; k++) {
-        char name[64];
-        snprintf(name, sizeof name, "model[%s]", bn_kernels_name((bn_kernels_t) k));
-        if (!bn_kernels_supported((bn_kernels_t) k)) {
-            printf("[ SKIPPED  ] %s: this CPU or build has no %s kernels\n", name,
-                   bn_kernels_name((bn_kernels_t) k));
-            continue;
-        }
-        s_under_test = (bn_kernels_t) k;
-        if (bn_kernels_select(s_under_test) != BN_OK)
-            return 1;
-        failed += cmocka_run_group_tests_name(name, tests, NULL, NULL);
-    }
+    int failed = BN_FX_RUN_PER_KERNEL_SET("model", tests, &s_under_test);
     /* BN_TEST_NO_LEARNING=1 (the aarch64 run under qemu, tests/cross_aarch64.sh,
      * where it would take minutes) leaves the learning run out, saying so. */
     const char *no_learning = getenv("BN_TEST_NO_LEARNING");
