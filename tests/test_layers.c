@@ -655,29 +655,41 @@ static double s_fc_loss(void *ctx)
     return s_dot(f->out, f->r, (size_t) f->B * f->OUT);
 }
 
+/* A 3 x 7 -> 5 fully connected case: random inputs, weights, biases and loss
+ * direction r (drawn in that order), then forward and backward. */
+typedef struct {
+    s_fc_t f;
+    float in[21], w[35], b[5], out[15], r[15], din[21], dw[35], db[5];
+} s_fc_case_t;
+
+static void s_fc_case(s_fc_case_t *c)
+{
+    c->f = (s_fc_t) { .B = 3, .IN = 7, .OUT = 5, .in = c->in, .w = c->w, .b = c->b,
+                      .out = c->out, .r = c->r };
+    s_fill(c->in, 21, -1, 1);
+    s_fill(c->w, 35, -1, 1);
+    s_fill(c->b, 5, -1, 1);
+    s_fill(c->r, 15, -1, 1);
+    s_fc_loss(&c->f);
+    bn_fc_backward(c->din, c->dw, c->db, c->r, c->in, c->w, 3, 7, 5);
+}
+
 static void test_fc(void **state)
 {
     (void) state;
-    s_fc_t f = { .B = 3, .IN = 7, .OUT = 5 };
-    float in[21], w[35], b[5], out[15], r[15], din[21], dw[35], db[5];
-    f.in = in; f.w = w; f.b = b; f.out = out; f.r = r;
-    s_fill(in, 21, -1, 1);
-    s_fill(w, 35, -1, 1);
-    s_fill(b, 5, -1, 1);
-    s_fill(r, 15, -1, 1);
-    s_fc_loss(&f);
+    s_fc_case_t c;
+    s_fc_case(&c);
     /* Forward against the definition. */
     for (int i = 0; i < 3; i++)
         for (int o = 0; o < 5; o++) {
-            double s = b[o];
+            double s = c.b[o];
             for (int k = 0; k < 7; k++)
-                s += (double) in[i * 7 + k] * w[o * 7 + k];
-            assert_float_equal(out[i * 5 + o], s, 1e-5);
+                s += (double) c.in[i * 7 + k] * c.w[o * 7 + k];
+            assert_float_equal(c.out[i * 5 + o], s, 1e-5);
         }
-    bn_fc_backward(din, dw, db, r, in, w, 3, 7, 5);
-    assert_int_equal(s_grad_mismatches("fc din", in, din, 21, s_fc_loss, &f, 1e-2f, RTOL, ATOL), 0);
-    assert_int_equal(s_grad_mismatches("fc dw", w, dw, 35, s_fc_loss, &f, 1e-2f, RTOL, ATOL), 0);
-    assert_int_equal(s_grad_mismatches("fc db", b, db, 5, s_fc_loss, &f, 1e-2f, RTOL, ATOL), 0);
+    assert_int_equal(s_grad_mismatches("fc din", c.in, c.din, 21, s_fc_loss, &c.f, 1e-2f, RTOL, ATOL), 0);
+    assert_int_equal(s_grad_mismatches("fc dw", c.w, c.dw, 35, s_fc_loss, &c.f, 1e-2f, RTOL, ATOL), 0);
+    assert_int_equal(s_grad_mismatches("fc db", c.b, c.db, 5, s_fc_loss, &c.f, 1e-2f, RTOL, ATOL), 0);
 }
 
 typedef struct { int B, NC; float *z; const uint8_t *y; } s_xent_t;
@@ -725,22 +737,16 @@ static void test_checker_rejects_wrong_gradient(void **state)
 {
     (void) state;
     /* The tolerances must catch a 3% error and a swapped pair of coordinates. */
-    s_fc_t f = { .B = 3, .IN = 7, .OUT = 5 };
-    float in[21], w[35], b[5], out[15], r[15], din[21], dw[35], db[5];
-    f.in = in; f.w = w; f.b = b; f.out = out; f.r = r;
-    s_fill(in, 21, -1, 1);
-    s_fill(w, 35, -1, 1);
-    s_fill(b, 5, -1, 1);
-    s_fill(r, 15, -1, 1);
-    s_fc_loss(&f);
-    bn_fc_backward(din, dw, db, r, in, w, 3, 7, 5);
+    s_fc_case_t c;
+    s_fc_case(&c);
+    float *dw = c.dw;
     for (int i = 0; i < 35; i++)
         dw[i] *= 1.03f;
-    assert_true(s_grad_mismatches("scaled dw (expected to fail)", w, dw, 35, s_fc_loss, &f,
+    assert_true(s_grad_mismatches("scaled dw (expected to fail)", c.w, dw, 35, s_fc_loss, &c.f,
                                   1e-2f, RTOL, ATOL) > 20);
-    bn_fc_backward(din, dw, db, r, in, w, 3, 7, 5);
+    bn_fc_backward(c.din, dw, c.db, c.r, c.in, c.w, 3, 7, 5);
     float t = dw[3]; dw[3] = dw[4]; dw[4] = t;
-    assert_true(s_grad_mismatches("swapped dw (expected to fail)", w, dw, 35, s_fc_loss, &f,
+    assert_true(s_grad_mismatches("swapped dw (expected to fail)", c.w, dw, 35, s_fc_loss, &c.f,
                                   1e-2f, RTOL, ATOL) >= 1);
 }
 
