@@ -257,6 +257,35 @@ static void s_journal_append(bn_monitor_t *m, const msgpack_sbuffer *sb)
     }
 }
 
+/* One journal record, packed into sb through pk (s_jrec_init), then written
+ * and freed by s_jrec_append. */
+typedef struct {
+    msgpack_sbuffer sb;
+    msgpack_packer  pk;           /* writes into sb                                */
+} s_jrec_t;
+
+static void s_jrec_init(s_jrec_t *r)
+{
+    msgpack_sbuffer_init(&r->sb);
+    msgpack_packer_init(&r->pk, &r->sb, msgpack_sbuffer_write);
+}
+
+/* A record [tag, ...] of n items in all: the tag is packed, the caller packs
+ * the other n - 1 through the packer returned. */
+static msgpack_packer *s_jrec_begin(s_jrec_t *r, uint32_t n, uint32_t tag)
+{
+    s_jrec_init(r);
+    msgpack_pack_array(&r->pk, n);
+    msgpack_pack_uint32(&r->pk, tag);
+    return &r->pk;
+}
+
+static void s_jrec_append(bn_monitor_t *m, s_jrec_t *r)
+{
+    s_journal_append(m, &r->sb);
+    msgpack_sbuffer_destroy(&r->sb);
+}
+
 static void s_journal_head(const bn_monitor_t *m, msgpack_packer *pk)
 {
     static const char *keys[6] = { "journal", "swarm", "config", "n", "epochs", "dim" };
@@ -275,14 +304,12 @@ static bool s_replay_record(bn_monitor_t *m, const msgpack_object *o);
  * head is not this run's). */
 static size_t s_journal_replay(bn_monitor_t *m, const char *buf, size_t len)
 {
-    msgpack_sbuffer head;
-    msgpack_sbuffer_init(&head);
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, &head, msgpack_sbuffer_write);
-    s_journal_head(m, &pk);
+    s_jrec_t head;
+    s_jrec_init(&head);
+    s_journal_head(m, &head.pk);
     size_t good = 0;
-    if (len >= head.size && !memcmp(buf, head.data, head.size)) {
-        good = head.size;
+    if (len >= head.sb.size && !memcmp(buf, head.sb.data, head.sb.size)) {
+        good = head.sb.size;
         msgpack_unpacked up;
         msgpack_unpacked_init(&up);
         size_t off = good;
@@ -294,7 +321,7 @@ static size_t s_journal_replay(bn_monitor_t *m, const char *buf, size_t len)
         m->replaying = false;
         msgpack_unpacked_destroy(&up);
     }
-    msgpack_sbuffer_destroy(&head);
+    msgpack_sbuffer_destroy(&head.sb);
     return good;
 }
 
@@ -337,13 +364,10 @@ static int s_journal_open(bn_monitor_t *m, char *err, size_t errlen)
                                  || ftruncate(fileno(m->journal), (off_t) good) != 0)))
         return bn_fail(err, errlen, BN_EIO, "%s: %s", path, strerror(errno));
     if (!good) {
-        msgpack_sbuffer sb;
-        msgpack_sbuffer_init(&sb);
-        msgpack_packer pk;
-        msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-        s_journal_head(m, &pk);
-        s_journal_append(m, &sb);
-        msgpack_sbuffer_destroy(&sb);
+        s_jrec_t rec;
+        s_jrec_init(&rec);
+        s_journal_head(m, &rec.pk);
+        s_jrec_append(m, &rec);
     }
     return m->io_rc == BN_OK ? BN_OK : bn_fail(err, errlen, m->io_rc, "%s", m->io_err);
 }
@@ -602,33 +626,23 @@ static void s_epoch_figures(bn_monitor_t *m, uint32_t e)
 
 static void s_journal_drops(bn_monitor_t *m)
 {
-    msgpack_sbuffer sb;
-    msgpack_sbuffer_init(&sb);
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    msgpack_pack_array(&pk, 2);
-    msgpack_pack_uint32(&pk, S_REC_DROPS);
-    msgpack_pack_array(&pk, BN_MDROP_COUNT);
+    s_jrec_t rec;
+    msgpack_packer *pk = s_jrec_begin(&rec, 2, S_REC_DROPS);
+    msgpack_pack_array(pk, BN_MDROP_COUNT);
     for (int k = 0; k < BN_MDROP_COUNT; k++)
-        msgpack_pack_uint64(&pk, m->drops[k]);
-    s_journal_append(m, &sb);
-    msgpack_sbuffer_destroy(&sb);
+        msgpack_pack_uint64(pk, m->drops[k]);
+    s_jrec_append(m, &rec);
 }
 
 static void s_journal_close(bn_monitor_t *m, uint32_t e)
 {
     s_journal_drops(m);
-    msgpack_sbuffer sb;
-    msgpack_sbuffer_init(&sb);
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    msgpack_pack_array(&pk, 4);
-    msgpack_pack_uint32(&pk, S_REC_CLOSE);
-    msgpack_pack_uint32(&pk, e);
-    msgpack_pack_double(&pk, m->epochs[e].consensus);
-    msgpack_pack_uint32(&pk, m->epochs[e].models);
-    s_journal_append(m, &sb);
-    msgpack_sbuffer_destroy(&sb);
+    s_jrec_t rec;
+    msgpack_packer *pk = s_jrec_begin(&rec, 4, S_REC_CLOSE);
+    msgpack_pack_uint32(pk, e);
+    msgpack_pack_double(pk, m->epochs[e].consensus);
+    msgpack_pack_uint32(pk, m->epochs[e].models);
+    s_jrec_append(m, &rec);
 }
 
 static void s_print_epoch(const bn_monitor_t *m, uint32_t e)
@@ -710,19 +724,14 @@ static void s_record(bn_monitor_t *m, const bn_report_t *r, const bn_monitor_fra
             bn_wire_payload_decode(fr[2].data, m->dim, c->x);
         }
     }
-    msgpack_sbuffer sb;
-    msgpack_sbuffer_init(&sb);
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    msgpack_pack_array(&pk, 5);
-    msgpack_pack_uint32(&pk, S_REC_REPORT);
-    msgpack_pack_uint32(&pk, r->node);
-    msgpack_pack_uint32(&pk, r->epoch);
-    msgpack_pack_bin(&pk, fr[1].size);
-    msgpack_pack_bin_body(&pk, fr[1].data, fr[1].size);
-    msgpack_pack_uint32(&pk, (uint32_t) c->model);
-    s_journal_append(m, &sb);
-    msgpack_sbuffer_destroy(&sb);
+    s_jrec_t rec;
+    msgpack_packer *pk = s_jrec_begin(&rec, 5, S_REC_REPORT);
+    msgpack_pack_uint32(pk, r->node);
+    msgpack_pack_uint32(pk, r->epoch);
+    msgpack_pack_bin(pk, fr[1].size);
+    msgpack_pack_bin_body(pk, fr[1].data, fr[1].size);
+    msgpack_pack_uint32(pk, (uint32_t) c->model);
+    s_jrec_append(m, &rec);
     if (!m->epochs[r->epoch].closed && s_epoch_due(m, r->epoch, now))
         s_close_epoch(m, r->epoch, NAN, 0, now);
 }
