@@ -555,6 +555,64 @@ static void test_trimmed_median_exact(void **state)
     assert_int_equal(bn_kernels_select(bn_kernels_best()), BN_OK);
 }
 
+/* The selection's search (b > 24) on values that slow interpolation down or
+ * end it on ties, bit for bit against the definition on every kernel set:
+ * a cluster across zero, far outliers on one side, exponentially spaced
+ * values, runs of adjacent floats, a value repeated at the cut-offs. */
+static float s_hard(bn_rng_t *r, int mode, uint32_t j)
+{
+    float v = (float) bn_rng_normal(r);
+    switch (mode) {
+    case 0: return 1e-3f * v;                                        /* across zero */
+    case 1: return j % 5 == 0 ? 1e30f * fabsf(v) : 0.05f + 1e-3f * v; /* far outliers */
+    case 2: return ldexpf(1.0f, (int) bn_rng_below(r, 200) - 100);     /* 2^-100 .. 2^99 */
+    case 3: return nextafterf(1.0f, 2.0f) + (float) bn_rng_below(r, 8) * 1.2e-7f; /* ulps */
+    default: return j % 3 ? 0.5f : v;                                 /* ties at L / H */
+    }
+}
+
+static void test_trimmed_search_hard(void **state)
+{
+    (void) state;
+    enum { D = 21, KMAX = 255 };
+    static float nb[KMAX * D], self[D], prev[D], out[D], col[KMAX + 1];
+    uint32_t ks[] = { 50, 179, 255 };
+    for (int ks_ = 0; ks_ < BN_KERNELS_COUNT; ks_++) {
+        if (!bn_kernels_supported((bn_kernels_t) ks_))
+            continue;
+        assert_int_equal(bn_kernels_select((bn_kernels_t) ks_), BN_OK);
+        bn_rng_t r;
+        bn_rng_seed(&r, 77, 2);
+        for (size_t t = 0; t < BN_ARRAY_LEN(ks); t++)
+            for (int mode = 0; mode < 5; mode++) {
+                uint32_t k = ks[t], n = k + 1;
+                for (int c = 0; c < D; c++) {
+                    self[c] = s_hard(&r, mode, k);
+                    for (uint32_t j = 0; j < k; j++)
+                        nb[j * D + c] = s_hard(&r, mode, j);
+                }
+                uint32_t bs[] = { n / 5, n / 3, (n - 1) / 2 };
+                for (size_t q = 0; q < BN_ARRAY_LEN(bs); q++) {
+                    bn_rule_opts_t o;
+                    s_opts(&o, RK("trimmed-mean"));
+                    assert_int_equal(bn_rule_opts_put(&o, "trim", bs[q]), BN_OK);
+                    assert_int_equal(s_run(&o, D, prev, self, k, nb, out, NULL, NULL), BN_OK);
+                    for (int c = 0; c < D; c++) {
+                        for (uint32_t j = 0; j < k; j++)
+                            col[j] = nb[j * D + c];
+                        col[k] = self[c];
+                        float ref = s_ref_trimmed(col, n, bs[q]);
+                        if (memcmp(&ref, &out[c], sizeof ref) != 0)
+                            fail_msg("n=%u b=%u mode %d c=%d: %a, expected %a (set %s)", n, bs[q],
+                                     mode, c, (double) out[c], (double) ref,
+                                     bn_kernels_name((bn_kernels_t) ks_));
+                    }
+                }
+            }
+    }
+    assert_int_equal(bn_kernels_select(bn_kernels_best()), BN_OK);
+}
+
 /* Every rule gives the same bits on every kernel set this CPU runs (the
  * rules' clones and kernels, rules/clone.h and trim_simd.h, against each
  * other), on honest-like vectors with a few outliers and a NaN. */
@@ -1433,7 +1491,7 @@ static void test_streaming_node_slots(void **state)
  * median; a dimension with a partial group; ties, +-0, huge and tiny. */
 static void s_streaming_trim_round(bn_rng_t *r, uint32_t k, int pattern, bn_kernels_t ks)
 {
-    enum { D = 53, KMAX = 44 };
+    enum { D = 53, KMAX = 64 };
     static float prev[D], self[D], nb[KMAX * D], out_a[D], out_b[D], col[KMAX + 1];
     const float *x_nb[KMAX];
     float wa[KMAX + 1], wb[KMAX + 1];
@@ -1442,7 +1500,7 @@ static void s_streaming_trim_round(bn_rng_t *r, uint32_t k, int pattern, bn_kern
         prev[c] = s_tricky(r, (pattern + c) % 4);
         self[c] = s_tricky(r, (pattern + c) % 4);
         for (uint32_t j = 0; j < deg; j++)
-            nb[j * D + c] = s_tricky(r, (pattern + c + (int) j) % 4);
+            nb[j * D + c] = s_tricky(r, (pattern + c) % 4);
     }
     if (pattern == 2)
         nb[1 * D + 7] = NAN;                          /* left out by the pre-filter */
@@ -1506,7 +1564,7 @@ static void s_streaming_trim_round(bn_rng_t *r, uint32_t k, int pattern, bn_kern
 static void test_streaming_trim_exact(void **state)
 {
     (void) state;
-    uint32_t ks[] = { 1, 2, 4, 9, 29, 41 };
+    uint32_t ks[] = { 1, 2, 4, 9, 29, 41, 60 };   /* 60: the search (b > 24) */
     int tested = 0;
     for (int ks_ = 0; ks_ < BN_KERNELS_COUNT; ks_++) {
         if (!bn_kernels_supported((bn_kernels_t) ks_))
@@ -1667,6 +1725,7 @@ int main(void)
         cmocka_unit_test(test_median),
         cmocka_unit_test(test_trimmed_median_vs_sort),
         cmocka_unit_test(test_trimmed_median_exact),
+        cmocka_unit_test(test_trimmed_search_hard),
         cmocka_unit_test(test_rules_same_on_every_kernel_set),
         cmocka_unit_test(test_similarity_weights),
         cmocka_unit_test(test_similarity_kl_single_sign),

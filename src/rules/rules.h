@@ -122,7 +122,7 @@ typedef struct {
     float    *tblock;             /* BN_RULE_BLOCK * cap floats: padded tail rows,
                                    * the median's transposed blocks (n > 256)      */
     const float **tailv;          /* cap pointers into tblock                      */
-    double   *kept;               /* cap: values kept per vector (telemetry)       */
+    uint32_t *kept;               /* cap: values kept per vector (telemetry)       */
     /* the streamed store; kb == NULL: none */
     int32_t  *kb;                 /* groups * cap * BN_TRIM_W keys                 */
     const float **o_ptr;          /* cap: the vector keyed into each row this round;
@@ -162,8 +162,8 @@ typedef struct {
     const char *name;
     /* NULL when this build cannot emit the set's instructions */
     void (*group)(const float *const *v, size_t off, uint32_t n, uint32_t b, float inv,
-                  int32_t *keys, double *kept, unsigned valid, float *out);
-    void (*group_keys)(const int32_t *keys, uint32_t n, uint32_t b, float inv, double *kept,
+                  int32_t *keys, uint32_t *kept, unsigned valid, float *out);
+    void (*group_keys)(const int32_t *keys, uint32_t n, uint32_t b, float inv, uint32_t *kept,
                        unsigned valid, float *out, size_t ahead);
     void (*store)(const float *x, size_t dim, int32_t *kb, size_t gstride, uint32_t row,
                   int stream);

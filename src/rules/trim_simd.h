@@ -12,9 +12,9 @@
  *       integer max / min), L and H are the last of each list; for larger b
  *       a per-lane search (s_search) finds the exact keys of rank b - 1 (L)
  *       and n - b (H) at once: steps of one count of the keys above a
- *       threshold, interpolated and halving in turn, until the counts alone
- *       tell each answer (about 10-13 steps on model-like values, at most
- *       about 64), then one pass (s_snap) reads them;
+ *       threshold, interpolated (halving where that stalls), until the
+ *       counts alone tell each answer (about 9 steps on model-like values,
+ *       at most 256), then one pass (s_snap) reads them;
  *    2. one pass over the same cache lines sums x * inv (inv = 1 / (n - 2b))
  *       over the keys strictly between L and H in set order, and counts the
  *       keys below / equal to L and above / equal to H.
@@ -119,27 +119,34 @@ BN_VTARGET static void s_snap(const bn_vi *keys, uint32_t n, bn_vi *lo, bn_vi *h
  * [lo + 1, hi - 1] and moves the end on its side; a lane stops once its
  * answer is known without another count: cl == rank (the answer is the
  * smallest key > lo), ch == rank + 1 (the largest key <= hi) or hi == lo +
- * 1 (hi).  Even steps interpolate (mid at the rank's share of [lo, hi],
- * aiming between rank and rank + 1, where both stops lie), odd steps halve,
- * so no lane takes more than about twice the 32 halvings of the key range;
- * on smooth data the interpolation needs a handful.  A step in which no
+ * 1 (hi).  A step interpolates in value space (mid at the rank's share of
+ * [L, H], aiming between rank and rank + 1, where both stops lie; value,
+ * not key, space so that a bracket across zero, whose keys lie at both ends
+ * of the int32 range, is cut where the values are), except that it halves
+ * the key range in a lane whose last two steps moved the same end (the
+ * interpolation stalls on skewed data: far outliers) and in every lane at
+ * every 8th step, so no lane takes more than 8 x 32 steps; on model-like
+ * values about 9 (the slowest of a group's lanes).  A step in which no
  * lane's count moved (ties: a bracket holding copies of one value) is
  * followed by s_snap, after which a bracket of equal keys has hi == lo + 1;
  * a last s_snap makes the answers lo + 1 or hi.  Exact whatever the values:
- * only the stops decide. */
+ * only the stops decide.  Also returns cl, ch and take_lo (the answer is
+ * lo + 1, the smallest key > lo, else hi) for s_sum_pass. */
 BN_VTARGET static void s_search(const bn_vi *keys, uint32_t n, uint32_t rl, uint32_t rh,
-                                bn_vi *lo, bn_vi *hi)
+                                bn_vi *lo, bn_vi *hi, bn_vi *cl, bn_vi *ch, bn_vm *take_lo)
 {
     bn_vi rank[2] = { bn_iset1((int32_t) rl), bn_iset1((int32_t) rh) };
     bn_vi vn = bn_iset1((int32_t) n), one = bn_iset1(1);
-    bn_vi cl[2 * S_G], ch[2 * S_G];
-    bn_vm take_lo[2 * S_G], done[2 * S_G];
+    bn_vm done[2 * S_G];
     for (int g = 0; g < 2 * S_G; g++) {
         cl[g] = bn_iset1(0);
         ch[g] = vn;
     }
     int snapped = 0;
-    for (unsigned step = 0;; step++) {
+    bn_vm last_hi[2 * S_G], halve[2 * S_G];
+    for (int g = 0; g < 2 * S_G; g++)
+        last_hi[g] = halve[g] = bn_igt(one, one);          /* no lane */
+    for (unsigned step = 1;; step++) {
         int all = 1;
         for (int g = 0; g < 2 * S_G; g++) {
             bn_vi r = rank[g / S_G];
@@ -155,18 +162,19 @@ BN_VTARGET static void s_search(const bn_vi *keys, uint32_t n, uint32_t rl, uint
 #endif
         bn_vi mid[2 * S_G], cnt[2 * S_G];
         for (int g = 0; g < 2 * S_G; g++) {
-            bn_vi half = bn_isrl1(bn_isub(hi[g], lo[g]));      /* >= 1 unless done */
-            if (step & 1) {
-                mid[g] = bn_iadd(lo[g], half);
-            } else {
-                /* lo + 2 floor(f half), f = (rank + 1/2 - cl) / (ch - cl) in
-                 * (0, 1); the float only steers, the clamps keep the range */
-                bn_vf f = bn_vdiv(bn_vadd(bn_vcvt(bn_isub(rank[g / S_G], cl[g])), bn_vset1(0.5f)),
-                                  bn_vcvt(bn_isub(ch[g], cl[g])));
-                bn_vi off = bn_imin(bn_vcvtt(bn_vmul(f, bn_vcvt(half))), half);
-                bn_vi m = bn_imin(bn_iadd(lo[g], bn_iadd(off, off)), bn_isub(hi[g], one));
-                mid[g] = bn_imax(m, bn_iadd(lo[g], one));
-            }
+            /* interpolation in value space: mid = key(L + f (H - L)), f =
+             * (rank + 1/2 - cl) / (ch - cl) in (0, 1), aiming between rank
+             * and rank + 1 where both stops lie; the float only steers (an
+             * overflow or NaN too), the clamps keep [lo + 1, hi - 1].  A
+             * lane whose last two steps moved the same end halves the key
+             * range instead (interpolation stalls on skewed data). */
+            bn_vf f = bn_vdiv(bn_vadd(bn_vcvt(bn_isub(rank[g / S_G], cl[g])), bn_vset1(0.5f)),
+                              bn_vcvt(bn_isub(ch[g], cl[g])));
+            bn_vf L = bn_vunkey(lo[g]), H = bn_vunkey(hi[g]);
+            bn_vi m = bn_ikey(bn_vadd(L, bn_vmul(f, bn_vsub(H, L))));
+            m = bn_imax(bn_imin(m, bn_isub(hi[g], one)), bn_iadd(lo[g], one));
+            bn_vi half = bn_iadd(lo[g], bn_isrl1(bn_isub(hi[g], lo[g])));
+            mid[g] = step % 8 == 0 ? half : bn_isel(halve[g], half, m);
             cnt[g] = bn_iset1(0);
         }
         for (uint32_t j = 0; j < n; j++)
@@ -187,6 +195,9 @@ BN_VTARGET static void s_search(const bn_vi *keys, uint32_t n, uint32_t rl, uint
             ch[g] = bn_isel(mv_hi, le, ch[g]);
             lo[g] = bn_isel(mv_lo, mid[g], lo[g]);
             cl[g] = bn_isel(mv_lo, le, cl[g]);
+            /* same end twice (below == last_hi) and not just halved: halve */
+            halve[g] = bn_mnor(bn_mxor(below, last_hi[g]), halve[g]);
+            last_hi[g] = below;
         }
         snapped = !moved;
 #ifdef S_STATS
@@ -201,10 +212,14 @@ BN_VTARGET static void s_search(const bn_vi *keys, uint32_t n, uint32_t rl, uint
         lo[g] = bn_isel(take_lo[g], bn_iadd(lo[g], one), hi[g]);
 }
 
-/* Pass 2 and the end of every coordinate: out[c] for the S_W lanes. */
-BN_VTARGET static void s_sum_pass(uint32_t n, uint32_t b, float inv, const bn_vi *keys,
-                                  const bn_vi *kl, const bn_vi *kh, double *kept, unsigned valid,
-                                  float *out)
+/* Pass 2 and the end of every coordinate: out[c] for the S_W lanes.  After
+ * s_search (cl != NULL) the counts below L and above H follow from its
+ * counts and the ties at L / H: L is the smallest key > lo (take) or the
+ * largest key <= hi, likewise H; after the network they are counted. */
+BN_VTARGET static inline void s_sum_pass(uint32_t n, uint32_t b, float inv, const bn_vi *keys,
+                                         const bn_vi *kl, const bn_vi *kh, uint32_t *kept,
+                                         unsigned valid, float *out, const bn_vi *cl,
+                                         const bn_vi *ch, const bn_vm *take)
 {
     bn_vf sum[S_G], vinv = bn_vset1(inv);
     bn_vi lt[S_G], gt[S_G], eql[S_G], eqh[S_G];
@@ -219,16 +234,22 @@ BN_VTARGET static void s_sum_pass(uint32_t n, uint32_t b, float inv, const bn_vi
             bn_vm mid = bn_mand(bn_igt(k, kl[g]), bn_igt(kh[g], k));
             sum[g] = bn_vaddm(sum[g], mid, bn_vmul(bn_vunkey(k), vinv));
             inside |= bn_mbits(mid) << (g * BN_VL);
-            lt[g] = bn_icount(lt[g], bn_igt(kl[g], k));
-            gt[g] = bn_icount(gt[g], bn_igt(k, kh[g]));
+            if (!cl) {
+                lt[g] = bn_icount(lt[g], bn_igt(kl[g], k));
+                gt[g] = bn_icount(gt[g], bn_igt(k, kh[g]));
+            }
             eql[g] = bn_icount(eql[g], bn_ieq(k, kl[g]));
             eqh[g] = bn_icount(eqh[g], bn_ieq(k, kh[g]));
         }
-        inside &= valid;                /* popcount of 16 bits, branch-free */
-        inside = inside - ((inside >> 1) & 0x5555u);
-        inside = (inside & 0x3333u) + ((inside >> 2) & 0x3333u);
-        inside = (inside + (inside >> 4)) & 0x0f0fu;
-        kept[j] += (double) ((inside + (inside >> 8)) & 0x1fu);
+        kept[j] += bn_popcnt16(inside & valid);
+    }
+    if (cl) {
+        bn_vi vn = bn_iset1((int32_t) n);
+        for (int g = 0; g < S_G; g++) {
+            int h = S_G + g;
+            lt[g] = bn_isel(take[g], cl[g], bn_isub(ch[g], eql[g]));
+            gt[g] = bn_isel(take[h], bn_isub(bn_isub(vn, cl[h]), eqh[g]), bn_isub(vn, ch[h]));
+        }
     }
     /* L == H: L; else S + inv (nl L + nh H), nl = eql - (b - lt) copies of L
      * kept, nh = eqh - (b - gt) of H: the same IEEE operations on every set */
@@ -245,12 +266,14 @@ BN_VTARGET static void s_sum_pass(uint32_t n, uint32_t b, float inv, const bn_vi
 /* The kernel on keys already made: n rows of BN_TRIM_W keys (a group of the
  * streamed store, or s_keys' copy); `ahead` as in s_minmax. */
 BN_VTARGET static void s_group_keys(const int32_t *keybuf, uint32_t n, uint32_t b, float inv,
-                                    double *kept, unsigned valid, float *out, size_t ahead)
+                                    uint32_t *kept, unsigned valid, float *out, size_t ahead)
 {
     const bn_vi *keys = (const bn_vi *) (const void *) keybuf;
-    bn_vi lo[2 * S_G], hi[2 * S_G];
+    bn_vi lo[2 * S_G], hi[2 * S_G], cl[2 * S_G], ch[2 * S_G];
+    bn_vm take[2 * S_G];
     if (b <= S_NET_MAX) {
         s_network(keys, n, b, lo, lo + S_G);
+        s_sum_pass(n, b, inv, keys, lo, lo + S_G, kept, valid, out, NULL, NULL, NULL);
     } else {
         s_minmax(keys, n, ahead, lo, hi);
         for (int g = 0; g < S_G; g++) {
@@ -258,13 +281,13 @@ BN_VTARGET static void s_group_keys(const int32_t *keybuf, uint32_t n, uint32_t 
             lo[S_G + g] = lo[g];
             hi[S_G + g] = hi[g];
         }
-        s_search(keys, n, b - 1, n - b, lo, hi);
+        s_search(keys, n, b - 1, n - b, lo, hi, cl, ch, take);
+        s_sum_pass(n, b, inv, keys, lo, lo + S_G, kept, valid, out, cl, ch, take);
     }
-    s_sum_pass(n, b, inv, keys, lo, lo + S_G, kept, valid, out);
 }
 
 BN_VTARGET static void s_group(const float *const *v, size_t off, uint32_t n, uint32_t b,
-                               float inv, int32_t *keybuf, double *kept, unsigned valid,
+                               float inv, int32_t *keybuf, uint32_t *kept, unsigned valid,
                                float *out)
 {
     s_keys(v, off, n, (bn_vi *) (void *) keybuf);

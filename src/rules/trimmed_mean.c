@@ -248,9 +248,9 @@ int bn_rules_trimmed_core(bn_trim_scratch_t *t, const bn_set_t *set, uint32_t b,
     uint32_t found = s_match(t, set);
     const bn_trim_kernel_t *kern = bn_trim_kernel();
     float inv = 1.0f / (float) (n - 2 * b);
-    double *kept = t->kept;
+    uint32_t *kept = t->kept;
     for (uint32_t j = 0; j < n; j++)
-        kept[j] = 0.0;
+        kept[j] = 0;
     int in_order = found == n && n == t->cap;
     for (uint32_t j = 0; j < n && in_order; j++)
         in_order = t->row[j] == j;
@@ -264,7 +264,7 @@ int bn_rules_trimmed_core(bn_trim_scratch_t *t, const bn_set_t *set, uint32_t b,
     for (uint32_t j = 0; j < n; j++)
         tot += kept[j];
     for (uint32_t j = 0; j < n; j++)
-        w[j] = tot > 0.0 ? (float) (kept[j] / tot) : 1.0f / (float) n;
+        w[j] = tot > 0.0 ? (float) ((double) kept[j] / tot) : 1.0f / (float) n;
     return BN_OK;
 }
 

@@ -21,6 +21,15 @@
 #include <stdint.h>
 #include <string.h>
 
+/* Set bits of a 16-bit mask, branch-free (SSE2 has no popcnt). */
+static inline uint32_t s_popcnt16(unsigned x)
+{
+    x = x - ((x >> 1) & 0x5555u);
+    x = (x & 0x3333u) + ((x >> 2) & 0x3333u);
+    x = (x + (x >> 4)) & 0x0f0fu;
+    return (x + (x >> 8)) & 0x1fu;
+}
+
 #if BN_VEC == 512
 #include <immintrin.h>
 #define BN_VL 16
@@ -55,8 +64,11 @@ typedef __mmask16 bn_vm;
 #define bn_imaxu(a, b)      _mm512_max_epu32((a), (b))
 #define bn_mor(a, b)        ((bn_vm) ((a) | (b)))
 #define bn_mandn(a, b)      ((bn_vm) ((a) & ~(b)))
+#define bn_mxor(a, b)       ((bn_vm) ((a) ^ (b)))
+#define bn_mnor(a, b)       ((bn_vm) ~((a) | (b)))
 #define bn_mall(m)          ((m) == 0xffff)
 #define bn_many(m)          ((m) != 0)
+#define bn_popcnt16(x)      ((uint32_t) __builtin_popcount(x))
 #define bn_vsub(a, b)       _mm512_sub_ps((a), (b))
 #define bn_vdiv(a, b)       _mm512_div_ps((a), (b))
 #define bn_vcvtt(f)         _mm512_cvttps_epi32(f)
@@ -95,6 +107,7 @@ typedef __m256i bn_vi;
 #define bn_imaxu(a, b)      _mm256_max_epu32((a), (b))
 #define bn_mall(m)          (_mm256_movemask_ps(_mm256_castsi256_ps(m)) == 0xff)
 #define bn_many(m)          (_mm256_movemask_ps(_mm256_castsi256_ps(m)) != 0)
+#define bn_popcnt16(x)      ((uint32_t) __builtin_popcount(x))   /* AVX2 CPUs have popcnt */
 #define bn_istore(p, x)     _mm256_storeu_si256((__m256i *) (p), (x))
 #define bn_istream(p, x)    _mm256_stream_si256((__m256i *) (p), (x))
 #else
@@ -120,6 +133,7 @@ typedef __m128i bn_vi;
 #define bn_imaxu(a, b)      bn_isel(_mm_cmpgt_epi32(s_ubias(a), s_ubias(b)), (a), (b))
 #define bn_mall(m)          (_mm_movemask_ps(_mm_castsi128_ps(m)) == 0xf)
 #define bn_many(m)          (_mm_movemask_ps(_mm_castsi128_ps(m)) != 0)
+#define bn_popcnt16(x)      s_popcnt16(x)
 #define bn_istore(p, x)     _mm_storeu_si128((__m128i *) (p), (x))
 #define bn_istream(p, x)    _mm_stream_si128((__m128i *) (p), (x))
 #endif
@@ -140,6 +154,8 @@ typedef bn_vi bn_vm;                     /* all-ones lanes */
 #define bn_mand(a, b)       S_SI(and)((a), (b))
 #define bn_mor(a, b)        S_SI(or)((a), (b))
 #define bn_mandn(a, b)      S_SI(andnot)((b), (a))
+#define bn_mxor(a, b)       S_SI(xor)((a), (b))
+#define bn_mnor(a, b)       S_SI(xor)(S_SI(or)((a), (b)), S_EP(set1)(-1))
 #define bn_vsub(a, b)       S_PS(sub)((a), (b))
 #define bn_vdiv(a, b)       S_PS(div)((a), (b))
 #define bn_vcvtt(f)         S_EP(cvttps)(f)
@@ -182,8 +198,11 @@ typedef int32_t bn_vm;                   /* 0 or 1 */
 #define bn_imaxu(a, b)      ((uint32_t) (a) > (uint32_t) (b) ? (a) : (b))
 #define bn_mor(a, b)        ((a) | (b))
 #define bn_mandn(a, b)      ((a) & !(b))
+#define bn_mxor(a, b)       ((a) ^ (b))
+#define bn_mnor(a, b)       (!((a) | (b)))
 #define bn_mall(m)          ((m) != 0)
 #define bn_many(m)          ((m) != 0)
+#define bn_popcnt16(x)      s_popcnt16(x)
 #define bn_vsub(a, b)       ((a) - (b))
 #define bn_vdiv(a, b)       ((a) / (b))
 #define bn_vcvtt(f)         ((int32_t) (f))
