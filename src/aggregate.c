@@ -13,8 +13,10 @@
  *  bn_rule_aggregate allocates nothing: every buffer comes from bn_rule_new.
  *  Streaming: bn_rule_begin checks x_self and x_prev, bn_rule_observe each
  *  neighbour vector, while the node waits; bn_rule_aggregate reuses those
- *  checks for the same pointers (for every rule), then the rule's own
- *  begin / observe work (similarity).
+ *  checks for the same slots (in->slot) or pointers (for every rule), then
+ *  the rule's own begin / observe work (similarity).  A NULL x_nb[j] with an
+ *  observed slot is a released vector: kept in the set (v[i] = NULL) for a
+ *  BN_RULE_F_STREAMS rule, dropped as before otherwise.
  *
  *  Parameters: each rule's table lists the rows it reads; a row read by
  *  several rules (trim, bucketing) is defined once here, or repeated in
@@ -62,6 +64,8 @@ struct bn_rule_t {
     bool     b_prev_fin, b_self_fin;
     const float **o_ptr;          /* cap: the vector observed in each slot        */
     uint8_t  *o_fin;              /* cap: 1 if it is finite                       */
+    uint8_t  *o_seen;             /* cap: 1 if the slot was observed this round   */
+    uint32_t *slot;               /* cap: the set's observe slots (bn_set_t.slot) */
 };
 
 /* ---- registry ------------------------------------------------------------ */
@@ -354,7 +358,10 @@ bn_rule_t *bn_rule_new(const bn_rule_opts_t *opts, size_t dim, uint32_t max_k)
     self->bad = calloc(cap, sizeof *self->bad);
     self->o_ptr = calloc(cap, sizeof *self->o_ptr);
     self->o_fin = calloc(cap, sizeof *self->o_fin);
-    if (!self->v || !self->orig || !self->w || !self->bad || !self->o_ptr || !self->o_fin)
+    self->o_seen = calloc(cap, sizeof *self->o_seen);
+    self->slot = calloc(cap, sizeof *self->slot);
+    if (!self->v || !self->orig || !self->w || !self->bad || !self->o_ptr || !self->o_fin
+        || !self->o_seen || !self->slot)
         goto fail;
     if (self->ops->state_size) {
         self->state = calloc(1, self->ops->state_size);
@@ -393,18 +400,39 @@ void bn_rule_destroy(bn_rule_t **self_p)
     free(self->bad);
     free(self->o_ptr);
     free(self->o_fin);
+    free(self->o_seen);
+    free(self->slot);
     free(self);
     *self_p = NULL;
 }
 
 /* The pre-filter's check of x = in->x_nb[j]: the one made when x was
- * observed (slots are at least the x_nb index, in x_nb order), else now. */
-static bool s_finite_seen(const bn_rule_t *self, bool use, uint32_t j, const float *x)
+ * observed in `slot` (or, without slots, found by its pointer: slots are at
+ * least the x_nb index, in x_nb order), else now.  x is NULL only when
+ * observed and released. */
+static bool s_finite_seen(const bn_rule_t *self, bool use, uint32_t j, uint32_t slot,
+                          const float *x)
 {
-    for (uint32_t s = j; use && s < self->max_k; s++)
+    if (slot != UINT32_MAX && (!x || self->o_ptr[slot] == x))
+        return self->o_fin[slot];
+    for (uint32_t s = j; use && slot == UINT32_MAX && s < self->max_k; s++)
         if (self->o_ptr[s] == x)
             return self->o_fin[s];
     return bn_select_finite(x, self->dim);
+}
+
+/* The observe slot the caller names for in->x_nb[j], if that slot was
+ * observed in this round (use), else UINT32_MAX. */
+static uint32_t s_slot_of(const bn_rule_t *self, bool use, const bn_agg_input_t *in, uint32_t j)
+{
+    if (!use || !in->slot || in->slot[j] >= self->max_k || !self->o_seen[in->slot[j]])
+        return UINT32_MAX;
+    return in->slot[j];
+}
+
+bool bn_rule_streams(const bn_rule_t *self)
+{
+    return self && (self->ops->flags & BN_RULE_F_STREAMS) && !self->bucketing;
 }
 
 int bn_rule_aggregate(bn_rule_t *self, const bn_agg_input_t *in, float *x_out, float *weights)
@@ -437,24 +465,30 @@ int bn_rule_aggregate(bn_rule_t *self, const bn_agg_input_t *in, float *x_out, f
     }
 
     uint32_t n = 0;
+    bool streams = bn_rule_streams(self);
     for (uint32_t j = 0; j < k; j++) {
         const float *x = in->x_nb[j];
-        if (!x || (!checks_finite && !s_finite_seen(self, use, j, x))) {
+        uint32_t slot = s_slot_of(self, use, in, j);
+        bool released = !x && slot != UINT32_MAX && streams;
+        if ((!x && !released) || (!checks_finite && !s_finite_seen(self, use, j, slot, x))) {
             self->stats.nonfinite++;
             continue;
         }
         self->v[n] = x;
         self->orig[n] = j;
+        self->slot[n] = slot;
         n++;
     }
     self->v[n] = x_self;
     self->orig[n] = k;
+    self->slot[n] = UINT32_MAX;
     n++;
     memset(self->bad, 0, n);
 
     bn_set_t set = {
         .dim = dim, .n = n, .v = self->v, .x_prev = x_prev, .x_self = x_self,
-        .in = in, .orig = self->orig, .bad = self->bad, .stats = &self->stats,
+        .in = in, .orig = self->orig, .slot = self->slot, .bad = self->bad,
+        .stats = &self->stats,
     };
     int rc;
     if (self->bucketing && (flags & BN_RULE_F_BUCKETABLE))
@@ -492,6 +526,7 @@ int bn_rule_begin(bn_rule_t *self, const float *x_prev, const float *x_self)
     self->b_self_fin = bn_select_finite(x_self, self->dim);
     self->b_prev_fin = bn_select_finite(x_prev, self->dim);
     memset(self->o_ptr, 0, self->max_k * sizeof *self->o_ptr);
+    memset(self->o_seen, 0, self->max_k);
     self->open = true;
     if (self->ops->begin)
         self->ops->begin(self->state, x_prev, x_self, self->dim);
@@ -502,9 +537,11 @@ int bn_rule_observe(bn_rule_t *self, uint32_t slot, const float *x)
 {
     if (!self || !x || slot >= self->max_k)
         return BN_EARG;
-    if (self->open && !(self->ops->flags & BN_RULE_F_CHECKS_FINITE)) {
-        self->o_fin[slot] = (uint8_t) bn_select_finite(x, self->dim);
+    if (self->open) {
+        if (!(self->ops->flags & BN_RULE_F_CHECKS_FINITE))
+            self->o_fin[slot] = (uint8_t) bn_select_finite(x, self->dim);
         self->o_ptr[slot] = x;
+        self->o_seen[slot] = 1;
     }
     if (self->ops->observe)
         self->ops->observe(self->state, slot, x, self->dim);

@@ -106,5 +106,11 @@ const struct bn_rule_ops *bn_rule_ops_of(const bn_rule_t *r);
  * for a NULL rule or vector or slot >= max_k. */
 int bn_rule_begin(bn_rule_t *self, const float *x_prev, const float *x_self);
 int bn_rule_observe(bn_rule_t *self, uint32_t slot, const float *x);
+/* Whether bn_rule_observe consumes the vector (the rule has
+ * BN_RULE_F_STREAMS and no bucketing): the caller may then release it right
+ * after the call and pass bn_rule_aggregate a NULL x_nb[j] with in->slot[j]
+ * naming the slot; the rule then holds O(dim) for the round, not
+ * O(k dim).  Every slot observed in the round must then be in x_nb. */
+bool bn_rule_streams(const bn_rule_t *self);
 
 #endif

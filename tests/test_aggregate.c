@@ -1421,6 +1421,47 @@ static void test_streaming_bit_identical(void **state)
     }
 }
 
+/* The similarity rules' formula in double, straight from the definition
+ * (similarity.c's banner), for comparison with the rule's exact fixed-point
+ * sum: out = x_prev + sum_j w_j clip(Delta_j) / sum_j w_j over the k
+ * neighbours and the node itself. */
+static void s_similarity_reference(const char *rule, size_t dim, const float *prev,
+                                   const float *self, uint32_t k, const float *const *nb,
+                                   float *out)
+{
+    double *acc = calloc(dim, sizeof *acc);
+    assert_non_null(acc);
+    double rr = 0.0, q[3] = { 0, 0, 0 }, wsum = 0.0;
+    for (size_t c = 0; c < dim; c++) {
+        double d = (double) self[c] - prev[c];
+        rr += d * d;
+        q[d > 0 ? 0 : d < 0 ? 2 : 1] += 1.0 / (double) dim;
+    }
+    rr = sqrt(rr);
+    for (uint32_t j = 0; j <= k; j++) {
+        const float *x = j < k ? nb[j] : self;
+        double dot = 0.0, nrm = 0.0, p[3] = { 0, 0, 0 };
+        for (size_t c = 0; c < dim; c++) {
+            double d = (double) x[c] - prev[c], r = (double) self[c] - prev[c];
+            dot += d * r;
+            nrm += d * d;
+            p[d > 0 ? 0 : d < 0 ? 2 : 1] += 1.0 / (double) dim;
+        }
+        double nj = sqrt(nrm), cs = nj > 0 && rr > 0 ? dot / (nj * rr) : 0.0;
+        cs = cs > 1.0 ? 1.0 : cs < 0.0 ? 0.0 : cs;
+        double w1 = exp(-5.0 * bn_rules_sign_kl(p, q));
+        double w = strcmp(rule, "similarity-kl") == 0 ? w1
+                   : strcmp(rule, "similarity-cos") == 0 ? cs : w1 * cs;
+        double a = w * (nj > rr ? rr / nj : 1.0);
+        wsum += w;
+        for (size_t c = 0; c < dim; c++)
+            acc[c] += a * ((double) x[c] - prev[c]);
+    }
+    for (size_t c = 0; c < dim; c++)
+        out[c] = (float) (prev[c] + acc[c] / wsum);
+    free(acc);
+}
+
 /* Streaming as the node does it: the models arrive in any order and are
  * observed under their position in the neighbour list; the ones that never
  * came are left out of x_nb, so later slots are above their x_nb index.  The
@@ -1441,8 +1482,11 @@ static void test_streaming_node_slots(void **state)
         bn_rule_opts_t o;
         s_opts(&o, RK(rules[ri]));
         bn_rule_t *a = bn_rule_new(&o, D, DEG), *b = bn_rule_new(&o, D, DEG);
+        bn_rule_t *c = bn_rule_new(&o, D, DEG);
         assert_non_null(a);
         assert_non_null(b);
+        assert_non_null(c);
+        assert_true(bn_rule_streams(c));
         uint64_t observed = 0;
         for (int round = 0; round < 5; round++) {
             for (int c = 0; c < D; c++) {
@@ -1472,7 +1516,48 @@ static void test_streaming_node_slots(void **state)
             assert_int_equal(bn_rule_aggregate(b, &in, out_b, wb), BN_OK);
             assert_memory_equal(out_a, out_b, sizeof out_a);
             assert_memory_equal(wa, wb, (k + 1) * sizeof *wa);
+            /* c: as the node with a rule that streams: another arrival
+             * order, each payload released (NULL) once observed, except one
+             * model that came but was not observed (slot UINT32_MAX) */
+            static float out_c[D];
+            float wc[DEG + 1];
+            const float *x_rel[DEG];
+            uint32_t slots[DEG], kk = 0, skip = DEG;
+            bn_rng_shuffle_u32(&r, order, DEG);
+            for (uint32_t t = 0; t < DEG && skip == DEG; t++)
+                if (came[order[t]] && round % 2)
+                    skip = order[t];
+            assert_int_equal(bn_rule_begin(c, prev, self), BN_OK);
+            for (uint32_t t = 0; t < DEG; t++)
+                if (came[order[t]] && order[t] != skip)
+                    assert_int_equal(bn_rule_observe(c, order[t], nb + order[t] * D), BN_OK);
+            for (uint32_t i = 0; i < DEG; i++)
+                if (came[i]) {
+                    x_rel[kk] = i == skip ? nb + i * D : NULL;
+                    slots[kk++] = i == skip ? UINT32_MAX : i;
+                }
+            bn_agg_input_t inc = { .dim = D, .x_prev = prev, .x_self = self, .k = k, .x_nb = x_rel,
+                                   .slot = slots };
+            assert_int_equal(bn_rule_aggregate(c, &inc, out_c, wc), BN_OK);
+            assert_memory_equal(out_a, out_c, sizeof out_a);
+            assert_memory_equal(wa, wc, (k + 1) * sizeof *wa);
+            /* and the formula itself, in double: x_prev + sum_j w_j clip_j Delta_j */
+            s_similarity_reference(rules[ri], D, prev, self, k, x_nb, out_c);
+            for (int t = 0; t < D; t++)
+                assert_float_equal(out_a[t], out_c[t], 1e-6 * (1.0 + fabs(out_c[t])));
         }
+        /* a released vector whose slot was not observed cannot be used */
+        {
+            const float *x_bad[1] = { NULL };
+            uint32_t sl[1] = { 0 };
+            bn_agg_input_t inb = { .dim = D, .x_prev = prev, .x_self = self, .k = 1,
+                                   .x_nb = x_bad, .slot = sl };
+            uint64_t nf = bn_rule_stats(c)->nonfinite;
+            assert_int_equal(bn_rule_begin(c, prev, self), BN_OK);
+            assert_int_equal(bn_rule_aggregate(c, &inb, out_b, wb), BN_OK);
+            assert_int_equal(bn_rule_stats(c)->nonfinite, nf + 1);   /* dropped */
+        }
+        bn_rule_destroy(&c);
         assert_true(observed > 0);
         assert_int_equal(bn_rule_stats(b)->streamed, observed);
         assert_int_equal(bn_rule_stats(a)->streamed, 0);

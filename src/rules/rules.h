@@ -18,7 +18,10 @@
  *      failed init, ops->free is still called (on the zeroed or partly
  *      filled state) and must cope;
  *    - ops->aggregate allocates nothing and sees a bn_set_t of n >= 1
- *      vectors whose LAST entry is the node's own x_self; all entries are
+ *      vectors whose LAST entry is the node's own x_self; an entry is NULL
+ *      only for a BN_RULE_F_STREAMS rule, when the vector was observed in
+ *      set->slot[i] (of this round) and then released by the caller; all
+ *      other entries are
  *      finite unless the rule has BN_RULE_F_CHECKS_FINITE (then it gets every
  *      vector and must itself set set->bad[i] = 1 for each non-finite one and
  *      give it weight 0);
@@ -48,6 +51,8 @@ enum {
     BN_RULE_F_ORACLE        = 1u << 3,  /* needs in->oracle (loss or grad)     */
     BN_RULE_F_NO_GOSSIP     = 1u << 4,  /* ignores its neighbours (standalone) */
     BN_RULE_F_HELDOUT       = 1u << 5,  /* oracle on a held-out auxiliary set  */
+    BN_RULE_F_STREAMS       = 1u << 6,  /* observe consumes the vector: the
+                                         * caller may release it afterwards    */
 };
 
 /* The vectors a rule aggregates.  v[n-1] is the node's own x_self. */
@@ -59,6 +64,8 @@ typedef struct {
     const float *x_self;          /* x_i^{t+1}, == v[n-1] (borrowed)              */
     const bn_agg_input_t *in;     /* the caller's input, for ids and the oracle   */
     const uint32_t *orig;         /* orig[i]: index of v[i] in in->x_nb, k = self */
+    const uint32_t *slot;         /* slot[i]: bn_rule_observe slot of v[i], or
+                                   * UINT32_MAX (not observed, unknown, self)     */
     uint8_t  *bad;                /* n flags, zeroed: CHECKS_FINITE rules set 1   */
     bn_rule_stats_t *stats;       /* the rule object's counters                   */
 } bn_set_t;
@@ -89,8 +96,10 @@ struct bn_rule_ops {
      * vectors of the round are known, observe for each neighbour vector as
      * it arrives (slot: see bn_rule_observe in aggregate.h).  aggregate must
      * give bit-identical results with or without them, reusing the work
-     * only for vectors whose pointer (and the round's x_prev / x_self)
-     * match, and counting them in set->stats->streamed. */
+     * only for vectors whose slot (set->slot) or else pointer, and the
+     * round's x_prev / x_self, match, and counting them in
+     * set->stats->streamed.  With BN_RULE_F_STREAMS, observe must keep all
+     * it needs of the vector: the caller may free it right after. */
     void (*begin)(void *state, const float *x_prev, const float *x_self, size_t dim);
     void (*observe)(void *state, uint32_t slot, const float *x, size_t dim);
 };

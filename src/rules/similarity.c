@@ -52,25 +52,43 @@
 
 enum { S_BOTH, S_KL, S_COS };       /* similarity, similarity-kl, similarity-cos */
 
-/* Per-vector scratch, cap entries each. */
+/* Fixed point of the weighted sum: each term e_j clip_j Delta_jc is at most
+ * R = ||Delta_ii|| in magnitude, and is accumulated as round(term * S) in
+ * int64 with S = 2^(S_SHIFT - ceil(log2 R)) (one bit less per doubling of
+ * the vectors past 2^14), so a term is below 2^S_SHIFT and the sum of all
+ * of them below 2^62. */
+#define S_SHIFT 48
+#define S_MAGIC 6755399441055744.0      /* 1.5 * 2^52: t + S_MAGIC rounds t */
+
+/* The pass-1 statistics of one vector and what the weights make of them. */
+typedef struct {
+    double  dot, nrm;               /* <Delta_ji, Delta_ii>, ||Delta_ji||^2       */
+    int64_t pos;                    /* positive entries of Delta_ji              */
+    uint32_t neg;                   /* negative entries                          */
+    uint8_t flag;                   /* bit 0: non-finite; bit 1: |Delta| > FLT_MAX;
+                                     * bit 2: term not in acc yet (aggregate)    */
+    double  e, a;                   /* unnormalised weight, coefficient e * clip */
+} s_vec_t;
+
 typedef struct {
     int      variant;               /* S_BOTH, S_KL or S_COS                     */
     uint32_t cap;                   /* vectors at most                           */
     float    c;                     /* softmax scale on -KL                      */
-    double  *dot, *nrm, *kl;        /* <Delta_ji, Delta_ii>, ||Delta_ji||^2, KL  */
-    int64_t *pos;                   /* positive entries of Delta_ji              */
-    uint32_t *neg;                  /* negative entries; later: nonzero indices  */
-    uint8_t *flag;                  /* bit 1: |Delta| > FLT_MAX; bit 0: non-finite;
-                                     * bit 2: pass 1 already done (observed)     */
-    /* streaming (begin / observe): pass 1 of each neighbour as it arrives */
-    float   *d;                     /* dim: Delta_ii of the open round           */
+    s_vec_t *m;                     /* cap: the set's members (aggregate)        */
+    /* the round: from begin, or from aggregate when there was none */
+    float   *d;                     /* dim: Delta_ii                             */
+    int64_t *acc;                   /* dim: sum_j round(S a_j Delta_jc), self's in */
     const float *b_prev, *b_self;   /* the round's x_prev, x_self (borrowed)     */
     int      open;                  /* begin called, aggregate not yet           */
-    const float **o_ptr;            /* cap: the vector observed in each slot     */
-    double  *o_dot, *o_nrm;         /* cap: its pass-1 statistics                */
-    int64_t *o_pos;
-    uint32_t *o_neg;
-    uint8_t *o_flag;
+    s_vec_t  self;                  /* Delta_ii's statistics and weight          */
+    double   r;                     /* ||Delta_ii||: the clip radius R           */
+    double   q[3];                  /* Delta_ii's sign fractions                 */
+    int      sh;                    /* S = 2^sh                                  */
+    int      acc_ok;                /* acc holds exactly self + the observed     */
+    /* streaming: the vectors observed in the open round, by slot */
+    const float **o_ptr;            /* cap: the pointer observed (compared only)  */
+    s_vec_t *o;                     /* cap: its statistics and weight            */
+    uint8_t *o_seen;                /* cap: 1 observed, 2 also used by aggregate */
 } s_state_t;
 
 static const bn_rule_param_t s_param_c = {
@@ -157,24 +175,26 @@ static int s_chunk_double(const float *x, const float *xp, const float *xs, size
     return huge;
 }
 
-/* out += sum_{i<4} a_i (q_i - p) over len floats. */
-static inline BN_CLONE_BODY int s_acc4_body(float *restrict out, const float *const *q,
-                                            const float *a, const float *restrict p, size_t len)
+/* acc[i] += round(a (x[i] - p[i])) over len coordinates, in double: the
+ * same bits on every kernel set (element-wise, no contraction; the
+ * magic-number rounding needs |a (x - p)| < 2^51). */
+static inline BN_CLONE_BODY int s_fix_body(int64_t *restrict acc, const float *restrict x,
+                                           const float *restrict p, double a, size_t len)
 {
-    const float *restrict q0 = q[0], *restrict q1 = q[1], *restrict q2 = q[2], *restrict q3 = q[3];
-    float a0 = a[0], a1 = a[1], a2 = a[2], a3 = a[3];
+    int64_t mbits;
+    double magic = S_MAGIC;
+    memcpy(&mbits, &magic, sizeof mbits);
     for (size_t i = 0; i < len; i++) {
-        float pi = p[i];
-        float v = S_FMA(a0, q0[i] - pi, out[i]);
-        v = S_FMA(a1, q1[i] - pi, v);
-        v = S_FMA(a2, q2[i] - pi, v);
-        out[i] = S_FMA(a3, q3[i] - pi, v);
+        double t = a * ((double) x[i] - (double) p[i]) + S_MAGIC;
+        int64_t b;
+        memcpy(&b, &t, sizeof b);
+        acc[i] += b - mbits;
     }
     return 0;
 }
-BN_CLONE(int, s_acc4, (float *restrict out, const float *const *q, const float *a,
-                       const float *restrict p, size_t len), (out, q, a, p, len))
-#define s_acc4 BN_CLONE_PICK(s_acc4)
+BN_CLONE(int, s_fix, (int64_t *restrict acc, const float *restrict x, const float *restrict p,
+                      double a, size_t len), (acc, x, p, a, len))
+#define s_fix BN_CLONE_PICK(s_fix)
 
 static int s_init(void *state, const bn_rule_env_t *env)
 {
@@ -182,64 +202,105 @@ static int s_init(void *state, const bn_rule_env_t *env)
     uint32_t cap = env->cap;
     st->variant = env->ops->variant;
     st->c = (float) bn_rule_param(env, &s_param_c);
-    st->dot = calloc(cap, sizeof *st->dot);
-    st->nrm = calloc(cap, sizeof *st->nrm);
-    st->kl = calloc(cap, sizeof *st->kl);
-    st->pos = calloc(cap, sizeof *st->pos);
-    st->neg = calloc(cap, sizeof *st->neg);
-    st->flag = calloc(cap, sizeof *st->flag);
+    st->m = calloc(cap, sizeof *st->m);
     st->d = bn_alloc_floats(env->dim);
+    st->acc = calloc(env->dim, sizeof *st->acc);
     st->o_ptr = calloc(cap, sizeof *st->o_ptr);
-    st->o_dot = calloc(cap, sizeof *st->o_dot);
-    st->o_nrm = calloc(cap, sizeof *st->o_nrm);
-    st->o_pos = calloc(cap, sizeof *st->o_pos);
-    st->o_neg = calloc(cap, sizeof *st->o_neg);
-    st->o_flag = calloc(cap, sizeof *st->o_flag);
+    st->o = calloc(cap, sizeof *st->o);
+    st->o_seen = calloc(cap, sizeof *st->o_seen);
     st->cap = cap;
-    return st->dot && st->nrm && st->kl && st->pos && st->neg && st->flag && st->d && st->o_ptr
-           && st->o_dot && st->o_nrm && st->o_pos && st->o_neg && st->o_flag ? BN_OK : BN_ENOMEM;
+    return st->m && st->d && st->acc && st->o_ptr && st->o && st->o_seen ? BN_OK : BN_ENOMEM;
 }
 
 static void s_free(void *state)
 {
     s_state_t *st = state;
-    free(st->dot);
-    free(st->nrm);
-    free(st->kl);
-    free(st->pos);
-    free(st->neg);
-    free(st->flag);
+    free(st->m);
     bn_free(st->d);
+    free(st->acc);
     free(st->o_ptr);
-    free(st->o_dot);
-    free(st->o_nrm);
-    free(st->o_pos);
-    free(st->o_neg);
-    free(st->o_flag);
+    free(st->o);
+    free(st->o_seen);
 }
 
-/* Pass 1 of one vector over all chunks, in the order the blocked loop of
- * s_aggregate uses, so the statistics are bit-identical to it. */
+/* Pass 1 of one vector over all chunks: sign counts, dot with Delta_ii (d),
+ * squared norm, in float lanes, a chunk redone in double if they overflow
+ * (which also detects NaN / inf). */
 static void s_vec_pass1(const float *x, const float *xp, const float *xs, const float *d,
-                        size_t dim, double *dot, double *nrm, int64_t *pos, uint32_t *neg,
-                        uint8_t *flag)
+                        size_t dim, s_vec_t *v)
 {
-    *dot = *nrm = 0.0;
-    *pos = 0;
-    *neg = 0;
-    *flag = 0;
-    for (size_t c0 = 0; c0 < dim && !(*flag & 1); c0 += S_CHUNK) {
+    v->dot = v->nrm = 0.0;
+    v->pos = 0;
+    v->neg = 0;
+    v->flag = 0;
+    for (size_t c0 = 0; c0 < dim && !(v->flag & 1); c0 += S_CHUNK) {
         size_t len = BN_MIN((size_t) S_CHUNK, dim - c0);
         int64_t p = 0, g = 0;
-        if (!s_chunk_float(x + c0, xp + c0, d + c0, len, dot, nrm, &p, &g)) {
-            if (s_chunk_double(x + c0, xp + c0, xs + c0, len, dot, nrm))
-                *flag |= 2;
-            if (!isfinite(*dot) || !isfinite(*nrm))
-                *flag |= 1;
+        if (!s_chunk_float(x + c0, xp + c0, d + c0, len, &v->dot, &v->nrm, &p, &g)) {
+            if (s_chunk_double(x + c0, xp + c0, xs + c0, len, &v->dot, &v->nrm))
+                v->flag |= 2;
+            if (!isfinite(v->dot) || !isfinite(v->nrm))
+                v->flag |= 1;
         }
-        *pos += p;
-        *neg += (uint32_t) g;
+        v->pos += p;
+        v->neg += (uint32_t) g;
     }
+}
+
+/* The weight e (in [0, 1]: the node's own KL is 0 and its cosine 1, so the
+ * softmax needs no max subtraction) and the coefficient a = e clip of a
+ * vector from its statistics; 0 for a non-finite one. */
+static void s_weigh(const s_state_t *st, size_t dim, s_vec_t *v)
+{
+    v->e = v->a = 0.0;
+    if (v->flag & 1)
+        return;
+    double p[3] = { (double) v->pos / (double) dim,
+                    (double) (dim - (size_t) v->pos - v->neg) / (double) dim,
+                    (double) v->neg / (double) dim };
+    double kl = bn_rules_sign_kl(p, st->q), c = st->c;
+    double nj = sqrt(v->nrm), nself = st->r;
+    double w1 = exp(-c * kl), w2 = 0.0;
+    if (nj > 0.0 && nself > 0.0) {
+        w2 = v->dot / (nj * nself);
+        w2 = w2 > 0.0 ? (w2 < 1.0 ? w2 : 1.0) : 0.0;
+    }
+    v->e = st->variant == S_KL ? w1 : st->variant == S_COS ? w2 : w1 * w2;
+    v->a = v->e * (nj > nself ? nself / nj : 1.0);
+}
+
+/* Adds vector x's term round(S a (x - x_prev)) to acc. */
+static void s_add(s_state_t *st, const float *x, const float *xp, double a, size_t dim)
+{
+    if (a == 0.0 || !(st->r > 0.0))
+        return;
+    double as = ldexp(a, st->sh);
+    for (size_t c0 = 0; c0 < dim; c0 += S_CHUNK)
+        s_fix(st->acc + c0, x + c0, xp + c0, as, BN_MIN((size_t) S_CHUNK, dim - c0));
+}
+
+/* Starts a round from the node's own vectors: Delta_ii, its statistics,
+ * the clip radius, the scale and acc = the node's own term. */
+static void s_round(s_state_t *st, const float *xp, const float *xs, size_t dim)
+{
+    for (size_t c = 0; c < dim; c++)
+        st->d[c] = xs[c] - xp[c];
+    s_vec_pass1(xs, xp, xs, st->d, dim, &st->self);
+    st->r = sqrt(st->self.nrm);
+    st->q[0] = (double) st->self.pos / (double) dim;
+    st->q[1] = (double) (dim - (size_t) st->self.pos - st->self.neg) / (double) dim;
+    st->q[2] = (double) st->self.neg / (double) dim;
+    s_weigh(st, dim, &st->self);
+    int e = 0, extra = 0;
+    (void) frexp(st->r, &e);                  /* r < 2^e */
+    while (extra < 30 && (st->cap >> 14 >> extra) > 0)
+        extra++;                              /* more than 2^14 vectors */
+    st->sh = S_SHIFT - extra - e;
+    memset(st->acc, 0, dim * sizeof *st->acc);
+    s_add(st, xs, xp, st->self.a, dim);
+    for (uint32_t j = 0; j < st->cap; j++)
+        st->o_seen[j] = 0;
+    st->acc_ok = 1;
 }
 
 static void s_begin(void *state, const float *x_prev, const float *x_self, size_t dim)
@@ -247,213 +308,132 @@ static void s_begin(void *state, const float *x_prev, const float *x_self, size_
     s_state_t *st = state;
     st->b_prev = x_prev;
     st->b_self = x_self;
-    for (size_t c = 0; c < dim; c++)
-        st->d[c] = x_self[c] - x_prev[c];
-    for (uint32_t j = 0; j < st->cap; j++)
-        st->o_ptr[j] = NULL;
+    s_round(st, x_prev, x_self, dim);
     st->open = 1;
 }
 
+/* Pass 1 of x, its weight, and its term into acc: after this the rule
+ * needs nothing more of x (BN_RULE_F_STREAMS). */
 static void s_observe(void *state, uint32_t slot, const float *x, size_t dim)
 {
     s_state_t *st = state;
     if (!st->open || slot + 1 >= st->cap || !x)
         return;
-    s_vec_pass1(x, st->b_prev, st->b_self, st->d, dim, &st->o_dot[slot], &st->o_nrm[slot],
-                &st->o_pos[slot], &st->o_neg[slot], &st->o_flag[slot]);
+    if (st->o_seen[slot]) {
+        st->acc_ok = 0;                       /* observed twice: acc must be rebuilt */
+        return;
+    }
+    s_vec_pass1(x, st->b_prev, st->b_self, st->d, dim, &st->o[slot]);
+    s_weigh(st, dim, &st->o[slot]);
+    s_add(st, x, st->b_prev, st->o[slot].a, dim);
     st->o_ptr[slot] = x;
+    st->o_seen[slot] = 1;
 }
 
-/* The slot in which x was observed: slots are in x_nb order and a slot is at
- * least the vector's index there (the node observes under its position in
- * the neighbour list and leaves out the models that never came), so the
- * search starts at `from`.  UINT32_MAX if x was not observed. */
-static uint32_t s_observed(const s_state_t *st, uint32_t from, const float *x)
+/* The slot in which set member j was observed, or UINT32_MAX: the slot the
+ * caller names (if its pointer, when given, matches), else the one holding
+ * its pointer (slots are in x_nb order and at least the vector's index
+ * there, so the search starts at orig[j]). */
+static uint32_t s_observed(const s_state_t *st, const bn_set_t *set, uint32_t j)
 {
-    for (uint32_t s = from; s + 1 < st->cap; s++)
-        if (st->o_ptr[s] == x)
+    const float *x = set->v[j];
+    if (set->slot && set->slot[j] != UINT32_MAX) {
+        uint32_t s = set->slot[j];
+        return s + 1 < st->cap && st->o_seen[s] && (!x || st->o_ptr[s] == x) ? s : UINT32_MAX;
+    }
+    for (uint32_t s = set->orig[j]; x && s + 1 < st->cap; s++)
+        if (st->o_seen[s] && st->o_ptr[s] == x)
             return s;
     return UINT32_MAX;
 }
 
-/* Per-vector statistics of the set: those observed as they arrived (same
- * x_prev and x_self), then pass 1 over the rest: sign counts, dot with
- * Delta_ii, squared norms, in blocks so that x_prev and Delta_ii stay in L1.
- * flag bit 1: huge; bit 0: non-finite; bit 2: observed. */
-static void s_pass1(s_state_t *st, const bn_set_t *set)
+/* Each member's statistics and weight: observed (counted as streamed) or
+ * computed now (flag bit 2: its term is not in acc).  BN_EARG if a released
+ * vector's slot was not observed. */
+static int s_members(s_state_t *st, const bn_set_t *set, int use)
 {
-    size_t dim = set->dim;
-    uint32_t n = set->n, me = n - 1;
-    const float *restrict xp = set->x_prev;
-    const float *restrict xs = set->x_self;
-    double *dot = st->dot, *nrm = st->nrm;
-    int64_t *pos = st->pos;
-    uint32_t *neg = st->neg;            /* uint32 is enough for dim < 2^32 */
-    uint8_t *huge = st->flag;
-    int use = st->open && st->b_prev == xp && st->b_self == xs;
-    st->open = 0;
-    for (uint32_t j = 0; j < n; j++) {
-        uint32_t slot = use && j < me ? s_observed(st, set->orig[j], set->v[j]) : UINT32_MAX;
-        if (slot != UINT32_MAX) {
+    uint32_t me = set->n - 1;
+    for (uint32_t j = 0; j < me; j++) {
+        uint32_t s = use ? s_observed(st, set, j) : UINT32_MAX;
+        if (s != UINT32_MAX && st->o_seen[s] == 1) {
+            st->m[j] = st->o[s];
+            st->o_seen[s] = 2;
             set->stats->streamed++;
-            dot[j] = st->o_dot[slot];
-            nrm[j] = st->o_nrm[slot];
-            pos[j] = st->o_pos[slot];
-            neg[j] = st->o_neg[slot];
-            huge[j] = st->o_flag[slot] | 4;
             continue;
         }
-        dot[j] = nrm[j] = 0.0;
-        pos[j] = 0;
-        neg[j] = 0;
-        huge[j] = 0;
+        if (!set->v[j])
+            return BN_EARG;
+        s_vec_pass1(set->v[j], set->x_prev, set->x_self, st->d, set->dim, &st->m[j]);
+        s_weigh(st, set->dim, &st->m[j]);
+        st->m[j].flag |= 4;
     }
-    float rbuf[S_CHUNK];            /* Delta_ii on the current chunk */
-    for (size_t c0 = 0; c0 < dim; c0 += S_CHUNK) {
-        size_t len = BN_MIN((size_t) S_CHUNK, dim - c0);
-        for (size_t c = 0; c < len; c++)
-            rbuf[c] = xs[c0 + c] - xp[c0 + c];
-        for (uint32_t j = 0; j < n; j++) {
-            if (huge[j] & 5)
-                continue;
-            const float *x = set->v[j] + c0;
-            int64_t p = 0, g = 0;
-            if (!s_chunk_float(x, xp + c0, rbuf, len, &dot[j], &nrm[j], &p, &g)) {
-                if (s_chunk_double(x, xp + c0, xs + c0, len, &dot[j], &nrm[j]))
-                    huge[j] |= 2;
-                if (!isfinite(dot[j]) || !isfinite(nrm[j]))
-                    huge[j] |= 1;
-            }
-            pos[j] += p;
-            neg[j] += (uint32_t) g;
-        }
-    }
+    st->m[me] = st->self;
+    for (uint32_t s = 0; s + 1 < st->cap; s++)
+        if (st->o_seen[s] == 1)
+            st->acc_ok = 0;                   /* observed but not in the set */
+    return BN_OK;
 }
 
-/* The weights from the statistics: w[j] (normalised, telemetry), the
- * coefficients of Delta_ji in st->kl (normalised) and the indices of the
- * nonzero ones in st->neg.  Returns how many, or -1 for a degenerate round. */
-static int64_t s_weights(s_state_t *st, const bn_set_t *set, float *w)
+/* acc = the sum over the set's members, and only them. */
+static int s_sum(s_state_t *st, const bn_set_t *set)
 {
-    size_t dim = set->dim;
-    uint32_t n = set->n, me = n - 1;
-    double *dot = st->dot, *nrm = st->nrm, *kl = st->kl;
-    int64_t *pos = st->pos;
-    uint32_t *neg = st->neg;
-    uint8_t *huge = st->flag;
-    double nself = sqrt(nrm[me]);
-    double q[3] = { (double) pos[me] / (double) dim,
-                    (double) (dim - (size_t) pos[me] - neg[me]) / (double) dim,
-                    (double) neg[me] / (double) dim };
-    double kl_min = INFINITY;
-    for (uint32_t j = 0; j < n; j++) {
-        if (huge[j] & 1)
-            continue;
-        double p[3] = { (double) pos[j] / (double) dim,
-                        (double) (dim - (size_t) pos[j] - neg[j]) / (double) dim,
-                        (double) neg[j] / (double) dim };
-        kl[j] = bn_rules_sign_kl(p, q);
-        kl_min = kl[j] < kl_min ? kl[j] : kl_min;
+    uint32_t me = set->n - 1;
+    if (!st->acc_ok) {
+        for (uint32_t j = 0; j < me; j++)
+            if (!set->v[j])
+                return BN_EARG;               /* released, and acc cannot be used */
+        memset(st->acc, 0, set->dim * sizeof *st->acc);
+        s_add(st, set->x_self, set->x_prev, st->self.a, set->dim);
     }
-    double c = st->c, wsum = 0.0;
-    for (uint32_t j = 0; j < n; j++) {
-        if (huge[j] & 1) {
-            kl[j] = 0.0;            /* reused below as the coefficient */
-            w[j] = 0.0f;
-            continue;
-        }
-        double nj = sqrt(nrm[j]);
-        double w1 = exp(-c * (kl[j] - kl_min));   /* softmax numerator; the   */
-        double w2 = 0.0;                          /* denominator cancels below */
-        if (nj > 0.0 && nself > 0.0) {
-            w2 = dot[j] / (nj * nself);
-            w2 = w2 > 0.0 ? (w2 < 1.0 ? w2 : 1.0) : 0.0;
-        }
-        double wj = st->variant == S_KL ? w1 : st->variant == S_COS ? w2 : w1 * w2;
-        double clip = nj > nself ? nself / nj : 1.0;
-        kl[j] = wj * clip;          /* unnormalised coefficient of Delta_ji */
-        dot[j] = wj;                /* unnormalised weight                   */
-        wsum += wj;
-    }
-    for (uint32_t j = 0; j < n; j++) {
-        huge[j] &= 3;
-        set->bad[j] = huge[j] & 1;
-    }
-    if (nself == 0.0 || !(wsum > 0.0) || !isfinite(wsum))
-        return -1;
-    uint32_t nz = 0;
-    for (uint32_t j = 0; j < n; j++) {
-        if (huge[j] & 1)
-            continue;
-        w[j] = (float) (dot[j] / wsum);
-        kl[j] /= wsum;
-        if (kl[j] != 0.0)
-            neg[nz++] = j;          /* neg counts are no longer needed */
-    }
-    return nz;
+    for (uint32_t j = 0; j < me; j++)
+        if (!st->acc_ok || (st->m[j].flag & 4))
+            s_add(st, set->v[j], set->x_prev, st->m[j].a, set->dim);
+    return BN_OK;
 }
 
-/* Pass 2: x_out = x_prev + sum_j coef_j Delta_ji over the nz nonzero
- * coefficients, chunk by chunk, four neighbours per sweep so that x_prev and
- * x_out are loaded and stored once for four vectors. */
-static void s_pass2(const s_state_t *st, const bn_set_t *set, uint32_t nz, float *restrict x_out)
+static void s_keep_self(const bn_set_t *set, float *x_out, float *w)
 {
-    size_t dim = set->dim;
-    const float *restrict xp = set->x_prev;
-    for (size_t c0 = 0; c0 < dim; c0 += S_CHUNK) {
-        size_t len = BN_MIN((size_t) S_CHUNK, dim - c0);
-        float *restrict out = x_out + c0;
-        const float *restrict p0 = xp + c0;
-        for (size_t i = 0; i < len; i++)
-            out[i] = 0.0f;
-        const float *qv[4];
-        float a[4];
-        int nq = 0;
-        for (uint32_t t = 0; t < nz; t++) {
-            uint32_t j = st->neg[t];
-            const float *restrict x = set->v[j] + c0;
-            float aj = (float) st->kl[j];
-            if (st->flag[j] & 2) {
-                for (size_t i = 0; i < len; i++)
-                    out[i] += aj * x[i] - aj * p0[i];
-                continue;
-            }
-            qv[nq] = x;
-            a[nq++] = aj;
-            if (nq == 4) {
-                s_acc4(out, qv, a, p0, len);
-                nq = 0;
-            }
-        }
-        for (int i = nq; i < 4 && nq > 0; i++) {
-            qv[i] = qv[0];          /* pad with weight 0 */
-            a[i] = 0.0f;
-        }
-        if (nq > 0)
-            s_acc4(out, qv, a, p0, len);
-        for (size_t i = 0; i < len; i++)
-            out[i] += p0[i];
-    }
+    set->stats->degenerate++;
+    memcpy(x_out, set->x_self, set->dim * sizeof *x_out);
+    for (uint32_t j = 0; j < set->n; j++)
+        w[j] = 0.0f;
+    w[set->n - 1] = 1.0f;
 }
 
 static int s_aggregate(void *state, const bn_set_t *set, float *restrict x_out, float *w)
 {
     s_state_t *st = state;
-    s_pass1(st, set);
-    int64_t nz = s_weights(st, set, w);
-    if (nz < 0) {
-        set->stats->degenerate++;
-        memcpy(x_out, set->x_self, set->dim * sizeof *x_out);
-        for (uint32_t j = 0; j < set->n; j++)
-            w[j] = 0.0f;
-        w[set->n - 1] = 1.0f;
+    size_t dim = set->dim;
+    uint32_t n = set->n;
+    int use = st->open && st->b_prev == set->x_prev && st->b_self == set->x_self;
+    st->open = 0;
+    if (!use)
+        s_round(st, set->x_prev, set->x_self, dim);
+    int rc = s_members(st, set, use);
+    if (rc != BN_OK)
+        return rc;
+    double wsum = 0.0;
+    for (uint32_t j = 0; j < n; j++) {
+        set->bad[j] = st->m[j].flag & 1;
+        wsum += st->m[j].e;
+    }
+    if (!(st->r > 0.0) || !(wsum > 0.0) || !isfinite(wsum)) {
+        s_keep_self(set, x_out, w);
         return BN_OK;
     }
-    s_pass2(st, set, (uint32_t) nz, x_out);
+    if ((rc = s_sum(st, set)) != BN_OK)
+        return rc;
+    for (uint32_t j = 0; j < n; j++)
+        w[j] = (float) (st->m[j].e / wsum);
+    const float *restrict xp = set->x_prev;
+    const int64_t *restrict acc = st->acc;
+    double inv = ldexp(1.0 / wsum, -st->sh);
+    for (size_t c = 0; c < dim; c++)
+        x_out[c] = (float) ((double) xp[c] + (double) acc[c] * inv);
     return BN_OK;
 }
 
-#define S_FLAGS (BN_RULE_F_CHECKS_FINITE | BN_RULE_F_USES_PREV)
+#define S_FLAGS (BN_RULE_F_CHECKS_FINITE | BN_RULE_F_USES_PREV | BN_RULE_F_STREAMS)
 
 const bn_rule_ops_t bn_rule_ops_similarity = {
     .name = "similarity",

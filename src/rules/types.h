@@ -56,6 +56,11 @@ typedef struct {
     const float *const *x_nb;   /* x_j^{t+1}, k vectors of dim floats (borrowed)       */
     const uint32_t *nb_id;      /* their node ids, for per-neighbour state (bygars)    */
     const bn_oracle_t *oracle;  /* may be NULL for rules that do not evaluate          */
+    /* NULL, or k slots: x_nb[j] is the vector bn_rule_observe saw in slot[j]
+     * (UINT32_MAX: not observed).  With slots, a rule that streams
+     * (bn_rule_streams) accepts x_nb[j] == NULL for an observed vector whose
+     * payload the caller released after bn_rule_observe. */
+    const uint32_t *slot;
 } bn_agg_input_t;
 
 typedef struct {
