@@ -1,7 +1,10 @@
 /*  inbox.c -- message admission, the early-message ring, liveness; see inbox.h.
  *
- *  Invariants: a full slot holds a validated payload (host-order floats,
- *  4-byte aligned) for slot->round in [current, current + W); ahead[j] is 0
+ *  Invariants: a full slot records a validated model for slot->round in
+ *  [current, current + W) and holds its payload (host-order floats, 4-byte
+ *  aligned) unless the node released it (then buf == x == NULL, and the
+ *  model still counts as arrived); payloads counts the payloads held by
+ *  full slots, cslots and lookahead together; ahead[j] is 0
  *  or a round >= the current round + W at the time it was seen, for which
  *  j's MODEL passed every check but the window, and lookahead[j] holds that
  *  MODEL's payload; misses[j] counts the rounds j missed in a row
@@ -16,11 +19,11 @@
 #define S_GIVE_UP 2        /* rounds missed in a row before a peer is given up */
 
 typedef struct {
-    bool         full;
+    bool         full;      /* a model for `round` arrived                      */
     bool         unusable;  /* (not full) a MODEL for `round` came, not finite  */
     uint64_t     round;
-    bn_buf_t    *buf;       /* owned */
-    const float *x;         /* bn_buf_data(buf) */
+    bn_buf_t    *buf;       /* owned; NULL once released (bn_inbox_release)     */
+    const float *x;         /* bn_buf_data(buf), or NULL                        */
 } s_slot_t;
 
 struct bn_inbox_t {
@@ -36,8 +39,16 @@ struct bn_inbox_t {
     uint64_t  *seen;         /* n: 1 + the highest round of a valid MODEL of j, 0 = none */
     uint32_t  *logged;       /* n + 1 bitmasks of reasons logged (n: unknown sender) */
     uint64_t  *scratch;      /* n, for the quorum */
+    uint64_t   payloads;     /* payloads held now (slots, cslots, lookahead) */
     bn_inbox_stats_t stats;
 };
+
+static void s_held(bn_inbox_t *ib, int delta)
+{
+    ib->payloads = (uint64_t) ((int64_t) ib->payloads + delta);
+    if (ib->payloads > ib->stats.payloads_max)
+        ib->stats.payloads_max = ib->payloads;
+}
 
 bn_inbox_t *bn_inbox_new(const bn_inbox_opts_t *o)
 {
@@ -67,9 +78,11 @@ bn_inbox_t *bn_inbox_new(const bn_inbox_opts_t *o)
     return ib;
 }
 
-static void s_slot_clear(s_slot_t *s)
+static void s_slot_clear(bn_inbox_t *ib, s_slot_t *s)
 {
     if (s->full) {
+        if (s->buf)
+            s_held(ib, -1);
         bn_buf_release(&s->buf);
         s->x = NULL;
         s->full = false;
@@ -81,9 +94,9 @@ static void s_release_before(bn_inbox_t *ib, uint64_t round)
     size_t ns = (size_t) ib->o.window * ib->o.n;
     for (size_t i = 0; i < ns; i++) {
         if (ib->slots[i].full && ib->slots[i].round < round)
-            s_slot_clear(&ib->slots[i]);
+            s_slot_clear(ib, &ib->slots[i]);
         if (ib->cslots[i].full && ib->cslots[i].round < round)
-            s_slot_clear(&ib->cslots[i]);
+            s_slot_clear(ib, &ib->cslots[i]);
     }
 }
 
@@ -263,7 +276,7 @@ static void s_note_unusable(bn_inbox_t *ib, const bn_wire_header_t *h, uint32_t 
     s_slot_t *s = s_slot(ib->slots, ib, h->round, from);
     if (s->full && s->round == h->round)
         return;                     /* a valid one came first: it stands */
-    s_slot_clear(s);
+    s_slot_clear(ib, s);
     s->round = h->round;
     s->unusable = true;
 }
@@ -296,6 +309,9 @@ bn_drop_reason_t bn_inbox_admit(bn_inbox_t *ib, bn_msg_t *msg)
          * its round, it is that round's model. */
         bn_buf_t *buf = s_take_payload(msg, h.dim, plen);
         if (buf) {
+            if (ib->lookahead[h.sender])
+                s_held(ib, -1);
+            s_held(ib, 1);
             bn_buf_release(&ib->lookahead[h.sender]);
             ib->lookahead[h.sender] = buf;
             ib->ahead[h.sender] = h.round;
@@ -310,12 +326,15 @@ bn_drop_reason_t bn_inbox_admit(bn_inbox_t *ib, bn_msg_t *msg)
     bn_buf_t *buf = s_take_payload(msg, h.dim, plen);
     if (!buf)
         return s_drop(ib, h.sender, BN_DROP_FUTURE);   /* out of memory: no room for it */
-    s_slot_clear(s);
+    s_slot_clear(ib, s);
     s->buf = buf;
     s->x = bn_buf_data(buf);
     s->round = h.round;
     s->full = true;
     s->unusable = false;
+    s_held(ib, 1);
+    if (h.round > ib->round && !collude)
+        ib->stats.early++;
     s_heard(ib, h.sender, h.round);
     return BN_DROP_NONE;
 }
@@ -340,6 +359,21 @@ const bn_buf_t *bn_inbox_model_buf(const bn_inbox_t *ib, uint64_t round, uint32_
 {
     const s_slot_t *s = s_find(ib, ib->slots, round, peer);
     return s ? s->buf : NULL;
+}
+
+bool bn_inbox_has(const bn_inbox_t *ib, uint64_t round, uint32_t peer)
+{
+    return s_find(ib, ib->slots, round, peer) != NULL;
+}
+
+void bn_inbox_release(bn_inbox_t *ib, uint64_t round, uint32_t peer)
+{
+    s_slot_t *s = (s_slot_t *) s_find(ib, ib->slots, round, peer);
+    if (s && s->buf) {
+        bn_buf_release(&s->buf);
+        s->x = NULL;
+        s_held(ib, -1);
+    }
 }
 
 const float *bn_inbox_relay(const bn_inbox_t *ib, uint64_t round, uint32_t origin)
@@ -375,7 +409,7 @@ uint32_t bn_inbox_close_round(bn_inbox_t *ib, uint64_t round, const uint32_t *pe
     uint32_t missing = 0;
     for (uint32_t i = 0; i < k; i++) {
         uint32_t j = peers[i];
-        if (j >= ib->o.n || bn_inbox_model(ib, round, j))
+        if (j >= ib->o.n || bn_inbox_has(ib, round, j))
             continue;
         missing++;
         BN_DEBUG("round %llu: no model from node %u (misses %u)", (unsigned long long) round, j,
@@ -425,7 +459,7 @@ void bn_inbox_jump(bn_inbox_t *ib, uint64_t round)
         uint64_t a = ib->ahead[j];
         if (a && a >= round && a < round + ib->o.window && ib->lookahead[j]) {
             s_slot_t *s = s_slot(ib->slots, ib, a, j);
-            s_slot_clear(s);
+            s_slot_clear(ib, s);
             s->buf = ib->lookahead[j];
             s->x = bn_buf_data(s->buf);
             s->round = a;
@@ -438,6 +472,8 @@ void bn_inbox_jump(bn_inbox_t *ib, uint64_t round)
             ib->back_at[j] = a;             /* its rounds before a are gone */
         if (a && a > round)
             ib->misses[j] = ib->misses[j] < S_GIVE_UP ? S_GIVE_UP : ib->misses[j];
+        if (ib->lookahead[j])
+            s_held(ib, -1);
         bn_buf_release(&ib->lookahead[j]);
         ib->ahead[j] = 0;
     }

@@ -27,7 +27,10 @@
  *
  *  Ownership: the inbox owns the payloads it keeps; pointers returned by
  *  bn_inbox_model / _relay / _model_buf stay valid until the slot's round is
- *  released by bn_inbox_begin_round or bn_inbox_jump.
+ *  released by bn_inbox_begin_round or bn_inbox_jump, or the model's payload
+ *  by bn_inbox_release (a node whose rule consumed it: bn_rule_streams).  A
+ *  released model still counts as arrived (bn_inbox_has, liveness,
+ *  duplicates); only its payload is gone.
  */
 #ifndef BN_INBOX_H
 #define BN_INBOX_H
@@ -54,6 +57,8 @@ typedef struct {
 typedef struct {
     uint64_t drops[BN_DROP_COUNT];   /* cumulative, per reason */
     uint64_t peers_given_up, peers_restored;
+    uint64_t early;          /* models admitted for a round after the current one */
+    uint64_t payloads_max;   /* most payloads held at once (slots, relays, far)   */
 } bn_inbox_stats_t;
 
 typedef struct bn_inbox_t bn_inbox_t;
@@ -71,8 +76,12 @@ void bn_inbox_begin_round(bn_inbox_t *ib, uint64_t round, const bn_topology_t *g
  * the reason it was dropped (already counted). */
 bn_drop_reason_t bn_inbox_admit(bn_inbox_t *ib, bn_msg_t *msg);
 
-/* The model of `peer` for `round` if admitted, else NULL. */
+/* The model of `peer` for `round` if admitted and not released, else NULL. */
 const float *bn_inbox_model(const bn_inbox_t *ib, uint64_t round, uint32_t peer);
+/* Whether the model of `peer` for `round` was admitted (released or not). */
+bool bn_inbox_has(const bn_inbox_t *ib, uint64_t round, uint32_t peer);
+/* Frees the payload of that model, which still counts as arrived. */
+void bn_inbox_release(bn_inbox_t *ib, uint64_t round, uint32_t peer);
 const bn_buf_t *bn_inbox_model_buf(const bn_inbox_t *ib, uint64_t round, uint32_t peer);
 /* Attackers: the relayed model of honest `origin` for `round`, else NULL. */
 const float *bn_inbox_relay(const bn_inbox_t *ib, uint64_t round, uint32_t origin);

@@ -101,7 +101,10 @@ static void s_oracle_grad(void *ctx, const float *params, float *g)
 /* Every neighbour that is not given up has arrived.  Each model seen for
  * the first time goes to the rule's per-neighbour pass at once
  * (bn_rule_observe under its position in the neighbour list), while the
- * others are still awaited; bn_rule_aggregate then only finishes. */
+ * others are still awaited; bn_rule_aggregate then only finishes.  A rule
+ * that streams (bn_rule_streams: similarity) has then taken all it needs,
+ * so the inbox frees the payload at once: the node holds O(d) of this
+ * round instead of k models. */
 static bool s_done_honest(bn_node_t *nd, uint64_t round)
 {
     bool done = true;
@@ -112,16 +115,19 @@ static bool s_done_honest(bn_node_t *nd, uint64_t round)
             double t0 = bn_now(), c0 = bn_cpu_now();
             bn_rule_observe(nd->rule, i, x);
             nd->nb_seen[i] = 1;
+            if (bn_rule_streams(nd->rule))
+                bn_inbox_release(nd->inbox, round, j);
             nd->rep.t_aggregate += bn_now() - t0;
             nd->rep.cpu_aggregate += bn_cpu_now() - c0;
         }
-        if (!x && bn_inbox_waits_for(nd->inbox, j))
+        if (!bn_inbox_has(nd->inbox, round, j) && bn_inbox_waits_for(nd->inbox, j))
             done = false;
     }
     return done;
 }
 
-/* Steps 2 and 3: the neighbours' models of this round into nb_ptr / nb_id. */
+/* Steps 2 and 3: the neighbours' models of this round into nb_ptr / nb_id /
+ * nb_slot (a released model: nb_ptr NULL, nb_slot its observe slot). */
 static uint32_t s_exchange(bn_node_t *nd)
 {
     if (nd->opt.rule.kind == BN_RULE_STANDALONE || nd->deg == 0)
@@ -137,11 +143,11 @@ static uint32_t s_exchange(bn_node_t *nd)
     bn_node_close_round(nd, done || bn_inbox_catch_up(nd->inbox) != UINT64_MAX);
     uint32_t k = 0;
     for (uint32_t i = 0; i < nd->deg; i++) {
-        const float *x = bn_inbox_model(nd->inbox, nd->round, nd->nbr[i]);
-        if (x) {
-            nd->nb_ptr[k] = x;
-            nd->nb_id[k++] = nd->nbr[i];
-        }
+        if (!bn_inbox_has(nd->inbox, nd->round, nd->nbr[i]))
+            continue;
+        nd->nb_ptr[k] = bn_inbox_model(nd->inbox, nd->round, nd->nbr[i]);
+        nd->nb_slot[k] = nd->nb_seen[i] ? i : UINT32_MAX;
+        nd->nb_id[k++] = nd->nbr[i];
     }
     return k;
 }
@@ -152,7 +158,8 @@ static void s_aggregate(bn_node_t *nd, s_oracle_ctx_t *oc, uint32_t k)
 {
     double t0 = bn_now(), c0 = bn_cpu_now();
     bn_oracle_t oracle = { oc, s_oracle_loss, s_oracle_grad };
-    bn_agg_input_t in = { nd->dim, nd->x_prev, nd->x, k, nd->nb_ptr, nd->nb_id, &oracle };
+    bn_agg_input_t in = { nd->dim, nd->x_prev, nd->x, k, nd->nb_ptr, nd->nb_id, &oracle,
+                          nd->nb_slot };
     if (bn_rule_aggregate(nd->rule, &in, nd->x_out, nd->round_w) == BN_OK) {
         float *tmp = nd->x;
         nd->x = nd->x_out;
@@ -265,6 +272,12 @@ static int s_run(bn_node_t *nd)
     if (rs && rs->streamed)
         BN_INFO("aggregation: %llu neighbour models had their per-neighbour pass while the "
                 "others were awaited (streaming)", (unsigned long long) rs->streamed);
+    const bn_inbox_stats_t *is = bn_inbox_stats(nd->inbox);
+    BN_INFO("inbox: at most %llu model payloads held at once (%s); %llu models came "
+            "before their round", (unsigned long long) is->payloads_max,
+            nd->rule && bn_rule_streams(nd->rule) ? "released once aggregated"
+                                                 : "kept until the round ends",
+            (unsigned long long) is->early);
     return BN_OK;
 }
 

@@ -141,8 +141,9 @@ static int s_alloc_state(bn_node_t *nd, char *err, size_t errlen)
     nd->nb_ptr = calloc(nd->n, sizeof *nd->nb_ptr);
     nd->nb_id = calloc(nd->n, sizeof *nd->nb_id);
     nd->nb_seen = calloc(nd->n, sizeof *nd->nb_seen);
+    nd->nb_slot = calloc(nd->n, sizeof *nd->nb_slot);
     if (!nd->is_byz || !nd->weight_acc || !nd->round_w || !nd->rep.weight || !nd->nb_ptr || !nd->nb_id
-        || !nd->nb_seen)
+        || !nd->nb_seen || !nd->nb_slot)
         return bn_fail(err, errlen, BN_ENOMEM, "out of memory");
     if (!nd->honest) {
         /* Attackers collude: they know who their fellows are. */
@@ -156,11 +157,19 @@ static int s_alloc_state(bn_node_t *nd, char *err, size_t errlen)
     return BN_OK;
 }
 
+/* Evaluation batch (samples): the model's scratch is sized for
+ * max(--batch, S_EVAL_BATCH). */
+#define S_EVAL_BATCH 64u
+
 /* Model, parameter vectors, SGD state and aggregation rule. */
 static int s_build_learner(bn_node_t *nd, char *err, size_t errlen)
 {
     const bn_options_t *opt = &nd->opt;
-    uint32_t cap = BN_MAX(opt->batch, 512u);
+    /* Scratch for the training batch (and the oracle's, never larger) and
+     * for evaluation in batches of S_EVAL_BATCH: about 38 KB a sample for
+     * the CNN, so 2.4 MB at 64 where 512 took 19 MB of every node's RSS
+     * (docs/performance.md, "Memory per node"). */
+    uint32_t cap = BN_MAX(opt->batch, S_EVAL_BATCH);
     nd->model = bn_model_new(opt->model, cap);
     if (!nd->model)
         return bn_fail(err, errlen, BN_ENOMEM, "cannot allocate the model");
@@ -364,6 +373,7 @@ void bn_node_destroy(bn_node_t **self_p)
     free(nd->nb_ptr);
     free(nd->nb_id);
     free(nd->nb_seen);
+    free(nd->nb_slot);
     bn_dataset_free(&nd->train);
     bn_dataset_free(&nd->test);
     bn_dataset_free(&nd->aux);

@@ -72,6 +72,7 @@ typedef struct {
     float         *round_w;      /* n + 1 */
     const float  **nb_ptr;       /* n: the models a round aggregates */
     uint32_t      *nb_id;        /* n */
+    uint32_t      *nb_slot;      /* n: observe slot of nb_ptr[i] (UINT32_MAX: none) */
     uint8_t       *nb_seen;      /* n: neighbour i's model of this round went to bn_rule_observe */
     double         train_loss_sum;
     uint64_t       train_steps;

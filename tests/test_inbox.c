@@ -107,6 +107,48 @@ static bn_drop_reason_t s_admit(bn_inbox_t *ib, const bn_wire_header_t *h, float
     return s_admit_full(ib, h, value, S_DIM * sizeof(float), BN_AUTH_NONE);
 }
 
+/* A released payload (bn_inbox_release, after a streaming rule consumed
+ * it): the model still counts as arrived for liveness and duplicates, only
+ * its bytes are gone; payloads_max and early count what was held. */
+static void test_release_keeps_arrival(void **state)
+{
+    (void) state;
+    bn_inbox_t *ib = s_inbox(false, NULL);
+    bn_wire_header_t h = s_hdr(1, 0);
+    assert_int_equal(s_admit(ib, &h, 2.5f), BN_DROP_NONE);
+    h = s_hdr(2, 0);
+    assert_int_equal(s_admit(ib, &h, 1.5f), BN_DROP_NONE);
+    h = s_hdr(2, 1);                                   /* next round: early */
+    assert_int_equal(s_admit(ib, &h, 0.5f), BN_DROP_NONE);
+    assert_int_equal(bn_inbox_stats(ib)->payloads_max, 3);
+    assert_int_equal(bn_inbox_stats(ib)->early, 1);
+    bn_inbox_release(ib, 0, 1);
+    bn_inbox_release(ib, 0, 1);                        /* twice: no effect */
+    bn_inbox_release(ib, 0, 3);                        /* never came: no effect */
+    assert_null(bn_inbox_model(ib, 0, 1));
+    assert_null(bn_inbox_model_buf(ib, 0, 1));
+    assert_true(bn_inbox_has(ib, 0, 1));
+    assert_false(bn_inbox_has(ib, 0, 3));
+    assert_non_null(bn_inbox_model(ib, 0, 2));
+    /* a duplicate of the released model is still a duplicate */
+    h = s_hdr(1, 0);
+    assert_int_equal(s_admit(ib, &h, 9.0f), BN_DROP_DUPLICATE);
+    assert_null(bn_inbox_model(ib, 0, 1));
+    /* closing the round: 1 and 2 arrived, 3 missed it */
+    uint32_t nbr[3] = { 1, 2, 3 };
+    assert_int_equal(bn_inbox_close_round(ib, 0, nbr, 3), 1);
+    h = s_hdr(1, 1);
+    assert_int_equal(s_admit(ib, &h, 3.0f), BN_DROP_NONE);
+    assert_int_equal(bn_inbox_stats(ib)->payloads_max, 3);   /* 2 held + 1 */
+    bn_inbox_begin_round(ib, 1, bn_graphs_get(s_graphs, 0));
+    assert_false(bn_inbox_has(ib, 0, 1));
+    assert_true(bn_inbox_has(ib, 1, 1) && bn_inbox_has(ib, 1, 2));
+    assert_true(bn_inbox_model(ib, 1, 2)[0] == 0.5f);
+    bn_inbox_release(ib, 1, 2);
+    assert_true(bn_inbox_waits_for(ib, 1));
+    bn_inbox_destroy(&ib);
+}
+
 /* ---- admission --------------------------------------------------------- */
 
 static void test_valid_model_is_kept(void **state)
@@ -498,6 +540,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_valid_model_is_kept),
+        cmocka_unit_test(test_release_keeps_arrival),
         cmocka_unit_test(test_every_drop_reason),
         cmocka_unit_test(test_curve_requires_auth),
         cmocka_unit_test(test_collude_for_attackers),
