@@ -32,7 +32,7 @@ lv_start() {
         echo "option epochs $epochs"
         echo "option model logreg"
         echo "option p 1"
-        echo "option rule mean"
+        echo "option rule ${BN_LV_RULE:-mean}"   # BN_LV_RULE: try another rule by hand
         echo "option eval-subset 1000"
         echo "option data $BN_DATA"
         for line in "$@"; do echo "option $line"; done

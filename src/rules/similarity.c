@@ -22,15 +22,31 @@
  *      inputs with Delta_ii != 0, since the node's own weight is positive).
  *  A neighbour with Delta_ji == 0 has cosine 0.
  *
- *  Cost: two reads of each vector.  Pass 1 (blocked over coordinates so
- *  that x_i^t and x_self stay in L1) computes sign counts, the dot product
- *  with Delta_ii and ||Delta_ji||^2 together in float lanes, re-doing a block
- *  in double if the float partials overflow; that also detects NaN / inf,
- *  which this rule flags itself (the generic pre-filter is skipped).  Pass 2
- *  accumulates the weighted clipped updates block by block into x_out, four
- *  neighbours per sweep so that x_prev and x_out are touched once per four.
- *  Requires a finite x_prev (aggregate.c substitutes x_self otherwise).
- *  State: per-vector scratch only; nothing is remembered between rounds.
+ *  Arithmetic (since 2 Dec 2026, issue 9; same formula, exact sum): the
+ *  weights are e_j = exp(-c KL_j) (x cos_j); the node's own KL is 0, the
+ *  smallest, so no max subtraction is needed and e_j is in [0, 1].  Each
+ *  term e_j clip_j Delta_jc is then at most R = ||Delta_ii|| in magnitude,
+ *  and the sum over the set is kept in int64 fixed point: each term rounded
+ *  once (in double) to a multiple of 2^-sh, 2^sh = 2^S_SHIFT / 2^ceil(log2
+ *  R), by the 1.5 * 2^52 magic number (the same bits on every kernel set).
+ *  Integer addition is exact and associative, so the result does not
+ *  depend on the order in which the terms were added: models can be
+ *  aggregated in arrival order (streaming) and still give the same bits as
+ *  one call over all of them.  sum_j e_j is over k + 1 doubles, summed in
+ *  set order at the end.  Rounding: R 2^-48 per term.
+ *
+ *  Streaming (BN_RULE_F_STREAMS): begin computes Delta_ii, its statistics
+ *  and the node's own term; observe does pass 1 of a neighbour's vector
+ *  (sign counts, dot with Delta_ii, ||Delta_ji||^2 in float lanes, a chunk
+ *  redone in double if the float partials overflow, which also detects NaN
+ *  / inf: this rule flags them itself), its weight, and adds its term, so
+ *  the caller can free the vector right after.  aggregate takes the
+ *  observed work by slot (or pointer), does the same for the vectors not
+ *  observed, and converts the sum.  Cost: two reads of each vector, both
+ *  while it is hot (on arrival); after the last arrival only one pass over
+ *  d.  Requires a finite x_prev (aggregate.c substitutes x_self otherwise).
+ *  State: O(d) for the round (Delta_ii, the int64 sum) plus O(cap)
+ *  statistics; nothing is remembered between rounds.
  */
 #include "rules.h"
 #include "clone.h"
