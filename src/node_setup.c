@@ -298,12 +298,23 @@ static int s_open_output(bn_node_t *nd, char *err, size_t errlen)
  * so only while a whole neighbourhood of models, (n - 1) d 4 bytes, is at
  * most S_RETAIN_MAX (n <= 210 for the CNN). */
 #define S_RETAIN_MAX (64u << 20)
+#define S_MMAP_MODEL (128u << 10)
 
 static void s_malloc_policy(const bn_node_t *nd)
 {
 #if defined(__GLIBC__)
-    if ((uint64_t) (nd->n - 1) * nd->dim * sizeof(float) > S_RETAIN_MAX)
+    if ((uint64_t) (nd->n - 1) * nd->dim * sizeof(float) > S_RETAIN_MAX) {
+        /* Above that, memory is what binds (the 300-node check): a fixed
+         * threshold of S_MMAP_MODEL (glibc's own is dynamic and rises past
+         * a model's size at the first free, after which models live in the
+         * arenas, whose freed middle pages stay resident) gives every
+         * model at least that large its own mapping, returned to the
+         * system when it is freed, so a node's RSS follows the models it
+         * holds (docs/performance.md, "Memory per node"). */
+        if (nd->dim * sizeof(float) >= S_MMAP_MODEL)
+            mallopt(M_MMAP_THRESHOLD, (int) S_MMAP_MODEL);
         return;
+    }
     mallopt(M_MMAP_THRESHOLD, 16 << 20);
     mallopt(M_TRIM_THRESHOLD, 64 << 20);
 #else
