@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "fixture.h"
@@ -110,4 +111,26 @@ int bn_fx_run_per_kernel_set(const char *prefix, const struct CMUnitTest *tests,
         failed += _cmocka_run_group_tests(name, tests, count, NULL, NULL);
     }
     return failed;
+}
+
+void bn_fx_child_words(void (*fn)(uint64_t *out), uint64_t *out, size_t n)
+{
+    int fd[2];
+    assert_int_equal(pipe(fd), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(fd[0]);
+        fn(out);
+        ssize_t w = write(fd[1], out, n * sizeof *out);
+        _exit(w == (ssize_t) (n * sizeof *out) ? 0 : 1);
+    }
+    close(fd[1]);
+    memset(out, 0, n * sizeof *out);
+    ssize_t r = read(fd[0], out, n * sizeof *out);
+    close(fd[0]);
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    assert_int_equal(r, n * sizeof *out);
 }

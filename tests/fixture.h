@@ -3,12 +3,15 @@
  *  Owns: where a test's scratch lives ($TMPDIR when short enough for an
  *  ipc:// endpoint below it, else /tmp), making it and removing it.  The
  *  write/read helpers assert (cmocka) instead of returning errors: they are
- *  for test bodies, not for setup functions.
+ *  for test bodies, not for setup functions.  Also: a forked child's
+ *  results (bn_fx_child_words), for checks that a fresh process computes
+ *  the same.
  */
 #ifndef BN_TEST_FIXTURE_H
 #define BN_TEST_FIXTURE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "layers.h"
 
@@ -39,6 +42,10 @@ void bn_fx_write(const char *path, const char *text);
 /* Up to cap - 1 bytes of the file at path into buf, NUL-terminated; the
  * count, or -1 when it cannot be opened. */
 long bn_fx_read(const char *path, char *buf, size_t cap);
+
+/* fn(out) run in a forked child and its n words sent back through a pipe
+ * into out; asserts that the child exits 0 and sends all of them. */
+void bn_fx_child_words(void (*fn)(uint64_t *out), uint64_t *out, size_t n);
 
 /* Runs the cmocka group tests[0..count) once per kernel set, named
  * "PREFIX[set]", with the set selected and in *under_test; a set this CPU

@@ -9,12 +9,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "dataset.h"
 #include "partition.h"
 #include "rng.h"
+#include "fixture.h"
 
 #define N 10000
 
@@ -191,25 +191,8 @@ static void s_all_hashes(uint64_t *h)
 static void test_deterministic_across_processes(void **state)
 {
     (void) state;
-    int fd[2];
-    assert_int_equal(pipe(fd), 0);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        close(fd[0]);
-        uint64_t h[3];
-        s_all_hashes(h);
-        ssize_t w = write(fd[1], h, sizeof h);
-        _exit(w == (ssize_t) sizeof h ? 0 : 1);
-    }
-    close(fd[1]);
-    uint64_t child[3] = { 0 }, mine[3];
-    ssize_t r = read(fd[0], child, sizeof child);
-    close(fd[0]);
-    int status = 0;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    assert_int_equal(r, sizeof child);
+    uint64_t child[3], mine[3];
+    bn_fx_child_words(s_all_hashes, child, 3);
     s_all_hashes(mine);
     for (int i = 0; i < 3; i++)
         assert_int_equal(child[i], mine[i]);
