@@ -136,15 +136,22 @@ static void s_valid(msgpack_sbuffer *sb, float *w)
     bn_report_pack(&r, &pk);
 }
 
+/* s_valid's report, packed into sb and unpacked into up (the caller
+ * destroys both). */
+static void s_valid_map(msgpack_sbuffer *sb, msgpack_unpacked *up, float *w)
+{
+    s_valid(sb, w);
+    msgpack_unpacked_init(up);
+    size_t off = 0;
+    assert_int_equal(msgpack_unpack_next(up, sb->data, sb->size, &off), MSGPACK_UNPACK_SUCCESS);
+}
+
 static void s_mutated(msgpack_sbuffer *out, const char *key, s_put_fn put, bool dup, bool tail)
 {
     float w[3];
     msgpack_sbuffer sb;
-    s_valid(&sb, w);
     msgpack_unpacked up;
-    msgpack_unpacked_init(&up);
-    size_t off = 0;
-    assert_int_equal(msgpack_unpack_next(&up, sb.data, sb.size, &off), MSGPACK_UNPACK_SUCCESS);
+    s_valid_map(&sb, &up, w);
     const msgpack_object *o = &up.data;
     msgpack_sbuffer_init(out);
     msgpack_packer pk;
@@ -262,11 +269,8 @@ static void test_report_every_key_required(void **state)
     /* and the packer writes exactly these keys */
     float w[3];
     msgpack_sbuffer sb;
-    s_valid(&sb, w);
     msgpack_unpacked up;
-    msgpack_unpacked_init(&up);
-    size_t off = 0;
-    assert_int_equal(msgpack_unpack_next(&up, sb.data, sb.size, &off), MSGPACK_UNPACK_SUCCESS);
+    s_valid_map(&sb, &up, w);
     assert_int_equal(up.data.via.map.size, BN_ARRAY_LEN(keys));
     msgpack_unpacked_destroy(&up);
     msgpack_sbuffer_destroy(&sb);
