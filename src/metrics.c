@@ -142,6 +142,14 @@ void bn_report_pack(const bn_report_t *r, msgpack_packer *pk)
     }
 }
 
+void bn_report_encode(const bn_report_t *r, msgpack_sbuffer *sb)
+{
+    msgpack_sbuffer_init(sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+    bn_report_pack(r, &pk);
+}
+
 /* ---- unpack -------------------------------------------------------------- */
 
 /* A non-negative integer in any MessagePack integer format. */

@@ -64,6 +64,10 @@ typedef struct {
  * an array of n_nodes float32 (nil when r->weight is NULL). */
 void bn_report_pack(const bn_report_t *r, msgpack_packer *pk);
 
+/* r packed (bn_report_pack) into sb, which this initialises; the caller
+ * destroys it (msgpack_sbuffer_destroy). */
+void bn_report_encode(const bn_report_t *r, msgpack_sbuffer *sb);
+
 /* Unpacks a report from buf[0..len), which must hold exactly one MessagePack
  * map.  BN_EFORMAT (r zeroed, nothing allocated) when: it is not a map; a key
  * is not a string; a known key appears twice or is missing; a value has the

@@ -141,10 +141,7 @@ static void s_send_report(bn_node_t *nd)
     bn_node_header(nd, &h, BN_MSG_REPORT, nd->id);
     h.round = (uint64_t) nd->epoch * nd->R + nd->R - 1;   /* the epoch's last round: e = r / R */
     msgpack_sbuffer sb;
-    msgpack_sbuffer_init(&sb);
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    bn_report_pack(&nd->rep, &pk);
+    bn_report_encode(&nd->rep, &sb);
     bn_buf_t *payload = NULL;
     if (!nd->byz_id) {
         void *bytes;

@@ -103,10 +103,7 @@ static int s_send(const s_ctx_t *c, bn_transport_t *tr, const char *kind, uint32
         r.epoch = 0;
     }
     msgpack_sbuffer sb;
-    msgpack_sbuffer_init(&sb);
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    bn_report_pack(&r, &pk);
+    bn_report_encode(&r, &sb);
     uint8_t hb[BN_WIRE_HEADER_MAX];
     size_t hlen = 0;
     bn_wire_encode(&h, hb, sizeof hb, &hlen);

@@ -64,10 +64,7 @@ static void test_report_round_trip(void **state)
     r.rule_nonfinite = 14;
     r.weight = w;
     msgpack_sbuffer sb;
-    msgpack_sbuffer_init(&sb);
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    bn_report_pack(&r, &pk);
+    bn_report_encode(&r, &sb);
     bn_report_t back;
     assert_int_equal(bn_report_unpack(sb.data, sb.size, &back), BN_OK);
     assert_int_equal(back.node, 3);
@@ -130,10 +127,7 @@ static void s_valid(msgpack_sbuffer *sb, float *w)
     r.peers_restored = 6;
     w[0] = 0.25f, w[1] = 0.5f, w[2] = 0.25f;
     r.weight = w;
-    msgpack_sbuffer_init(sb);
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
-    bn_report_pack(&r, &pk);
+    bn_report_encode(&r, sb);
 }
 
 /* s_valid's report, packed into sb and unpacked into up (the caller

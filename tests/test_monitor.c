@@ -160,10 +160,7 @@ static bn_monitor_drop_t s_send_frames(bn_monitor_t *m, const s_msg_t *q, int n_
 static bn_monitor_drop_t s_send(bn_monitor_t *m, const s_msg_t *q, double now)
 {
     msgpack_sbuffer sb;
-    msgpack_sbuffer_init(&sb);
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    bn_report_pack(&q->r, &pk);
+    bn_report_encode(&q->r, &sb);
     bn_monitor_drop_t why = s_send_frames(m, q, 3, sb.data, sb.size, now);
     msgpack_sbuffer_destroy(&sb);
     return why;

@@ -50,10 +50,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         s_check(isfinite(r.weight[i]));
 
     msgpack_sbuffer sb;
-    msgpack_sbuffer_init(&sb);
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    bn_report_pack(&r, &pk);
+    bn_report_encode(&r, &sb);
     bn_report_t b;
     s_check(bn_report_unpack(sb.data, sb.size, &b) == BN_OK);
     s_check(b.node == r.node && b.epoch == r.epoch && b.n_nodes == r.n_nodes

@@ -79,13 +79,6 @@ static void s_report(bn_report_t *r, float *w, uint32_t node, uint32_t epoch)
     r->weight = w;
 }
 
-static void s_pack(msgpack_sbuffer *sb, const bn_report_t *r)
-{
-    msgpack_sbuffer_init(sb);
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
-    bn_report_pack(r, &pk);
-}
 
 /* One record: 3 frames, the model generated (flag bit 3) for honest nodes. */
 static void s_record(s_buf_t *b, uint32_t node, uint32_t epoch, int clock)
@@ -102,7 +95,7 @@ static void s_record(s_buf_t *b, uint32_t node, uint32_t epoch, int clock)
     size_t hlen = 0;
     bn_wire_encode(&h, hb, sizeof hb, &hlen);
     msgpack_sbuffer sb;
-    s_pack(&sb, &r);
+    bn_report_encode(&r, &sb);
     uint8_t flags = (uint8_t) (2 | (r.honest ? 8 : 0) | (clock << 4));
     s_put(b, &flags, 1);
     s_u16(b, hlen);
@@ -137,7 +130,7 @@ static int s_report_seeds(const char *dir)
             for (int i = 0; i < BN_DROP_COUNT; i++)
                 r.drops[i] = UINT64_MAX - (uint64_t) i;
         }
-        s_pack(&sb, &r);
+        bn_report_encode(&r, &sb);
         b.len = 0;
         s_put(&b, sb.data, sb.size);
         rc |= s_save(dir, names[k], &b);
@@ -210,7 +203,7 @@ int main(int argc, char **argv)
         size_t hlen = 0;
         bn_wire_encode(&h, hb, sizeof hb, &hlen);
         msgpack_sbuffer sb;
-        s_pack(&sb, &r);
+        bn_report_encode(&r, &sb);
         static float x[7850];
         for (int k = 0; k < 7850; k++)
             x[k] = 0.01f * (float) (10 + i);
