@@ -134,7 +134,8 @@ static void s_store(bn_trim_scratch_t *t, uint32_t row, const float *x)
 
 void bn_trim_stream_begin(bn_trim_scratch_t *t, const float *x_self, size_t dim)
 {
-    if (!t->kb || dim != t->dim)
+    t->open = 0;
+    if (!t->kb || !x_self || dim != t->dim)
         return;
     for (uint32_t r = 0; r < t->cap; r++)
         t->o_ptr[r] = NULL;
