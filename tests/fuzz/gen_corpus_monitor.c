@@ -79,23 +79,30 @@ static void s_report(bn_report_t *r, float *w, uint32_t node, uint32_t epoch)
     r->weight = w;
 }
 
+/* Node's genuine report of epoch (s_report, into r and w) and its wire
+ * header (round (epoch + 1) * 15, a model's dim when honest), encoded into
+ * hb[*hlen] and sb (initialised here, destroyed by the caller). */
+static void s_report_msg(uint32_t node, uint32_t epoch, bn_report_t *r, float *w, uint8_t *hb,
+                         size_t *hlen, msgpack_sbuffer *sb)
+{
+    s_report(r, w, node, epoch);
+    bn_wire_header_t h = { .version = BN_WIRE_VERSION, .kind = BN_MSG_REPORT,
+                           .swarm_id = s_swarm_id, .sender = node, .epoch = epoch,
+                           .round = (uint64_t) (epoch + 1) * 15, .config = s_config,
+                           .dtype = BN_DTYPE_F32, .dim = r->honest ? 7850 : 0, .origin = node };
+    bn_wire_encode(&h, hb, BN_WIRE_HEADER_ENCODED_MAX, hlen);
+    bn_report_encode(r, sb);
+}
 
 /* One record: 3 frames, the model generated (flag bit 3) for honest nodes. */
 static void s_record(s_buf_t *b, uint32_t node, uint32_t epoch, int clock)
 {
     bn_report_t r;
     float w[S_FUZZ_N];
-    s_report(&r, w, node, epoch);
-    bn_wire_header_t h = { .version = BN_WIRE_VERSION, .kind = BN_MSG_REPORT,
-                           .swarm_id = s_swarm_id, .sender = node, .epoch = epoch,
-                           .round = (uint64_t) (epoch + 1) * 15, .topology = 0,
-                           .config = s_config, .dtype = BN_DTYPE_F32,
-                           .dim = r.honest ? 7850 : 0, .origin = node };
     uint8_t hb[BN_WIRE_HEADER_ENCODED_MAX];
     size_t hlen = 0;
-    bn_wire_encode(&h, hb, sizeof hb, &hlen);
     msgpack_sbuffer sb;
-    bn_report_encode(&r, &sb);
+    s_report_msg(node, epoch, &r, w, hb, &hlen, &sb);
     uint8_t flags = (uint8_t) (2 | (r.honest ? 8 : 0) | (clock << 4));
     s_put(b, &flags, 1);
     s_u16(b, hlen);
@@ -194,16 +201,10 @@ int main(int argc, char **argv)
         /* feed the same reports to m, so that it writes its journal */
         bn_report_t r;
         float w[S_FUZZ_N];
-        s_report(&r, w, i, 0);
-        bn_wire_header_t h = { .version = BN_WIRE_VERSION, .kind = BN_MSG_REPORT,
-                               .swarm_id = s_swarm_id, .sender = i, .epoch = 0, .round = 15,
-                               .config = s_config, .dtype = BN_DTYPE_F32,
-                               .dim = r.honest ? 7850 : 0, .origin = i };
         uint8_t hb[BN_WIRE_HEADER_ENCODED_MAX];
         size_t hlen = 0;
-        bn_wire_encode(&h, hb, sizeof hb, &hlen);
         msgpack_sbuffer sb;
-        bn_report_encode(&r, &sb);
+        s_report_msg(i, 0, &r, w, hb, &hlen, &sb);
         static float x[7850];
         for (int k = 0; k < 7850; k++)
             x[k] = 0.01f * (float) (10 + i);
