@@ -22,6 +22,8 @@
 
 #include "fault.h"
 
+#define S_MONITOR_LINGER_MS 30000
+
 struct bn_buf_t {
     zmq_msg_t msg;              /* owns one reference to the bytes */
 };
@@ -432,7 +434,12 @@ static void *s_peer_socket(bn_transport_t *t, uint32_t peer)
     if (!s)
         return NULL;
     s_set_int(s, ZMQ_SNDHWM, peer == BN_PEER_MONITOR ? 64 : t->opts.sndhwm);
-    s_set_int(s, ZMQ_LINGER, t->opts.linger_ms);
+    /* The report to the monitor is a node's last message: on a crowded host
+     * (300 nodes on 2 cores, 240 final reports of a model each) the monitor
+     * can take longer than linger_ms to read it, and a node that exits
+     * meanwhile loses it; its socket waits up to S_MONITOR_LINGER_MS. */
+    s_set_int(s, ZMQ_LINGER, peer == BN_PEER_MONITOR && t->opts.linger_ms >= 0
+                             ? BN_MAX(t->opts.linger_ms, S_MONITOR_LINGER_MS) : t->opts.linger_ms);
     if (t->opts.secret_key) {
         if (!p->public_key[0]) {
             BN_ERROR("no public key for %s in the swarm file; cannot talk CURVE to it", p->endpoint);
