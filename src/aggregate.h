@@ -97,9 +97,11 @@ const struct bn_rule_ops *bn_rule_ops_of(const bn_rule_t *r);
  * (the index itself, or, as the node does, the neighbour's position in its
  * neighbour list when x_nb leaves out the models that never came).  The
  * vectors (and x_prev, x_self) are borrowed: they must stay valid and
- * unchanged until bn_rule_aggregate, which must then be passed the same
- * x_prev / x_self pointers; an observed vector is recognised there by its
- * pointer.  The result is bit-identical with or without these calls (a
+ * unchanged until bn_rule_aggregate (unless bn_rule_streams: then the
+ * neighbour vectors only until bn_rule_observe returns), which must then be
+ * passed the same x_prev / x_self pointers; an observed vector is
+ * recognised there by its slot (in->slot) or else its pointer.  The
+ * result is bit-identical with or without these calls (a
  * vector not observed, or a round without begin, is simply computed in
  * aggregate; stats.streamed counts the vectors whose observed work was
  * used); rules without streaming ignore them.  Allocate nothing.  BN_EARG

@@ -7,7 +7,8 @@
  *    3. collect:      the neighbours' models of round r (inbox.h) until all
  *                     that are not given up are there, or the deadline;
  *                     each one goes to the rule's per-neighbour pass as it
- *                     arrives (bn_rule_observe: similarity's statistics)
+ *                     arrives (bn_rule_observe: similarity's statistics and
+ *                     weighted sum, after which the inbox frees the model)
  *    4. aggregate:    x = rule(x_prev, x, received)
  *  An attacker's round is adversary.h's.  Liveness (docs/protocol.md): when
  *  the inbox reports a quorum of neighbours far ahead, the node skips to the
