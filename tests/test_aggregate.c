@@ -506,18 +506,28 @@ static float s_tricky(bn_rng_t *r, int mode)
 /* Trimmed mean and median (n <= 256), bit for bit against the straightforward
  * definition, on every kernel set this CPU runs (so the sets against each
  * other too), odd and even n, b from 1 to (n - 1) / 2, a tail group. */
-static void test_trimmed_median_exact(void **state)
+/* body(set) once per kernel set this CPU runs, that set selected; at least
+ * one ran; the best set is selected again after. */
+static void s_each_kernel_set(void (*body)(bn_kernels_t set))
 {
-    (void) state;
+    int tested = 0;
+    for (int k = 0; k < BN_KERNELS_COUNT; k++) {
+        if (!bn_kernels_supported((bn_kernels_t) k))
+            continue;
+        assert_int_equal(bn_kernels_select((bn_kernels_t) k), BN_OK);
+        tested++;
+        body((bn_kernels_t) k);
+    }
+    assert_true(tested >= 1);
+    assert_int_equal(bn_kernels_select(bn_kernels_best()), BN_OK);
+}
+
+static void s_trimmed_median_exact(bn_kernels_t ks_)
+{
     enum { D = 37, KMAX = 255 };
     static float nb[KMAX * D], self[D], prev[D], out[D], col[KMAX + 1];
     uint32_t ks[] = { 1, 2, 3, 4, 9, 10, 29, 48, 179, 255 };
-    int tested = 0;
-    for (int ks_ = 0; ks_ < BN_KERNELS_COUNT; ks_++) {
-        if (!bn_kernels_supported((bn_kernels_t) ks_))
-            continue;
-        assert_int_equal(bn_kernels_select((bn_kernels_t) ks_), BN_OK);
-        tested++;
+    {
         bn_rng_t r;
         bn_rng_seed(&r, 33, 1);
         for (size_t t = 0; t < BN_ARRAY_LEN(ks); t++)
@@ -546,13 +556,17 @@ static void test_trimmed_median_exact(void **state)
                             fail_msg("%s n=%u b=%u mode %d c=%d: %a, expected %a (set %s)",
                                      q + 1 < BN_ARRAY_LEN(bs) ? "trimmed" : "median", n, b, mode,
                                      c, (double) out[c], (double) ref,
-                                     bn_kernels_name((bn_kernels_t) ks_));
+                                     bn_kernels_name(ks_));
                     }
                 }
             }
     }
-    assert_true(tested >= 1);
-    assert_int_equal(bn_kernels_select(bn_kernels_best()), BN_OK);
+}
+
+static void test_trimmed_median_exact(void **state)
+{
+    (void) state;
+    s_each_kernel_set(s_trimmed_median_exact);
 }
 
 /* The selection's search (b > 24) on values that slow interpolation down or
@@ -571,16 +585,12 @@ static float s_hard(bn_rng_t *r, int mode, uint32_t j)
     }
 }
 
-static void test_trimmed_search_hard(void **state)
+static void s_trimmed_search_hard(bn_kernels_t ks_)
 {
-    (void) state;
     enum { D = 21, KMAX = 255 };
     static float nb[KMAX * D], self[D], prev[D], out[D], col[KMAX + 1];
     uint32_t ks[] = { 50, 179, 255 };
-    for (int ks_ = 0; ks_ < BN_KERNELS_COUNT; ks_++) {
-        if (!bn_kernels_supported((bn_kernels_t) ks_))
-            continue;
-        assert_int_equal(bn_kernels_select((bn_kernels_t) ks_), BN_OK);
+    {
         bn_rng_t r;
         bn_rng_seed(&r, 77, 2);
         for (size_t t = 0; t < BN_ARRAY_LEN(ks); t++)
@@ -604,13 +614,17 @@ static void test_trimmed_search_hard(void **state)
                         float ref = s_ref_trimmed(col, n, bs[q]);
                         if (memcmp(&ref, &out[c], sizeof ref) != 0)
                             fail_msg("n=%u b=%u mode %d c=%d: %a, expected %a (set %s)", n, bs[q],
-                                     mode, c, (double) out[c], (double) ref,
-                                     bn_kernels_name((bn_kernels_t) ks_));
+                                     mode, c, (double) out[c], (double) ref, bn_kernels_name(ks_));
                     }
                 }
             }
     }
-    assert_int_equal(bn_kernels_select(bn_kernels_best()), BN_OK);
+}
+
+static void test_trimmed_search_hard(void **state)
+{
+    (void) state;
+    s_each_kernel_set(s_trimmed_search_hard);
 }
 
 /* Every rule gives the same bits on every kernel set this CPU runs (the
@@ -1649,24 +1663,20 @@ static void s_streaming_trim_round(bn_rng_t *r, uint32_t k, int pattern, bn_kern
     }
 }
 
+static void s_streaming_trim_exact(bn_kernels_t set)
+{
+    uint32_t ks[] = { 1, 2, 4, 9, 29, 41, 60 };   /* 60: the search (b > 24) */
+    bn_rng_t r;
+    bn_rng_seed(&r, 41, 3);
+    for (size_t t = 0; t < BN_ARRAY_LEN(ks); t++)
+        for (int pattern = 0; pattern < 4; pattern++)
+            s_streaming_trim_round(&r, ks[t], pattern, set);
+}
+
 static void test_streaming_trim_exact(void **state)
 {
     (void) state;
-    uint32_t ks[] = { 1, 2, 4, 9, 29, 41, 60 };   /* 60: the search (b > 24) */
-    int tested = 0;
-    for (int ks_ = 0; ks_ < BN_KERNELS_COUNT; ks_++) {
-        if (!bn_kernels_supported((bn_kernels_t) ks_))
-            continue;
-        assert_int_equal(bn_kernels_select((bn_kernels_t) ks_), BN_OK);
-        tested++;
-        bn_rng_t r;
-        bn_rng_seed(&r, 41, 3);
-        for (size_t t = 0; t < BN_ARRAY_LEN(ks); t++)
-            for (int pattern = 0; pattern < 4; pattern++)
-                s_streaming_trim_round(&r, ks[t], pattern, (bn_kernels_t) ks_);
-    }
-    assert_true(tested >= 1);
-    assert_int_equal(bn_kernels_select(bn_kernels_best()), BN_OK);
+    s_each_kernel_set(s_streaming_trim_exact);
 }
 
 /* ---- no allocation in bn_rule_aggregate -------------------------------------- */
