@@ -23,6 +23,7 @@
 #include "fault.h"
 
 #define S_MONITOR_LINGER_MS 30000
+#define S_MONITOR_GRACE_MS 200
 
 struct bn_buf_t {
     zmq_msg_t msg;              /* owns one reference to the bytes */
@@ -51,6 +52,8 @@ struct bn_transport_t {
     void *pull;                 /* bound input socket, NULL when !opts.bind         */
     void **peers;               /* n PUSH sockets, created lazily; owned            */
     void *monitor;              /* PUSH to the monitor, lazily; owned               */
+    void *monitor_events;       /* PAIR reading the monitor socket's connect events */
+    bool monitor_connected;     /* from the events read so far                       */
     const bn_swarm_t *swarm;    /* borrowed                                          */
     uint32_t self;
     bn_transport_opts_t opts;   /* opts.secret_key points at secret_key below       */
@@ -396,6 +399,50 @@ fail:
     return NULL;
 }
 
+/* Reads the connect and disconnect events of the PUSH socket to the monitor
+ * queued since the last call (at each report and at exit, so the queue stays
+ * short) and returns whether it has a live connection now. */
+static bool s_monitor_connected(bn_transport_t *t)
+{
+    if (!t->monitor_events)
+        return true;            /* no events to go by: assume it is there */
+    for (;;) {
+        zmq_msg_t ev;
+        zmq_msg_init(&ev);
+        if (zmq_msg_recv(&ev, t->monitor_events, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&ev);
+            break;
+        }
+        uint16_t event = 0;
+        if (zmq_msg_size(&ev) >= sizeof event)
+            memcpy(&event, zmq_msg_data(&ev), sizeof event);
+        bool more = zmq_msg_more(&ev);
+        zmq_msg_close(&ev);
+        if (more) {             /* the second frame: the endpoint */
+            zmq_msg_t addr;
+            zmq_msg_init(&addr);
+            zmq_msg_recv(&addr, t->monitor_events, ZMQ_DONTWAIT);
+            zmq_msg_close(&addr);
+        }
+        if (event == ZMQ_EVENT_CONNECTED)
+            t->monitor_connected = true;
+        else if (event == ZMQ_EVENT_DISCONNECTED)
+            t->monitor_connected = false;
+    }
+    return t->monitor_connected;
+}
+
+/* The long linger of the monitor socket is for a monitor that is there but
+ * slow to read.  With no live connection (no monitor running, or it is gone)
+ * the queued report cannot go anywhere: the node waits only
+ * S_MONITOR_GRACE_MS (two of libzmq's default 100 ms reconnect intervals,
+ * for a monitor that is just coming up) instead of S_MONITOR_LINGER_MS. */
+static void s_monitor_set_linger(bn_transport_t *t)
+{
+    if (t->opts.linger_ms >= 0 && !s_monitor_connected(t))
+        s_set_int(t->monitor, ZMQ_LINGER, BN_MIN(t->opts.linger_ms, S_MONITOR_GRACE_MS));
+}
+
 void bn_transport_destroy(bn_transport_t **self_p)
 {
     if (!self_p || !*self_p)
@@ -409,8 +456,12 @@ void bn_transport_destroy(bn_transport_t **self_p)
         for (uint32_t i = 0; i < t->swarm->n; i++)
             if (t->peers[i])
                 zmq_close(t->peers[i]);
-    if (t->monitor)
+    if (t->monitor) {
+        s_monitor_set_linger(t);
         zmq_close(t->monitor);
+    }
+    if (t->monitor_events)
+        zmq_close(t->monitor_events);
     if (t->ctx)
         zmq_ctx_term(t->ctx);
     if (t->zap_running)
@@ -419,6 +470,25 @@ void bn_transport_destroy(bn_transport_t **self_p)
     free(t->keys);
     free(t);
     *self_p = NULL;
+}
+
+/* Subscribes to the monitor socket's connect and disconnect events (read
+ * at each report and at exit, s_monitor_connected).  Without them the node assumes a
+ * monitor is there and lingers the full time. */
+static void s_watch_monitor(bn_transport_t *t, void *s)
+{
+    if (zmq_socket_monitor(s, "inproc://bn-monitor-events",
+                           ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED) != 0)
+        return;
+    void *pair = zmq_socket(t->ctx, ZMQ_PAIR);
+    if (!pair)
+        return;
+    s_set_int(pair, ZMQ_LINGER, 0);
+    if (zmq_connect(pair, "inproc://bn-monitor-events") != 0) {
+        zmq_close(pair);
+        return;
+    }
+    t->monitor_events = pair;
 }
 
 /* Creates and connects the PUSH socket to a peer on first use. */
@@ -455,6 +525,8 @@ static void *s_peer_socket(bn_transport_t *t, uint32_t peer)
         zmq_close(s);
         return NULL;
     }
+    if (peer == BN_PEER_MONITOR)
+        s_watch_monitor(t, s);
     *slot = s;
     return s;
 }
@@ -530,6 +602,8 @@ int bn_transport_send(bn_transport_t *t, uint32_t peer, const void *header, size
 {
     if (peer != BN_PEER_MONITOR && peer >= t->swarm->n)
         return BN_EARG;
+    if (peer == BN_PEER_MONITOR)
+        (void)s_monitor_connected(t);   /* keeps the event queue short */
     bn_fault_verdict_t v = bn_fault_decide(t->fault);
     t->stats.fault_dropped = bn_fault_stats(t->fault)->dropped;
     if (v == BN_FAULT_DROP)

@@ -395,6 +395,46 @@ static void test_drain_honours_stop(void **state)
     free(s.nodes);
 }
 
+/* The report to the monitor lingers only while a monitor is connected: with
+ * none listening, closing the transport takes the short grace, not the 30 s
+ * linger (nor the 2 s default); with one bound, the report still arrives. */
+static void test_monitor_linger_follows_the_connection(void **state)
+{
+    (void) state;
+    bn_transport_opts_t o;
+    bn_transport_opts_default(&o);     /* linger 2000 ms */
+    char err[256];
+    uint8_t hdr[4] = {1, 2, 3, 4};
+
+    bn_swarm_t s;
+    s_swarm(&s, 1, NULL);
+    snprintf(s.monitor.endpoint, BN_ENDPOINT_MAX, "ipc://%s/absent-monitor", s_dir);
+    bn_transport_t *t = bn_transport_new(&s, 0, NULL, &o, err, sizeof err);
+    assert_non_null(t);
+    assert_int_equal(bn_transport_send(t, BN_PEER_MONITOR, hdr, sizeof hdr, NULL, 0, NULL), BN_OK);
+    double t0 = bn_now();
+    bn_transport_destroy(&t);
+    double closing = bn_now() - t0;
+    assert_true(closing < 1.0);        /* grace 0.2 s; was 30 s */
+
+    void *ctx = zmq_ctx_new();
+    void *pull = zmq_socket(ctx, ZMQ_PULL);
+    snprintf(s.monitor.endpoint, BN_ENDPOINT_MAX, "ipc://%s/monitor", s_dir);
+    assert_int_equal(zmq_bind(pull, s.monitor.endpoint), 0);
+    t = bn_transport_new(&s, 0, NULL, &o, err, sizeof err);
+    assert_non_null(t);
+    assert_int_equal(bn_transport_send(t, BN_PEER_MONITOR, hdr, sizeof hdr, NULL, 0, NULL), BN_OK);
+    bn_transport_destroy(&t);
+    int timeout = 5000;
+    zmq_setsockopt(pull, ZMQ_RCVTIMEO, &timeout, sizeof timeout);
+    uint8_t got[16];
+    assert_int_equal(zmq_recv(pull, got, sizeof got, 0), (int) sizeof hdr);
+    assert_memory_equal(got, hdr, sizeof hdr);
+    zmq_close(pull);
+    zmq_ctx_term(ctx);
+    free(s.nodes);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -405,6 +445,7 @@ int main(void)
         cmocka_unit_test(test_fault_drop_inside_the_transport),
         cmocka_unit_test(test_fault_delay_sends_when_due),
         cmocka_unit_test(test_drain_honours_stop),
+        cmocka_unit_test(test_monitor_linger_follows_the_connection),
     };
     return cmocka_run_group_tests(tests, s_setup, s_teardown);
 }
