@@ -189,52 +189,54 @@ static void s_heard(bn_inbox_t *ib, uint32_t peer, uint64_t round)
         ib->back_at[peer] = from;
 }
 
-/* The header checks of a well-formed, validated message that need the
- * node's position: authentication, kind, schedule, graph, window.  *far is
- * set for a MODEL that passed every check but the window (too far ahead). */
-static bn_drop_reason_t s_check_position(bn_inbox_t *ib, const bn_wire_header_t *h,
-                                         uint32_t auth, uint32_t *key, bool *far)
+/* Where a well-formed message stands against the node's position:
+ * authentication, kind, schedule, graph, window.  Pure: it neither counts
+ * nor changes anything, so a message whose payload then turns out not to be
+ * finite leaves no trace but its drop and its slot (bn_inbox_admit). */
+typedef struct {
+    bn_drop_reason_t why;   /* BN_DROP_NONE: in the window, to be stored */
+    uint32_t blame;         /* the peer the drop is counted against       */
+    uint32_t key;           /* the slot's peer: the sender, or a relay's origin */
+    bool in_graph;          /* passed every check up to the graph's edges:
+                               the sender is a live neighbour for that round */
+} s_position_t;
+
+static s_position_t s_position(const bn_inbox_t *ib, const bn_wire_header_t *h, uint32_t auth)
 {
     uint32_t from = h->sender;
-    *far = false;
-    if ((auth != BN_AUTH_NONE && auth != from) || (ib->o.curve && auth == BN_AUTH_NONE))
-        return s_drop(ib, auth != BN_AUTH_NONE ? auth : from, BN_DROP_AUTH);
+    s_position_t p = { BN_DROP_NONE, from, from, false };
+    if ((auth != BN_AUTH_NONE && auth != from) || (ib->o.curve && auth == BN_AUTH_NONE)) {
+        p.why = BN_DROP_AUTH;
+        p.blame = auth != BN_AUTH_NONE ? auth : from;
+        return p;
+    }
     bool collude = h->kind == BN_MSG_COLLUDE;
     if (h->kind != BN_MSG_MODEL && !(collude && ib->o.is_byz && ib->o.is_byz[from]))
-        return s_drop(ib, from, BN_DROP_KIND);
+        return p.why = BN_DROP_KIND, p;
     if (h->epoch != h->round / ib->o.rounds_per_epoch)
-        return s_drop(ib, from, BN_DROP_HEADER);
+        return p.why = BN_DROP_HEADER, p;
     if (h->epoch >= ib->o.epochs)
-        return s_drop(ib, from, BN_DROP_FUTURE);    /* beyond the run */
+        return p.why = BN_DROP_FUTURE, p;       /* beyond the run */
     uint64_t epoch_now = ib->round / ib->o.rounds_per_epoch;
     if (h->round < ib->round && h->epoch + 1 < epoch_now)
-        return s_drop(ib, from, BN_DROP_STALE);     /* epochs ago: not worth a graph */
+        return p.why = BN_DROP_STALE, p;        /* epochs ago: not worth a graph */
     const bn_topology_t *g = bn_graphs_get(ib->o.graphs, h->epoch);
     if (!g || g->fingerprint != h->topology)
-        return s_drop(ib, from, BN_DROP_TOPOLOGY);
-    *key = from;
+        return p.why = BN_DROP_TOPOLOGY, p;
     if (collude) {
         /* A relay is only believed for an honest origin it can actually hear. */
         if (h->origin >= ib->o.n || ib->o.is_byz[h->origin] || !bn_topology_has_edge(g, from, h->origin))
-            return s_drop(ib, from, BN_DROP_KIND);
-        *key = h->origin;
+            return p.why = BN_DROP_KIND, p;
+        p.key = h->origin;
     } else if (!bn_topology_has_edge(g, ib->o.self, from)) {
-        return s_drop(ib, from, BN_DROP_NOT_NEIGHBOR);
+        return p.why = BN_DROP_NOT_NEIGHBOR, p;
     }
-    if (!collude && h->round + 1 > ib->seen[from])
-        ib->seen[from] = h->round + 1;
-    if (h->round < ib->round) {
-        /* Finished, but the neighbour is alive: it is behind. */
-        s_heard(ib, from, h->round);
-        return s_drop(ib, from, BN_DROP_STALE);
-    }
-    if (h->round >= ib->round + ib->o.window) {
-        /* Beyond the window, but authentic, in the run and in the graph: the
-         * neighbour is at least that far.  The catch-up quorum uses it. */
-        *far = !collude && h->round > ib->ahead[from];
-        return s_drop(ib, from, BN_DROP_FUTURE);
-    }
-    return BN_DROP_NONE;
+    p.in_graph = true;
+    if (h->round < ib->round)
+        p.why = BN_DROP_STALE;                  /* finished, but the neighbour is alive */
+    else if (h->round >= ib->round + ib->o.window)
+        p.why = BN_DROP_FUTURE;                 /* beyond the window */
+    return p;
 }
 
 /* Moves the payload of a validated message into *dst (host-order floats). */
@@ -261,19 +263,9 @@ static bn_buf_t *s_take_payload(bn_msg_t *msg, uint32_t dim, size_t plen)
  * `seen`, no restore), so a neighbour that keeps sending such models is
  * given up after S_GIVE_UP rounds as a silent one is, without a round
  * timeout each time. */
-static void s_note_unusable(bn_inbox_t *ib, const bn_wire_header_t *h, uint32_t auth)
+static void s_mark_unusable(bn_inbox_t *ib, const bn_wire_header_t *h)
 {
-    uint32_t from = h->sender;
-    if (h->kind != BN_MSG_MODEL || (auth != BN_AUTH_NONE && auth != from)
-        || (ib->o.curve && auth == BN_AUTH_NONE))
-        return;
-    if (h->round < ib->round || h->round >= ib->round + ib->o.window
-        || h->epoch != h->round / ib->o.rounds_per_epoch || h->epoch >= ib->o.epochs)
-        return;
-    const bn_topology_t *g = bn_graphs_get(ib->o.graphs, h->epoch);
-    if (!g || g->fingerprint != h->topology || !bn_topology_has_edge(g, ib->o.self, from))
-        return;
-    s_slot_t *s = s_slot(ib->slots, ib, h->round, from);
+    s_slot_t *s = s_slot(ib->slots, ib, h->round, h->sender);
     if (s->full && s->round == h->round)
         return;                     /* a valid one came first: it stands */
     s_slot_clear(ib, s);
@@ -296,17 +288,25 @@ bn_drop_reason_t bn_inbox_admit(bn_inbox_t *ib, bn_msg_t *msg)
     if (why != BN_DROP_NONE)
         return s_drop(ib, auth, why);
     bn_wire_expect_t ex = { ib->o.swarm_id, ib->o.n, ib->o.self, ib->o.dim, ib->o.config_fp };
-    why = bn_wire_validate(&ex, &h, pb, plen, true);
-    if (why == BN_DROP_NONFINITE)
-        s_note_unusable(ib, &h, auth);
+    why = bn_wire_validate(&ex, &h, pb, plen, false);
     if (why != BN_DROP_NONE)
         return s_drop(ib, why == BN_DROP_SENDER ? auth : h.sender, why);
-    uint32_t key = h.sender;
-    bool far;
-    why = s_check_position(ib, &h, auth, &key, &far);
-    if (far) {
-        /* Keep the newest far model of each neighbour: if the node skips to
-         * its round, it is that round's model. */
+    s_position_t pos = s_position(ib, &h, auth);
+    if (!bn_wire_payload_finite(pb, plen / 4)) {   /* plen = 4 dim, or 0 (a REPORT) */
+        if (pos.why == BN_DROP_NONE && h.kind == BN_MSG_MODEL)
+            s_mark_unusable(ib, &h);
+        return s_drop(ib, h.sender, BN_DROP_NONFINITE);
+    }
+    bool collude = h.kind == BN_MSG_COLLUDE;
+    if (pos.in_graph && !collude && h.round + 1 > ib->seen[h.sender])
+        ib->seen[h.sender] = h.round + 1;
+    if (pos.why == BN_DROP_STALE && pos.in_graph)
+        s_heard(ib, h.sender, h.round);         /* behind, but alive */
+    if (pos.why == BN_DROP_FUTURE && pos.in_graph && !collude && h.round > ib->ahead[h.sender]) {
+        /* Beyond the window, but authentic, in the run and in the graph: the
+         * neighbour is at least that far, and the catch-up quorum uses it.
+         * Keep its newest far model: if the node skips to its round, it is
+         * that round's model. */
         bn_buf_t *buf = s_take_payload(msg, h.dim, plen);
         if (buf) {
             if (ib->lookahead[h.sender])
@@ -317,9 +317,9 @@ bn_drop_reason_t bn_inbox_admit(bn_inbox_t *ib, bn_msg_t *msg)
             ib->ahead[h.sender] = h.round;
         }
     }
-    if (why != BN_DROP_NONE)
-        return why;
-    bool collude = h.kind == BN_MSG_COLLUDE;
+    if (pos.why != BN_DROP_NONE)
+        return s_drop(ib, pos.blame, pos.why);
+    uint32_t key = pos.key;
     s_slot_t *s = s_slot(collude ? ib->cslots : ib->slots, ib, h.round, key);
     if (s->full && s->round == h.round)
         return s_drop(ib, h.sender, BN_DROP_DUPLICATE);

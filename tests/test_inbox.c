@@ -525,6 +525,19 @@ static void test_nonfinite_model_is_not_waited_for(void **state)
     h = s_hdr(3, 5); s_admit(ib, &h, 0);
     h = s_hdr(3, 5); s_admit(ib, &h, NAN);
     assert_non_null(bn_inbox_model(ib, 5, 3));
+    /* non-finite models far beyond the window are no evidence that the
+     * neighbours are ahead (no catch-up, nothing kept); valid ones are */
+    uint64_t far = 5 + 2 * S_W;
+    for (uint32_t j = 1; j <= 3; j++) {
+        h = s_hdr(j, far);
+        s_expect_drop(ib, s_admit(ib, &h, NAN), BN_DROP_NONFINITE);
+    }
+    assert_true(bn_inbox_catch_up(ib) == UINT64_MAX);
+    for (uint32_t j = 1; j <= 3; j++) {
+        h = s_hdr(j, far);
+        s_expect_drop(ib, s_admit(ib, &h, 1.0f), BN_DROP_FUTURE);
+    }
+    assert_true(bn_inbox_catch_up(ib) != UINT64_MAX);
     bn_inbox_destroy(&ib);
     /* under CURVE, a non-finite model claiming node 1 but sent by node 2 */
     ib = s_inbox(true, NULL);
