@@ -38,13 +38,16 @@ static bool s_done_relays(bn_node_t *nd, uint64_t round)
         uint32_t relay = s_relay_of(nd, h);
         if (relay == UINT32_MAX || relay == nd->id || !bn_inbox_live(nd->inbox, relay))
             continue;
-        if (!bn_inbox_relay(nd->inbox, round, h))
+        if (!bn_inbox_relay_settled(nd->inbox, round, h))
             return false;
     }
     return true;
 }
 
-/* Step 3: relay the honest neighbours' models this attacker is the relay of. */
+/* Step 3: relay the honest neighbours' models this attacker is the relay
+ * of.  For one whose model did not come or was not finite it sends an empty
+ * COLLUDE, so that the other attackers do not wait for it until the
+ * deadline (s_done_relays). */
 static void s_relay(bn_node_t *nd)
 {
     bn_wire_header_t h;
@@ -52,10 +55,12 @@ static void s_relay(bn_node_t *nd)
     size_t hlen;
     for (uint32_t i = 0; i < nd->deg; i++) {
         uint32_t hnode = nd->nbr[i];
-        const bn_buf_t *model = bn_inbox_model_buf(nd->inbox, nd->round, hnode);
-        if (nd->is_byz[hnode] || !model || s_relay_of(nd, hnode) != nd->id)
+        if (nd->is_byz[hnode] || s_relay_of(nd, hnode) != nd->id)
             continue;
+        const bn_buf_t *model = bn_inbox_model_buf(nd->inbox, nd->round, hnode);
         bn_node_header(nd, &h, BN_MSG_COLLUDE, hnode);
+        if (!model)
+            h.dim = 0;
         bn_wire_encode(&h, hb, sizeof hb, &hlen);
         for (uint32_t a = 0; a < nd->n; a++)
             if (a != nd->id && nd->is_byz[a] && !bn_topology_has_edge(nd->g, a, hnode))
@@ -150,7 +155,9 @@ void bn_adversary_round(bn_node_t *nd)
     bn_node_close_round(nd, done);
     if (nd->opt.omniscient) {
         s_relay(nd);
-        bn_node_collect(nd, nd->round, deadline, s_done_relays);
+        bool relays = bn_node_collect(nd, nd->round, deadline, s_done_relays);
+        if (done && !relays)
+            nd->rep.rounds_timed_out++;         /* at most once a round */
     }
     nd->rep.t_wait += bn_now() - t0;
 

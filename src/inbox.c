@@ -323,6 +323,14 @@ bn_drop_reason_t bn_inbox_admit(bn_inbox_t *ib, bn_msg_t *msg)
     s_slot_t *s = s_slot(collude ? ib->cslots : ib->slots, ib, h.round, key);
     if (s->full && s->round == h.round)
         return s_drop(ib, h.sender, BN_DROP_DUPLICATE);
+    if (collude && plen == 0) {
+        /* The relay has no usable model of the origin this round (it never
+         * came, or was not finite): nothing to wait for. */
+        s_slot_clear(ib, s);
+        s->round = h.round;
+        s->unusable = true;
+        return BN_DROP_NONE;
+    }
     bn_buf_t *buf = s_take_payload(msg, h.dim, plen);
     if (!buf)
         return s_drop(ib, h.sender, BN_DROP_FUTURE);   /* out of memory: no room for it */
@@ -380,6 +388,14 @@ const float *bn_inbox_relay(const bn_inbox_t *ib, uint64_t round, uint32_t origi
 {
     const s_slot_t *s = s_find(ib, ib->cslots, round, origin);
     return s ? s->x : NULL;
+}
+
+bool bn_inbox_relay_settled(const bn_inbox_t *ib, uint64_t round, uint32_t origin)
+{
+    if (origin >= ib->o.n)
+        return false;
+    const s_slot_t *s = &ib->cslots[(round % ib->o.window) * ib->o.n + origin];
+    return s->round == round && (s->full || s->unusable);
 }
 
 /* ---- liveness ---------------------------------------------------------- */

@@ -85,6 +85,9 @@ void bn_inbox_release(bn_inbox_t *ib, uint64_t round, uint32_t peer);
 const bn_buf_t *bn_inbox_model_buf(const bn_inbox_t *ib, uint64_t round, uint32_t peer);
 /* Attackers: the relayed model of honest `origin` for `round`, else NULL. */
 const float *bn_inbox_relay(const bn_inbox_t *ib, uint64_t round, uint32_t origin);
+/* Attackers: the relay of `origin` for `round` has spoken: its model, or an
+ * empty COLLUDE saying it has none (so there is nothing to wait for). */
+bool bn_inbox_relay_settled(const bn_inbox_t *ib, uint64_t round, uint32_t origin);
 
 /* Whether the current round waits for `peer`'s model: bn_inbox_live, and
  * its model of this round has not come as a non-finite one (dropped as

@@ -451,9 +451,11 @@ bn_drop_reason_t bn_wire_validate(const bn_wire_expect_t *ex, const bn_wire_head
         return BN_DROP_CONFIG;
     if (h->dtype != BN_DTYPE_F32)
         return BN_DROP_DTYPE;
-    /* A REPORT may leave the model out (attackers do): an empty payload
-     * frame, with dim 0 or the model's dim. */
-    if (h->kind == BN_MSG_REPORT && payload_len == 0 && (h->dim == 0 || h->dim == ex->dim))
+    /* A REPORT may leave the model out (attackers do), and so may a COLLUDE
+     * (the relay has no usable model of its origin this round): an empty
+     * payload frame, with dim 0 or the model's dim. */
+    if ((h->kind == BN_MSG_REPORT || h->kind == BN_MSG_COLLUDE) && payload_len == 0
+        && (h->dim == 0 || h->dim == ex->dim))
         return BN_DROP_NONE;
     if (h->dim != ex->dim)
         return BN_DROP_DIM;

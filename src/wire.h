@@ -88,7 +88,8 @@ typedef struct {
  * sender unless kind is COLLUDE), config (MODEL and COLLUDE only), dtype,
  * dim and payload_len == dim * 4, and (when check_finite) that every value
  * is finite -- the one finite check a received model gets.  payload may be
- * unaligned.  A REPORT may carry an empty payload with dim 0 or ex->dim. */
+ * unaligned.  A REPORT or a COLLUDE may carry an empty payload with dim 0
+ * or ex->dim. */
 bn_drop_reason_t bn_wire_validate(const bn_wire_expect_t *ex, const bn_wire_header_t *h,
                                   const void *payload, size_t payload_len, bool check_finite);
 

@@ -297,6 +297,25 @@ static void test_collude_for_attackers(void **state)
     assert_null(bn_inbox_model(ib, 0, 1));
     h.origin = 2;                                        /* 1 does not hear 2 */
     s_expect_drop(ib, s_admit(ib, &h, 3.0f), BN_DROP_KIND);
+    /* an empty COLLUDE: the relay has no model of its origin this round;
+     * settled (nothing to wait for), no model; a real one is settled too */
+    assert_true(bn_inbox_relay_settled(ib, 0, 4));
+    h = s_hdr(1, 1);
+    h.kind = BN_MSG_COLLUDE;
+    h.origin = 4;
+    assert_false(bn_inbox_relay_settled(ib, 1, 4));
+    h.dim = 0;
+    assert_int_equal(s_admit_full(ib, &h, 0, 0, BN_AUTH_NONE), BN_DROP_NONE);
+    assert_true(bn_inbox_relay_settled(ib, 1, 4));
+    assert_null(bn_inbox_relay(ib, 1, 4));
+    assert_false(bn_inbox_relay_settled(ib, 2, 4));      /* for that round only */
+    assert_false(bn_inbox_relay_settled(ib, 1, S_N));    /* out of range */
+    h.dim = S_DIM;                                       /* a model after it is taken */
+    assert_int_equal(s_admit(ib, &h, 3.0f), BN_DROP_NONE);
+    assert_non_null(bn_inbox_relay(ib, 1, 4));
+    h.dim = 0;                                           /* and an empty one then is a duplicate */
+    s_expect_drop(ib, s_admit_full(ib, &h, 0, 0, BN_AUTH_NONE), BN_DROP_DUPLICATE);
+    assert_non_null(bn_inbox_relay(ib, 1, 4));
     h = s_hdr(2, 0);
     h.kind = BN_MSG_COLLUDE;                             /* from an honest node */
     h.origin = 3;

@@ -567,8 +567,19 @@ static void test_validate_payload_length(void **state)
     assert_int_equal(bn_wire_validate(&ex, &h, payload, 24, true), BN_DROP_DIM);
     h.dim = 5;
     assert_int_equal(bn_wire_validate(&ex, &h, NULL, 0, true), BN_DROP_DIM);
-    h.kind = BN_MSG_MODEL;                       /* a MODEL always carries its model */
+    h.kind = BN_MSG_COLLUDE;                     /* "the relay has none": the same rule */
+    h.origin = 9;
+    assert_int_equal(bn_wire_validate(&ex, &h, NULL, 0, true), BN_DROP_DIM);   /* dim 5 */
     h.dim = 0;
+    assert_int_equal(bn_wire_validate(&ex, &h, NULL, 0, true), BN_DROP_NONE);
+    assert_int_equal(bn_wire_validate(&ex, &h, payload, 24, true), BN_DROP_DIM);
+    h.dim = ex.dim;
+    assert_int_equal(bn_wire_validate(&ex, &h, NULL, 0, true), BN_DROP_NONE);
+    h.kind = BN_MSG_MODEL;                       /* a MODEL always carries its model */
+    h.origin = h.sender;
+    h.dim = 0;
+    assert_int_equal(bn_wire_validate(&ex, &h, NULL, 0, true), BN_DROP_DIM);
+    h.dim = ex.dim;
     assert_int_equal(bn_wire_validate(&ex, &h, NULL, 0, true), BN_DROP_DIM);
     /* dim 0 models: an empty frame */
     ex.dim = 0;
