@@ -1,6 +1,7 @@
 /*  adversary.c -- one round of a Byzantine node; see adversary.h. */
 #include "adversary.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "attack.h"
@@ -117,7 +118,7 @@ static void s_craft_and_send(bn_node_t *nd, uint32_t k)
     bn_attack_kind_t kind = nd->opt.attack.kind;
     double t0 = bn_now(), c0 = bn_cpu_now();
     bn_attack_input_t in = { nd->dim, k, nd->nb_ptr, nd->nb_id, nd->x_prev, nd->x, &nd->attack_rng,
-                             UINT32_MAX, NULL, nd->g };
+                             UINT32_MAX, NULL, nd->g, NULL };
     if (kind == BN_ATTACK_CRASH)
         return;                                  /* sends nothing */
     if (!bn_attack_per_victim(kind)) {
@@ -127,6 +128,12 @@ static void s_craft_and_send(bn_node_t *nd, uint32_t k)
         bn_node_send_model(nd, nd->craft, true, UINT32_MAX);
         return;
     }
+    /* The victims' neighbourhoods overlap: the distances between the
+     * honest models are computed once a round (n x n doubles, at first use). */
+    if (!nd->pair_dist)
+        nd->pair_dist = malloc((size_t) nd->n * nd->n * sizeof *nd->pair_dist);
+    bn_attack_pair_cache_reset(nd->pair_dist, k);
+    in.pair_dist = nd->pair_dist;
     for (uint32_t i = 0; i < nd->deg; i++) {
         uint32_t j = nd->nbr[i];
         if (nd->is_byz[j])

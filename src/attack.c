@@ -302,6 +302,7 @@ enum { S_MAX_NB = 1024 };   /* victim neighbours used for r_h and the bounds */
  * indices of its honest neighbours (the first S_MAX_NB of them). */
 typedef struct {
     const float *xh;        /* victim's own new model                  */
+    uint32_t self;          /* index of xh in in->honest, or UINT32_MAX */
     uint32_t nb[S_MAX_NB];  /* indices into in->honest                  */
     uint32_t n_nb;
 } s_view_t;
@@ -309,9 +310,12 @@ typedef struct {
 static void s_view(const bn_attack_input_t *in, s_view_t *v)
 {
     v->xh = in->victim_x;
+    v->self = UINT32_MAX;
     v->n_nb = 0;
     for (uint32_t i = 0; i < in->n_honest && v->n_nb < S_MAX_NB; i++) {
         uint32_t id = in->honest_id ? in->honest_id[i] : UINT32_MAX;
+        if (in->honest[i] == in->victim_x && v->self == UINT32_MAX)
+            v->self = i;
         if (in->honest[i] == in->victim_x || (id != UINT32_MAX && id == in->victim))
             continue;
         if (in->graph && id != UINT32_MAX && in->victim != UINT32_MAX
@@ -330,6 +334,26 @@ static double s_dist(const float *a, const float *b, size_t dim)
         s += d * d;
     }
     return sqrt(s);
+}
+
+void bn_attack_pair_cache_reset(double *pair_dist, uint32_t k)
+{
+    for (size_t i = 0; pair_dist && i < (size_t) k * k; i++)
+        pair_dist[i] = NAN;
+}
+
+/* ||honest[i] - honest[j]|| through the round's cache when there is one
+ * (s_dist is symmetric bit for bit: a - b = -(b - a) exactly). */
+static double s_pair_dist(const bn_attack_input_t *in, uint32_t i, uint32_t j)
+{
+    if (!in->pair_dist)
+        return s_dist(in->honest[i], in->honest[j], in->dim);
+    double *c = &in->pair_dist[(size_t) i * in->n_honest + j];
+    if (isnan(*c)) {
+        *c = s_dist(in->honest[i], in->honest[j], in->dim);
+        in->pair_dist[(size_t) j * in->n_honest + i] = *c;
+    }
+    return *c;
 }
 
 static int s_cmp_double(const void *a, const void *b)
@@ -415,6 +439,9 @@ static double s_minmax_gamma(const bn_attack_input_t *in, const s_view_t *v, con
     const size_t dim = in->dim;
     const uint32_t m = v->n_nb + 1;          /* |S|; member 0 is x_h */
     double R = 0.0, best_row = 0.0, B = 0.0, C = 0.0, gamma = INFINITY;
+    /* Member a of S as an index into in->honest (UINT32_MAX: x_h, when it
+     * is not among them). */
+#define S_MEMBER(a) ((a) == 0 ? v->self : v->nb[(a) - 1])
     for (uint32_t a = 0; a < m; a++) {
         const float *ga = a == 0 ? v->xh : in->honest[v->nb[a - 1]];
         double row = 0.0;
@@ -422,12 +449,15 @@ static double s_minmax_gamma(const bn_attack_input_t *in, const s_view_t *v, con
             if (b == a)
                 continue;
             const float *gb = b == 0 ? v->xh : in->honest[v->nb[b - 1]];
-            double d = s_dist(ga, gb, dim);
+            uint32_t ia = S_MEMBER(a), ib = S_MEMBER(b);
+            double d = ia != UINT32_MAX && ib != UINT32_MAX ? s_pair_dist(in, ia, ib)
+                                                            : s_dist(ga, gb, dim);
             R = BN_MAX(R, d);
             row += d * d;
         }
         best_row = BN_MAX(best_row, row);
     }
+#undef S_MEMBER
     for (uint32_t a = 1; a < m; a++) {
         const float *g = in->honest[v->nb[a - 1]];
         double ap = 0.0, aa = 0.0;

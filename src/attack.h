@@ -150,7 +150,18 @@ typedef struct {
      * victim's honest neighbours to be the known honest models adjacent to
      * it in this graph, or every known honest model but its own when NULL. */
     const bn_topology_t *graph;
+    /* Optional (may be NULL): a cache of the distances ||honest[i] -
+     * honest[j]|| (n_honest x n_honest doubles, row-major), NaN where not
+     * yet computed, shared by the per-victim crafts of one round: minmax and
+     * minsum need every pair of the victim's neighbourhood, and neighbourhoods
+     * overlap.  The caller fills it with NaN (bn_attack_pair_cache_reset)
+     * whenever honest[] changes.  The same values as without it, bit for bit. */
+    double *pair_dist;
 } bn_attack_input_t;
+
+/* Marks every entry of a pair-distance cache for k honest models as not yet
+ * computed (k x k NaN). */
+void bn_attack_pair_cache_reset(double *pair_dist, uint32_t k);
 
 /* Writes the vector to send into out (dim floats).  Returns BN_OK, or BN_EARG
  * when the attack needs honest models and n_honest == 0 (out then holds

@@ -374,6 +374,7 @@ void bn_node_destroy(bn_node_t **self_p)
     bn_free(nd->x_out);
     bn_free(nd->grad);
     bn_free(nd->craft);
+    free(nd->pair_dist);
     bn_free(nd->bx);
     free(nd->by);
     free(nd->order);

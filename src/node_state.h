@@ -43,6 +43,7 @@ typedef struct {
     bn_model_t    *model;
     size_t         dim;
     float         *x, *x_prev, *x_out, *grad, *craft, *bx;
+    double        *pair_dist;  /* attackers: n x n distances of a round (adversary.c), lazily */
     uint8_t       *by;
     bn_sgd_t       sgd;
     bn_rule_t     *rule;

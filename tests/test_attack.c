@@ -827,6 +827,49 @@ static void test_mixed(void **state)
     assert_memory_equal(out, s_self, sizeof out);
 }
 
+/* The round's pair-distance cache (bn_attack_input_t.pair_dist), shared by
+ * the crafts for every victim as the adversary does, gives minmax and minsum
+ * the same vectors bit for bit as computing each neighbourhood's distances
+ * afresh. */
+static void test_pair_cache_is_exact(void **state)
+{
+    (void) state;
+    enum { K = 12, DIM = 257 };
+    static float xs[K][DIM];
+    const float *ptr[K];
+    uint32_t ids[K];
+    bn_rng_t rng;
+    bn_rng_seed(&rng, 99, 0);
+    for (uint32_t i = 0; i < K; i++) {
+        for (uint32_t j = 0; j < DIM; j++)
+            xs[i][j] = (float) (bn_rng_uniform(&rng) * 2.0 - 1.0);
+        ptr[i] = xs[i];
+        ids[i] = 10 + i;
+    }
+    double cache[K * K];
+    bn_attack_pair_cache_reset(cache, K);
+    assert_true(isnan(cache[0]) && isnan(cache[K * K - 1]));
+    const bn_attack_kind_t kinds[2] = { BN_ATTACK_MINMAX, BN_ATTACK_MINSUM };
+    for (int t = 0; t < 2; t++) {
+        bn_attack_opts_t o;
+        bn_attack_opts_default(&o, kinds[t]);
+        for (uint32_t v = 0; v < K; v++) {
+            bn_attack_input_t in = { .dim = DIM, .n_honest = K, .honest = ptr, .honest_id = ids,
+                                     .x_prev = xs[v], .x_self = xs[v], .victim = ids[v],
+                                     .victim_x = xs[v] };
+            float plain[DIM], cached[DIM];
+            assert_int_equal(bn_attack_craft(&o, &in, plain), BN_OK);
+            in.pair_dist = cache;
+            assert_int_equal(bn_attack_craft(&o, &in, cached), BN_OK);
+            assert_memory_equal(plain, cached, sizeof plain);
+        }
+    }
+    uint32_t filled = 0;
+    for (uint32_t i = 0; i < K * K; i++)
+        filled += !isnan(cache[i]);
+    assert_int_equal(filled, K * K - K);      /* every pair, not the diagonal */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -846,6 +889,7 @@ int main(void)
         cmocka_unit_test(test_dissensus),
         cmocka_unit_test(test_victim_neighbourhood_from_graph),
         cmocka_unit_test(test_minmax_minsum),
+        cmocka_unit_test(test_pair_cache_is_exact),
         cmocka_unit_test(test_per_victim_without_victim_model),
         cmocka_unit_test(test_random_sign_flip_gradient_scale),
         cmocka_unit_test(test_model_negation),
