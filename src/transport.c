@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <zmq.h>
 #if defined(__GLIBC__)
 #include <malloc.h>
@@ -433,14 +434,19 @@ static bool s_monitor_connected(bn_transport_t *t)
 }
 
 /* The long linger of the monitor socket is for a monitor that is there but
- * slow to read.  With no live connection (no monitor running, or it is gone)
- * the queued report cannot go anywhere: the node waits only
- * S_MONITOR_GRACE_MS (two of libzmq's default 100 ms reconnect intervals,
- * for a monitor that is just coming up) instead of S_MONITOR_LINGER_MS. */
+ * slow to read.  Without a live connection the report waits the socket's
+ * ordinary linger (linger_ms: a monitor that is still coming up, or slow to
+ * accept on a crowded host), except when nothing can be listening: an ipc
+ * endpoint whose socket file does not exist (no monitor was started, as for
+ * a node run alone), where it waits only S_MONITOR_GRACE_MS. */
 static void s_monitor_set_linger(bn_transport_t *t)
 {
-    if (t->opts.linger_ms >= 0 && !s_monitor_connected(t))
-        s_set_int(t->monitor, ZMQ_LINGER, BN_MIN(t->opts.linger_ms, S_MONITOR_GRACE_MS));
+    if (t->opts.linger_ms < 0 || s_monitor_connected(t))
+        return;
+    const char *ep = t->swarm->monitor.endpoint;
+    bool absent = strncmp(ep, "ipc://", 6) == 0 && ep[6] != '@' && access(ep + 6, F_OK) != 0;
+    s_set_int(t->monitor, ZMQ_LINGER,
+              absent ? BN_MIN(t->opts.linger_ms, S_MONITOR_GRACE_MS) : t->opts.linger_ms);
 }
 
 void bn_transport_destroy(bn_transport_t **self_p)
@@ -520,13 +526,15 @@ static void *s_peer_socket(bn_transport_t *t, uint32_t peer)
         zmq_setsockopt(s, ZMQ_CURVE_PUBLICKEY, t->public_key, BN_KEY_Z85_LEN);
         zmq_setsockopt(s, ZMQ_CURVE_SECRETKEY, t->opts.secret_key, BN_KEY_Z85_LEN);
     }
+    /* Watched before it connects: a connection made before the watch
+     * started would never be reported. */
+    if (peer == BN_PEER_MONITOR)
+        s_watch_monitor(t, s);
     if (zmq_connect(s, p->endpoint) != 0) {
         BN_ERROR("cannot connect to %s: %s", p->endpoint, zmq_strerror(zmq_errno()));
         zmq_close(s);
         return NULL;
     }
-    if (peer == BN_PEER_MONITOR)
-        s_watch_monitor(t, s);
     *slot = s;
     return s;
 }
