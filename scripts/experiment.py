@@ -296,7 +296,12 @@ def machine():
                     break
     except OSError:
         pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "load_at_start": os.getloadavg()[0]}
+    # What decides the bits of a result besides the code and the options:
+    # OpenBLAS's kernel (its own choice per CPU unless OPENBLAS_CORETYPE pins
+    # it) and byznode's kernel set (BN_KERNELS, else the best the CPU runs).
+    return {"cpu": cpu, "cores": os.cpu_count(), "load_at_start": os.getloadavg()[0],
+            "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE", ""),
+            "bn_kernels": os.environ.get("BN_KERNELS", "")}
 
 
 # Interrupt state shared by on_term and run_cell: while "held", a TERM/INT is

@@ -39,6 +39,13 @@ done
 [ -d "$src" ] && [ -x "$src/build/src/byznode" ] || { echo "run_queue.sh: --src needs a built checkout" >&2; exit 2; }
 [ -d "$repo/.git" ] || [ -f "$repo/.git" ] || { echo "run_queue.sh: --repo must be a git worktree" >&2; exit 2; }
 say() { echo "[$(date -u +%H:%M:%S)] run_queue: $*"; }
+# The paper's cells are computed with OpenBLAS's Haswell kernels (AVX2 + FMA)
+# unless the caller says otherwise: OpenBLAS otherwise picks its kernel per
+# CPU, and a cell computed on another CPU would differ in the last bits (and
+# up to a few tenths of a point per node after 3 epochs).  With the kernel
+# pinned, an Intel Xeon reproduced a cell computed on a Zen 5 bit for bit
+# (docs/paper.md, "Where we differ").
+export OPENBLAS_CORETYPE="${OPENBLAS_CORETYPE:-Haswell}"
 mkdir -p "$work/tmp"
 export TMPDIR="$work/tmp"
 
