@@ -164,6 +164,11 @@ static bn_drop_reason_t s_drop(bn_inbox_t *ib, uint32_t peer, bn_drop_reason_t w
     return why;
 }
 
+bn_drop_reason_t bn_inbox_drop(bn_inbox_t *ib, uint32_t peer, bn_drop_reason_t why)
+{
+    return (unsigned) why < BN_DROP_COUNT && why != BN_DROP_NONE ? s_drop(ib, peer, why) : why;
+}
+
 static s_slot_t *s_slot(s_slot_t *ring, const bn_inbox_t *ib, uint64_t round, uint32_t peer)
 {
     return &ring[(round % ib->o.window) * ib->o.n + peer];

@@ -76,6 +76,11 @@ void bn_inbox_begin_round(bn_inbox_t *ib, uint64_t round, const bn_topology_t *g
  * the reason it was dropped (already counted). */
 bn_drop_reason_t bn_inbox_admit(bn_inbox_t *ib, bn_msg_t *msg);
 
+/* Counts (and logs once per peer and reason) a message the node dropped
+ * before admission: a same-host model whose slot it could not read (shm.h).
+ * Returns why. */
+bn_drop_reason_t bn_inbox_drop(bn_inbox_t *ib, uint32_t peer, bn_drop_reason_t why);
+
 /* The model of `peer` for `round` if admitted and not released, else NULL. */
 const float *bn_inbox_model(const bn_inbox_t *ib, uint64_t round, uint32_t peer);
 /* Whether the model of `peer` for `round` was admitted (released or not). */

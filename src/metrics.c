@@ -61,6 +61,8 @@ static const s_field_t s_fields[] = {
     F("max_rss_kb",       S_U64,     max_rss_kb),
     F("fault_dropped",    S_U64,     fault_dropped),
     F("fault_delayed",    S_U64,     fault_delayed),
+    F("shm_sent",         S_U64,     shm_sent),
+    F("shm_received",     S_U64,     shm_received),
     F("rule_nonfinite",   S_U64,     rule_nonfinite),
     F("dropped",          S_DROPS,   drops),
     F("t_compute",        S_F64,     t_compute),

@@ -43,6 +43,7 @@ typedef struct {
     uint64_t rounds, rounds_timed_out, missing;   /* missing = neighbour messages not there at aggregation */
     uint64_t max_rss_kb;                          /* peak resident memory of the process so far */
     uint64_t fault_dropped, fault_delayed;       /* injected on outgoing messages (fault.h) */
+    uint64_t shm_sent, shm_received;             /* same-host models by reference (shm.h) */
     uint64_t drops[BN_DROP_COUNT];
     uint64_t rule_nonfinite;
     double   t_compute, t_wait, t_aggregate, t_encode, t_eval, t_epoch;

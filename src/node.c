@@ -273,6 +273,13 @@ static int s_run(bn_node_t *nd)
     if (rs && rs->streamed)
         BN_INFO("aggregation: %llu neighbour models had their per-neighbour pass while the "
                 "others were awaited (streaming)", (unsigned long long) rs->streamed);
+    const bn_shm_stats_t *ss = nd->shm ? bn_shm_stats(nd->shm) : NULL;
+    if (ss && (ss->published || ss->received || ss->torn || ss->stale || ss->unreadable))
+        BN_INFO("shared memory: %llu models written to our ring (%llu references sent), %llu read "
+                "from peers' rings; dropped %llu torn, %llu stale, %llu unreadable",
+                (unsigned long long) ss->published, (unsigned long long) nd->shm_sent,
+                (unsigned long long) ss->received, (unsigned long long) ss->torn,
+                (unsigned long long) ss->stale, (unsigned long long) ss->unreadable);
     const bn_inbox_stats_t *is = bn_inbox_stats(nd->inbox);
     BN_INFO("inbox: at most %llu model payloads held at once (%s); %llu models came "
             "before their round", (unsigned long long) is->payloads_max,

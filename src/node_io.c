@@ -26,8 +26,8 @@ void bn_node_send_model(bn_node_t *nd, const float *vec, bool to_honest_only, ui
     double t0 = bn_now(), c0 = bn_cpu_now();
     bn_wire_header_t h;
     bn_node_header(nd, &h, BN_MSG_MODEL, nd->id);
-    uint8_t hb[BN_WIRE_HEADER_MAX];
-    size_t hlen = 0;
+    uint8_t hb[BN_WIRE_HEADER_MAX], sb[BN_WIRE_HEADER_MAX];
+    size_t hlen = 0, slen = 0;
     bn_wire_encode(&h, hb, sizeof hb, &hlen);
     void *bytes;
     bn_buf_t *payload = bn_buf_new(nd->dim * sizeof(float), &bytes);
@@ -36,15 +36,47 @@ void bn_node_send_model(bn_node_t *nd, const float *vec, bool to_honest_only, ui
         return;
     }
     bn_wire_payload_encode(vec, nd->dim, bytes);
+    /* The same bytes for every neighbour: once into the ring for the
+     * same-host ones, who get the slot's name instead. */
+    bn_buf_t *ref = NULL;
+    if (only == UINT32_MAX && bn_shm_publishing(nd->shm)) {
+        bn_shm_ref_t r;
+        void *rb;
+        if (bn_shm_publish(nd->shm, nd->epoch, nd->round, bytes, &r) == BN_OK
+            && (ref = bn_buf_new(BN_SHM_REF_LEN, &rb)) != NULL) {
+            bn_shm_ref_encode(&r, rb);
+            h.kind = BN_MSG_MODEL_SHM;
+            bn_wire_encode(&h, sb, sizeof sb, &slen);
+        }
+    }
     for (uint32_t i = 0; i < nd->deg; i++) {
         uint32_t j = nd->nbr[i];
         if ((to_honest_only && nd->is_byz[j]) || (only != UINT32_MAX && j != only))
             continue;
-        bn_transport_send(nd->tr, j, hb, hlen, NULL, 0, payload);
+        if (ref && bn_shm_same_host(nd->shm, j)) {
+            if (bn_transport_send(nd->tr, j, sb, slen, NULL, 0, ref) == BN_OK)
+                nd->shm_sent++;
+        } else {
+            bn_transport_send(nd->tr, j, hb, hlen, NULL, 0, payload);
+        }
     }
+    bn_buf_release(&ref);
     bn_buf_release(&payload);
     nd->rep.t_encode += bn_now() - t0;
     nd->rep.cpu_encode += bn_cpu_now() - c0;
+}
+
+void bn_node_admit(bn_node_t *nd, bn_msg_t *msg)
+{
+    bn_msg_t *model = NULL;
+    uint32_t blame;
+    bn_drop_reason_t why = nd->shm ? bn_shm_resolve(nd->shm, msg, &model, &blame) : BN_DROP_NONE;
+    if (why != BN_DROP_NONE) {
+        bn_inbox_drop(nd->inbox, blame, why);
+        return;
+    }
+    bn_inbox_admit(nd->inbox, model ? model : msg);
+    bn_msg_destroy(&model);
 }
 
 bool bn_node_collect(bn_node_t *nd, uint64_t round, double deadline, bn_node_done_fn done)
@@ -65,7 +97,7 @@ bool bn_node_collect(bn_node_t *nd, uint64_t round, double deadline, bn_node_don
             ms = 200;           /* so that a stop request is seen promptly */
         bn_msg_t *msg = NULL;
         if (bn_transport_recv(nd->tr, ms, &msg) == BN_OK) {
-            bn_inbox_admit(nd->inbox, msg);
+            bn_node_admit(nd, msg);
             bn_msg_destroy(&msg);
         }
     }

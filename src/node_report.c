@@ -19,6 +19,8 @@ void bn_node_report_begin(bn_node_t *nd)
     nd->train_steps = 0;
     nd->tr_at_epoch = *bn_transport_stats(nd->tr);
     nd->in_at_epoch = *bn_inbox_stats(nd->inbox);
+    nd->shm_at_epoch.sent = nd->shm_sent;
+    nd->shm_at_epoch.received = nd->shm ? bn_shm_stats(nd->shm)->received : 0;
     bn_proc_usage(&nd->use_at_epoch);
     nd->rep.t_epoch = bn_now();
 }
@@ -86,6 +88,8 @@ static void s_counters(bn_node_t *nd)
     r->send_dropped = ts->send_dropped - t0->send_dropped;
     r->fault_dropped = ts->fault_dropped - t0->fault_dropped;
     r->fault_delayed = ts->fault_delayed - t0->fault_delayed;
+    r->shm_sent = nd->shm_sent - nd->shm_at_epoch.sent;
+    r->shm_received = nd->shm ? bn_shm_stats(nd->shm)->received - nd->shm_at_epoch.received : 0;
     const bn_inbox_stats_t *is = bn_inbox_stats(nd->inbox), *i0 = &nd->in_at_epoch;
     for (int k = 0; k < BN_DROP_COUNT; k++)
         r->drops[k] = is->drops[k] - i0->drops[k];

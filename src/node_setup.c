@@ -219,6 +219,17 @@ static int s_build_network(bn_node_t *nd, char *err, size_t errlen)
     nd->tr = bn_transport_new(&nd->swarm, nd->id, NULL, &to, err, errlen);
     if (!nd->tr)
         return BN_ENET;
+    /* Same-host models by reference, except under CURVE: there the bytes
+     * must come through the authenticated channel.  Reading a peer's ring
+     * needs no option; --shm decides whether this node writes one. */
+    if (!nd->swarm.curve && !opt->key_path[0]) {
+        bool publish = opt->shm == BN_SHM_AUTO
+                       && strncmp(nd->swarm.nodes[nd->id].endpoint, "ipc://", 6) == 0;
+        char why[BN_PATH_MAX + 128];
+        nd->shm = bn_shm_new(&nd->swarm, nd->id, nd->dim * sizeof(float), publish, why, sizeof why);
+        if (!nd->shm)
+            return bn_fail(err, errlen, BN_ENOMEM, "out of memory");
+    }
     bn_graphs_opts_t go = { nd->n, nd->opt.topology_file, opt->p, opt->min_degree, opt->seed,
                             opt->time_varying };
     nd->graphs = bn_graphs_new(&go);
@@ -366,6 +377,7 @@ void bn_node_destroy(bn_node_t **self_p)
     bn_inbox_destroy(&nd->inbox);
     bn_graphs_destroy(&nd->graphs);
     bn_transport_destroy(&nd->tr);
+    bn_shm_destroy(&nd->shm);
     bn_model_destroy(&nd->model);
     bn_rule_destroy(&nd->rule);
     bn_sgd_free(&nd->sgd);

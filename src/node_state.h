@@ -22,6 +22,7 @@
 #include "options.h"
 #include "rng.h"
 #include "sgd.h"
+#include "shm.h"
 #include "swarmfile.h"
 #include "transport.h"
 #include "wire.h"
@@ -38,6 +39,8 @@ typedef struct {
     volatile sig_atomic_t *stop; /* the caller's, may be NULL */
 
     bn_transport_t *tr;
+    bn_shm_t      *shm;          /* same-host models (shm.h); NULL under CURVE */
+    uint64_t       shm_sent;     /* MODEL_SHM messages sent, cumulative */
     bn_graphs_t   *graphs;
     bn_inbox_t    *inbox;
     bn_model_t    *model;
@@ -79,6 +82,7 @@ typedef struct {
     uint64_t       train_steps;
     bn_transport_stats_t tr_at_epoch;
     bn_inbox_stats_t in_at_epoch;
+    struct { uint64_t sent, received; } shm_at_epoch;   /* shm_sent, shm stats' received */
     bn_proc_usage_t  use_at_epoch;   /* the process's CPU time and switches at the epoch's start */
     FILE          *jsonl;
     char           jsonl_path[BN_PATH_MAX + 64];
@@ -90,11 +94,18 @@ typedef struct {
 void bn_node_header(const bn_node_t *nd, bn_wire_header_t *h, uint32_t kind, uint32_t origin);
 /* Sends vec as this round's MODEL to every neighbour (to_honest_only: to
  * every honest neighbour; attackers only), or to neighbour `only` when it is
- * not UINT32_MAX. */
+ * not UINT32_MAX.  A model for every neighbour alike goes once into the
+ * node's shared-memory ring, and its same-host neighbours get a MODEL_SHM
+ * naming the slot (shm.h); one for `only` (an attacker's per-victim model)
+ * always goes through the socket. */
 void bn_node_send_model(bn_node_t *nd, const float *vec, bool to_honest_only, uint32_t only);
 
 /* Which peers a round waits for: done(nd, round) says when all are there. */
 typedef bool (*bn_node_done_fn)(bn_node_t *nd, uint64_t round);
+/* Admits one received message: a MODEL_SHM is first read from the sender's
+ * ring into the MODEL it stands for (a slot that cannot be read is a counted
+ * drop); everything then goes through bn_inbox_admit. */
+void bn_node_admit(bn_node_t *nd, bn_msg_t *msg);
 /* Receives and admits messages until done(round), the deadline (bn_now()
  * seconds), a stop request, or a catch-up target appears (the inbox saw a
  * quorum of neighbours far ahead).  True if done. */

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef enum { T_U32, T_U64, T_F32, T_F64, T_BOOL, T_PATH, T_MODEL, T_PART, T_RULE, T_ATTACK, T_DRIFT, T_MIX } s_type_t;
+typedef enum { T_U32, T_U64, T_F32, T_F64, T_BOOL, T_PATH, T_MODEL, T_PART, T_RULE, T_ATTACK, T_DRIFT, T_MIX, T_SHM } s_type_t;
 
 /* SWARM: must agree on every host (hashed into the configuration
  * fingerprint; a node's command line may not change one the swarm file
@@ -92,6 +92,7 @@ static const s_row_t s_table[] = {
     { "checkpoint-every", T_U32,   O(checkpoint_every),   0, 1e5,    "0",    NODE,  NULL, "epochs between checkpoints (0 = never; the last epoch always when > 0)" },
     { "fault-drop",       T_F64,   O(fault_drop),         0, 1,      "0",    NODE,  NULL, "injected drop probability on outgoing messages" },
     { "fault-delay",      T_U32,   O(fault_delay_ms),     0, 1e6,    "0",    NODE,  NULL, "injected delay (ms) on outgoing messages" },
+    { "shm",              T_SHM,   O(shm),                0, 0,      "auto", NODE,  NULL, "same-host models through shared memory: auto (ipc:// peers, not under CURVE) | off" },
     { "verbose",          T_U32,   O(verbose),            0, 3,      "1",    NODE,  NULL, "log level: 0 warn, 1 info, 2 debug" },
 };
 
@@ -122,6 +123,10 @@ static uint32_t s_choices(s_type_t type, const char **out, uint32_t cap)
     case T_DRIFT:
         for (int k = 0; k < BN_DRIFT_COUNT && n < cap; k++)
             out[n++] = bn_drift_dir_name((bn_drift_dir_t) k);
+        break;
+    case T_SHM:
+        for (int k = 0; k < BN_SHM_MODE_COUNT && n < cap; k++)
+            out[n++] = bn_shm_mode_name((bn_shm_mode_t) k);
         break;
     default:
         break;
@@ -213,6 +218,7 @@ static void s_format(const bn_options_t *o, const s_row_t *r, char *buf, size_t 
     case T_ATTACK: snprintf(buf, cap, "%s", bn_attack_name(*(const bn_attack_kind_t *) at)); break;
     case T_DRIFT:  snprintf(buf, cap, "%s", bn_drift_dir_name(*(const bn_drift_dir_t *) at)); break;
     case T_MIX:    snprintf(buf, cap, "%s", at); break;
+    case T_SHM:    snprintf(buf, cap, "%s", bn_shm_mode_name(*(const bn_shm_mode_t *) at)); break;
     }
 }
 
@@ -410,6 +416,10 @@ int bn_options_set(bn_options_t *o, const char *name, const char *value, char *e
     case T_DRIFT:
         if (bn_drift_dir_parse(value, (bn_drift_dir_t *) at) != BN_OK)
             return s_bad_choice(r, value, "direction", err, errlen);
+        return BN_OK;
+    case T_SHM:
+        if (bn_shm_mode_parse(value, (bn_shm_mode_t *) at) != BN_OK)
+            return s_bad_choice(r, value, "choice", err, errlen);
         return BN_OK;
     }
     return bn_fail(err, errlen, BN_EARG, "--%s: '%s' is not a number", name, value);

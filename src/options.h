@@ -24,6 +24,7 @@
 #include "partition.h"
 #include "aggregate.h"
 #include "attack.h"
+#include "shm.h"
 #include "swarmfile.h"
 
 #define BN_PATH_MAX 512
@@ -69,6 +70,7 @@ typedef struct {
     uint32_t checkpoint_every;          /* epochs, 0 = never                          */
     double   fault_drop;                /* injected loss on outgoing messages         */
     uint32_t fault_delay_ms;            /* injected delay on outgoing messages        */
+    bn_shm_mode_t shm;                  /* same-host models through shared memory (shm.h) */
     uint32_t verbose;
 } bn_options_t;
 

@@ -159,6 +159,20 @@ bn_msg_t *bn_msg_new(uint32_t count, const void *const *frames, const size_t *le
     return m;
 }
 
+bn_msg_t *bn_msg_wrap(const void *header, size_t header_len, bn_buf_t **payload, uint32_t auth)
+{
+    const void *frames[1] = { header };
+    bn_msg_t *m = bn_msg_new(1, frames, &header_len, auth, false);
+    if (!m)
+        return NULL;
+    m->count = 2;
+    zmq_msg_init(&m->frames[1]);
+    zmq_msg_move(&m->frames[1], &(*payload)->msg);
+    m->held = 2;
+    bn_buf_release(payload);        /* its zmq_msg is empty now */
+    return m;
+}
+
 uint32_t bn_msg_count(const bn_msg_t *m)
 {
     return m->count;

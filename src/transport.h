@@ -68,6 +68,11 @@ typedef struct bn_msg_t bn_msg_t;
  * and tools that replay messages; NULL when out of memory. */
 bn_msg_t *bn_msg_new(uint32_t count, const void *const *frames, const size_t *lens, uint32_t auth,
                      bool oversize);
+/* A two-frame message [header][payload] as if received from auth: the
+ * header copied, the payload buffer taken (*payload is nulled; no copy).
+ * For a payload that came another way (shm.h).  NULL when out of memory
+ * (*payload is then left to the caller). */
+bn_msg_t *bn_msg_wrap(const void *header, size_t header_len, bn_buf_t **payload, uint32_t auth);
 uint32_t bn_msg_count(const bn_msg_t *m);          /* frames the message had */
 /* Frame i's bytes (borrowed, valid until bn_msg_destroy or bn_msg_take of
  * that frame); NULL with *len = 0 for a frame that is not held. */

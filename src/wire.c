@@ -63,6 +63,7 @@ static const char *const s_drop_names[BN_DROP_COUNT] = {
     [BN_DROP_TOPOLOGY]     = "topology",
     [BN_DROP_CONFIG]       = "config",
     [BN_DROP_SIZE]         = "size",
+    [BN_DROP_SHM]          = "shm",
 };
 
 const char *bn_drop_reason_name(bn_drop_reason_t r)

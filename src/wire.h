@@ -27,6 +27,9 @@ typedef enum {
     BN_MSG_MODEL   = 1,   /* x_i^{t+1} for (epoch, round), to a neighbour      */
     BN_MSG_REPORT  = 2,   /* per-epoch metrics (and model) to the monitor      */
     BN_MSG_COLLUDE = 3,   /* attacker to attacker: honest models it heard      */
+    BN_MSG_MODEL_SHM = 4, /* a MODEL whose payload is in the sender's shared-
+                             memory ring: frame 1 names the slot (shm.h); the
+                             receiver reads it into a MODEL before admission */
 } bn_msg_kind_t;
 
 typedef struct {
@@ -62,6 +65,8 @@ typedef enum {
     BN_DROP_TOPOLOGY,      /* sender's graph fingerprint differs from ours      */
     BN_DROP_CONFIG,        /* sender's configuration fingerprint differs from ours */
     BN_DROP_SIZE,          /* the whole message is larger than the bound        */
+    BN_DROP_SHM,           /* a MODEL_SHM whose slot could not be read: no or a
+                              short file, a torn or overwritten slot (shm.h)    */
     BN_DROP_COUNT
 } bn_drop_reason_t;
 

@@ -249,7 +249,7 @@ static void test_report_every_key_required(void **state)
                            "bytes_received", "msgs_sent", "msgs_received", "send_dropped",
                            "rounds", "rounds_timed_out", "missing", "rounds_skipped",
                            "peers_given_up", "peers_restored", "max_rss_kb", "fault_dropped",
-                           "fault_delayed", "rule_nonfinite", "dropped", "t_compute", "t_wait",
+                           "fault_delayed", "shm_sent", "shm_received", "rule_nonfinite", "dropped", "t_compute", "t_wait",
                            "t_aggregate", "t_encode", "t_eval", "t_epoch", "cpu_compute",
                            "cpu_aggregate", "cpu_encode", "cpu_eval", "cpu_process",
                            "ctx_voluntary", "ctx_involuntary", "topology",
