@@ -19,6 +19,8 @@
 #      BN_CHECK_NODES (300)          n of the "300" case (b = n/5), to try the
 #                                    script on a smaller swarm (e.g. 60)
 #      BN_BENCH_OUT (/tmp/swarm-efficiency-<time>)  run directories
+#      BN_SWARM_OPTS ("")            more swarm.sh options for every case,
+#                                    e.g. "--shm off" (the socket path)
 #
 # Memory: "sum of peaks" is summary.json's sum_node_rss_mb (each node's peak
 # RSS, added up: shared library pages count once per process, so it is an
@@ -80,6 +82,8 @@ for c in "${cases[@]}"; do
     args=(--nodes "$n" --byzantine "$b" --attack dlie --rule similarity --epochs 1 --batch "$batch"
           --eval-subset 200)
     [ "$c" = 300 ] || args+=(--model cnn)
+    read -r -a more <<< "${BN_SWARM_OPTS:-}"
+    args+=("${more[@]}")
     load0=$(cut -d' ' -f1 /proc/loadavg)
     t0=$(date +%s.%N)
     rc=0

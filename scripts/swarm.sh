@@ -181,7 +181,12 @@ fi
 [ "$(opt_value data "")" != "" ] || opts+=(data "${BN_DATA_DIR:-/usr/share/datasets/fashion-mnist}")
 opts+=(byzantine "$byz")
 
-sockdir="$(mktemp -d "${TMPDIR:-/tmp}/bzn.XXXXXX")"
+# Sockets (and the nodes' shared-memory rings, src/shm.h, which go next to
+# them on a tmpfs) in /dev/shm when there is one: the cleanup below then
+# removes a killed node's ring too.
+tmp_root="${TMPDIR:-/tmp}"
+[ -n "${TMPDIR:-}" ] || { [ -d /dev/shm ] && [ -w /dev/shm ] && tmp_root=/dev/shm; }
+sockdir="$(mktemp -d "$tmp_root/bzn.XXXXXX")"
 pids=(); monitor_pid=""
 cleanup() {
     local rc=$?

@@ -148,7 +148,7 @@ static const char *const s_node_local[][2] = {
     { "drift-target", "3" }, { "dissensus-scale", "0.5" }, { "rsf-std", "2" }, { "fang-b", "3" },
     { "negation-scale", "5" }, { "gradient-scale", "7" }, { "attack-mix", "echo,3:gaussian" },
     { "round-timeout", "100" }, { "future-rounds", "2" },
-    { "checkpoint-every", "1" }, { "fault-drop", "0.1" }, { "fault-delay", "5" }, { "verbose", "2" },
+    { "checkpoint-every", "1" }, { "fault-drop", "0.1" }, { "fault-delay", "5" }, { "shm", "off" }, { "verbose", "2" },
 };
 
 static void test_fingerprint_is_exactly_the_swarm_wide_options(void **state)
