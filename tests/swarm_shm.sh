@@ -24,11 +24,10 @@ bn_expect on "references sent, slots read" \
     "v[0] > 0 and v[0] == v[1]"
 bn_expect on "slots dropped (dropped.shm)" \
     "sum(l['dropped'].get('shm', 0) for k in range($n) for l in jl(k))" "v == 0"
-off_of() { bn_py off "[[(l['accuracy'], l['test_loss'], l['train_loss']) for l in jl(k)] for k in range($n)]"; }
-want="$(off_of)"
+per_node="json.dumps([[[l['accuracy'], l['test_loss'], l['train_loss']] for l in jl(k)] for k in range($n)])"
+want="$(bn_py off "$per_node")"
 bn_expect on "every node's accuracy, test and train loss per epoch equal --shm off's" \
-    "[[(l['accuracy'], l['test_loss'], l['train_loss']) for l in jl(k)] for k in range($n)]" \
-    "json.loads(json.dumps(v)) == json.loads('''$want''')"
+    "$per_node" "v == '''$want'''"
 want_ce="$(bn_py off "[e['consensus_error'] for e in s['epochs']]")"
 bn_expect on "consensus error per epoch equals --shm off's ($want_ce)" \
     "[e['consensus_error'] for e in s['epochs']]" "v == $want_ce"
