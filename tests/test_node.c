@@ -279,6 +279,8 @@ static void s_spawn(void)
     char *argv[] = { bin, "node", "--swarm", swarm, "--id", "0", "--out", out,
                      "--train-images", timgs, "--train-labels", tlabs,
                      "--data", data, "--round-timeout", "3000",
+                     /* node 1, played here, reads its models off the socket */
+                     "--shm", "off",
                      s_cur.curve ? "--key" : NULL, key, NULL };
     pid_t pid = fork();
     assert_true(pid >= 0);
