@@ -53,7 +53,11 @@ void bn_node_send_model(bn_node_t *nd, const float *vec, bool to_honest_only, ui
         uint32_t j = nd->nbr[i];
         if ((to_honest_only && nd->is_byz[j]) || (only != UINT32_MAX && j != only))
             continue;
-        if (ref && bn_shm_same_host(nd->shm, j)) {
+        /* A neighbour this node has given up on (it stalled) may read the
+         * reference rounds from now, when the slot holds another round: it
+         * gets the payload itself, which waits in its socket and lets it
+         * see how far the swarm is when it wakes (the catch-up quorum). */
+        if (ref && bn_shm_same_host(nd->shm, j) && bn_inbox_live(nd->inbox, j)) {
             if (bn_transport_send(nd->tr, j, sb, slen, NULL, 0, ref) == BN_OK)
                 nd->shm_sent++;
         } else {
