@@ -478,10 +478,17 @@ void bn_transport_destroy(bn_transport_t **self_p)
                 zmq_close(t->peers[i]);
     if (t->monitor) {
         s_monitor_set_linger(t);
+        /* Stop the events before either socket closes, and read what is
+         * left: an event still queued when the sockets close is never freed
+         * by libzmq (its endpoint string leaked, LeakSanitizer). */
+        if (t->monitor_events) {
+            zmq_socket_monitor(t->monitor, NULL, 0);
+            (void) s_monitor_connected(t);
+            zmq_close(t->monitor_events);
+            t->monitor_events = NULL;
+        }
         zmq_close(t->monitor);
     }
-    if (t->monitor_events)
-        zmq_close(t->monitor_events);
     if (t->ctx)
         zmq_ctx_term(t->ctx);
     if (t->zap_running)
