@@ -15,15 +15,31 @@
  *  touches anything else of the slot.  Invariants: peers[j].fd is -1 or an
  *  open regular file whose header was valid for peer j when opened, with
  *  generation peers[j].gen; own_fd is -1 unless publishing.
+ *
+ *  Leftover rings.  The owner holds flock(LOCK_EX) on its ring for as long
+ *  as it lives; the kernel drops the lock when the process dies, however it
+ *  dies.  So a ring nobody holds locked is a dead node's: a node that
+ *  creates its ring first removes every such byznode-*.ring of ours (this
+ *  version, our user) in the same directory, whatever its swarm, so that
+ *  SIGKILLed swarms do not pile up in a tmpfs (RAM) until the next boot.
+ *  Creating and sweeping both hold flock(LOCK_EX) on the directory, so a
+ *  sweep never sees a ring between its creation and its lock, and never
+ *  removes the new ring of a node restarting at the same moment (the name
+ *  is checked to still be the inode it locked, under the directory lock).
+ *  The owner writes its header only once it holds its ring's lock, so a ring
+ *  with a valid header and no lock is dead even without the directory lock.
+ *  A ring of another version (no lock protocol) is never touched.
  */
 #include "shm.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <time.h>
@@ -34,7 +50,7 @@
 #define S_PAGE      4096u
 #define S_SLOT_HDR  64u
 #define S_MAGIC     0x314d48534e5a4242ull   /* "BBZNSHM1" */
-#define S_VERSION   1u
+#define S_VERSION   2u                      /* 2: the owner holds a flock */
 #define S_TMPFS     0x01021994              /* TMPFS_MAGIC, linux/magic.h */
 #define S_FALLBACK  "/dev/shm"
 
@@ -184,16 +200,97 @@ static off_t s_slot_off(const bn_shm_t *s, uint32_t slot)
 
 /* ---- the own ring ------------------------------------------------------ */
 
+/* flock(LOCK_EX | LOCK_NB) on the directory, retried with sleeps of 1 ms
+ * doubling to 64 ms, for about 5 s in all (another node creating or
+ * sweeping holds it for a few milliseconds; 300 starting at once queue for
+ * it).  Not a blocking flock: anyone who can open the directory can lock it,
+ * and a node must start anyway.  -1 when it cannot be had: the caller goes on
+ * without it (no sweep; its own create stays safe, see above). */
+static int s_lock_dir(const char *dir)
+{
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0)
+        return -1;
+    long waited_ms = 0;
+    for (long ms = 1; waited_ms < 5000; waited_ms += ms, ms = ms < 64 ? 2 * ms : 64) {
+        if (flock(dfd, LOCK_EX | LOCK_NB) == 0)
+            return dfd;
+        if (errno != EWOULDBLOCK && errno != EINTR)
+            break;
+        struct timespec ts = { 0, ms * 1000000 };
+        nanosleep(&ts, NULL);
+    }
+    close(dfd);
+    return -1;
+}
+
+/* Is `name` a ring of a dead owner that we may remove?  Only a regular
+ * file of ours with this version's header, and nobody holding its lock. */
+static bool s_dead_ring(int dfd, const char *name)
+{
+    size_t n = strlen(name);
+    if (strncmp(name, "byznode-", 8) != 0 || n < 13 || strcmp(name + n - 5, ".ring") != 0)
+        return false;
+    int fd = openat(dfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    if (fd < 0)
+        return false;
+    struct stat st, now;
+    s_file_hdr_t fh;
+    bool dead = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid()
+                && s_pread_all(fd, &fh, sizeof fh, 0) && fh.magic == S_MAGIC
+                && fh.version == S_VERSION && flock(fd, LOCK_EX | LOCK_NB) == 0
+                && fstatat(dfd, name, &now, AT_SYMLINK_NOFOLLOW) == 0
+                && now.st_ino == st.st_ino && now.st_dev == st.st_dev;
+    close(fd);
+    return dead;
+}
+
+/* Removes the dead owners' rings in dir (the directory lock held); how many. */
+static unsigned s_sweep(int dfd)
+{
+    int d2 = dup(dfd);
+    DIR *dir = d2 >= 0 ? fdopendir(d2) : NULL;
+    if (!dir) {
+        if (d2 >= 0)
+            close(d2);
+        return 0;
+    }
+    unsigned removed = 0;
+    for (struct dirent *e; (e = readdir(dir)) != NULL;)
+        if (s_dead_ring(dfd, e->d_name) && unlinkat(dfd, e->d_name, 0) == 0)
+            removed++;
+    closedir(dir);
+    return removed;
+}
+
 static int s_create(bn_shm_t *s, char *err, size_t errlen)
 {
     const char *ep = s->swarm->nodes[s->self].endpoint;
     if (bn_shm_path(ep, s->swarm->swarm_id, s->self, s->own_path, sizeof s->own_path) != BN_OK)
         return bn_fail(err, errlen, BN_EARG, "%s: not an ipc:// endpoint with a short path", ep);
+    char dir[BN_SHM_PATH_MAX];
+    snprintf(dir, sizeof dir, "%s", s->own_path);
+    *strrchr(dir, '/') = 0;                 /* bn_shm_path always puts a directory */
+    int dfd = s_lock_dir(dir[0] ? dir : "/");
+    if (dfd >= 0) {
+        unsigned swept = s_sweep(dfd);
+        if (swept)
+            BN_INFO("same-host models: removed %u ring(s) of dead nodes in %s", swept, dir);
+    }
     /* A ring a killed run of this node left goes: readers see a new generation. */
     unlink(s->own_path);
     int fd = open(s->own_path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (fd < 0)
-        return bn_fail(err, errlen, BN_EIO, "cannot create %s: %s", s->own_path, strerror(errno));
+    if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        close(fd);
+        unlink(s->own_path);
+        fd = -1;
+    }
+    if (fd < 0) {
+        int e = errno;
+        if (dfd >= 0)
+            close(dfd);
+        return bn_fail(err, errlen, BN_EIO, "cannot create %s: %s", s->own_path, strerror(e));
+    }
     off_t size = s_slot_off(s, BN_SHM_SLOTS);
     int rc = posix_fallocate(fd, 0, size);
     struct timespec ts;
@@ -202,11 +299,16 @@ static int s_create(bn_shm_t *s, char *err, size_t errlen)
                       ^ ((uint64_t) getpid() << 32) ^ s->self) | 1u;
     s_file_hdr_t fh = { S_MAGIC, S_VERSION, BN_SHM_SLOTS, s->len, s->swarm->swarm_id, s->self, 0,
                         s->gen };
-    if (rc != 0 || !s_pwrite_all(fd, &fh, sizeof fh, 0)) {
-        close(fd);
+    bool ok = rc == 0 && s_pwrite_all(fd, &fh, sizeof fh, 0);
+    int e = errno;
+    if (!ok)
         unlink(s->own_path);
+    if (dfd >= 0)
+        close(dfd);                         /* drops the directory lock */
+    if (!ok) {
+        close(fd);
         return bn_fail(err, errlen, BN_EIO, "cannot allocate %lld bytes in %s: %s",
-                       (long long) size, s->own_path, strerror(rc ? rc : errno));
+                       (long long) size, s->own_path, strerror(rc ? rc : e));
     }
     s->own_fd = fd;
     BN_INFO("same-host models: ring %s of %d x %zu bytes", s->own_path, BN_SHM_SLOTS, s->stride);

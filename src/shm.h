@@ -30,7 +30,9 @@
  *  /dev/shm.  Writer and readers compute it from the swarm file alone; the
  *  endpoint's hash keeps two swarms of the same name on one host apart.  The
  *  owner creates it at start (replacing one a killed run of the same node
- *  left) and removes it at exit.  Its size is one page plus BN_SHM_SLOTS
+ *  left), holds flock(LOCK_EX) on it while it lives, and removes it at exit;
+ *  creating a ring also removes the unlocked (dead owners') rings of this
+ *  version in the same directory (shm.c, "Leftover rings").  Its size is one page plus BN_SHM_SLOTS
  *  slots of one page-rounded header + payload each (4 x 320 KB for the CNN),
  *  allocated at creation (posix_fallocate) so that a full tmpfs is found at
  *  start, not in a round.  Byte order is the host's: the file never leaves
