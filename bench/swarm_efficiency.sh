@@ -27,7 +27,12 @@
 # upper bound); "sampled" is the largest total, over samples taken every
 # second, of the proportional set size (/proc/PID/smaps_rollup Pss, shared
 # pages divided among the processes that share them) of every node and the
-# monitor: what the swarm held at once.
+# monitor: what the swarm held at once.  "machine used" is MemTotal -
+# MemAvailable of /proc/meminfo just before the case and its largest 1 s
+# sample during it (everything: the swarm, the kernel's socket buffers and
+# slab, other processes), with the largest Shmem sample beside it (tmpfs:
+# the same-host rings, which no node maps, so no Pss counts them); the
+# 300 check counts sampled Pss + that Shmem peak as the swarm's memory.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${BUILD:-build}
@@ -46,9 +51,15 @@ cores=$(nproc)
 # Largest sampled Pss / Rss totals (kB) of the byznode processes below $1
 # (the nodes and the monitor), one sample a second; one pgrep and one awk
 # per sample, so that sampling 300 processes costs the swarm little.
+meminfo_used_shmem() {      # "USED_KB SHMEM_KB" now
+    awk '/^MemTotal:/ {t = $2} /^MemAvailable:/ {a = $2} /^Shmem:/ {s = $2} END {print t - a, s}' /proc/meminfo
+}
 sample_memory() {
-    local parent=$1 file=$2 max_pss=0 max_rss=0 pss rss files
+    local parent=$1 file=$2 max_pss=0 max_rss=0 max_used=0 max_shmem=0 pss rss used shmem files
     while kill -0 "$parent" 2>/dev/null; do
+        read -r used shmem < <(meminfo_used_shmem)
+        [ "$used" -gt "$max_used" ] && max_used=$used
+        [ "$shmem" -gt "$max_shmem" ] && max_shmem=$shmem
         files=()
         for pid in $(pgrep -P "$parent" -x byznode 2>/dev/null); do
             files+=("/proc/$pid/smaps_rollup")
@@ -59,8 +70,8 @@ sample_memory() {
                                 | awk '/^Pss:/ {p += $2} /^Rss:/ {r += $2} END {print p + 0, r + 0}')
             [ "$pss" -gt "$max_pss" ] && max_pss=$pss
             [ "$rss" -gt "$max_rss" ] && max_rss=$rss
-            echo "$max_pss $max_rss" > "$file"
         fi
+        echo "$max_pss $max_rss $max_used $max_shmem" > "$file"
         sleep 1
     done
 }
@@ -69,8 +80,8 @@ echo "# bench/swarm_efficiency.sh ${cases[*]}: $(date -u '+%Y-%m-%d %H:%M:%S UTC
 echo "# cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), $(nproc) online CPUs, $(free -g | awk '/^Mem:/ {print $2}') GB"
 echo "# runs in $outroot"
 echo
-echo "| case | command | load before / after | whole run wall | epoch wall | learning CPU / nodes' CPU | **efficiency** | peak memory: sum of node peaks / sampled Pss (Rss) | max node RSS | honest reported | consensus error | mean accuracy |"
-echo "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+echo "| case | command | load before / after | whole run wall | epoch wall | learning CPU / nodes' CPU | **efficiency** | peak memory: sum of node peaks / sampled Pss (Rss) | machine used: before / peak (Shmem peak) | max node RSS | honest reported | consensus error | mean accuracy |"
+echo "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 for c in "${cases[@]}"; do
     case "$c" in
         50)  n=50;  batch=60 ;;
@@ -85,6 +96,7 @@ for c in "${cases[@]}"; do
     read -r -a more <<< "${BN_SWARM_OPTS:-}"
     args+=("${more[@]}")
     load0=$(cut -d' ' -f1 /proc/loadavg)
+    read -r used0 _ < <(meminfo_used_shmem)
     t0=$(date +%s.%N)
     rc=0
     scripts/swarm.sh "${args[@]}" --build "$build" --out "$dir" --force --no-plot --quiet \
@@ -96,14 +108,14 @@ for c in "${cases[@]}"; do
     t1=$(date +%s.%N)
     wait "$sampler" 2>/dev/null || true
     load1=$(cut -d' ' -f1 /proc/loadavg)
-    read -r pss rss < "$outroot/n$n.mem" 2>/dev/null || { pss=0; rss=0; }
+    read -r pss rss used shmem < "$outroot/n$n.mem" 2>/dev/null || { pss=0; rss=0; used=0; shmem=0; }
     if [ "$rc" != 0 ] || [ ! -s "$dir/summary.json" ]; then
-        echo "| n = $n | \`scripts/swarm.sh ${args[*]}\` | $load0 / $load1 | FAILED (exit $rc: $(tail -n 1 "$outroot/n$n.out")) | | | | | | | | |"
+        echo "| n = $n | \`scripts/swarm.sh ${args[*]}\` | $load0 / $load1 | FAILED (exit $rc: $(tail -n 1 "$outroot/n$n.out")) | | | | | | | | | |"
         continue
     fi
-    python3 - "$dir/summary.json" "$n" "$b" "$c" "$load0" "$load1" "$t0" "$t1" "$pss" "$rss" "${args[*]}" <<'EOF'
+    python3 - "$dir/summary.json" "$n" "$b" "$c" "$load0" "$load1" "$t0" "$t1" "$pss" "$rss" "${args[*]}" "$used0" "$used" "$shmem" <<'EOF'
 import json, sys
-path, n, b, case, load0, load1, t0, t1, pss, rss, args = sys.argv[1:]
+path, n, b, case, load0, load1, t0, t1, pss, rss, args, used0, used, shmem = sys.argv[1:]
 s = json.load(open(path))
 ep = s["epochs"][-1] if s["epochs"] else {}
 m = ep.get("machine") or {}
@@ -118,14 +130,15 @@ if target is not None and eff is not None:
     eff_s += " (target >= %d%%: %s)" % (100 * target, "met" if eff >= target else "NOT met")
 mem_s = "%s / %.2f GB (%.2f GB)" % (f(None if ep.get("sum_node_rss_mb") is None else ep["sum_node_rss_mb"] / 1024, "%.2f GB"),
                                      int(pss) / 1048576, int(rss) / 1048576)
+mach_s = "%.2f / %.2f GB (%.2f GB)" % (int(used0) / 1048576, int(used) / 1048576, int(shmem) / 1048576)
 rep = "%d of %d" % (ep.get("honest_reported", 0), honest)
 if case == "300":
     ok = (ep.get("honest_reported") == honest and cons is not None and cons < 1e-3
-          and ep.get("sum_node_rss_mb") is not None and int(pss) / 1048576 < 16)
+          and ep.get("sum_node_rss_mb") is not None and (int(pss) + int(shmem)) / 1048576 < 16)
     rep += " (check: %s)" % ("met" if ok else "NOT met")
-print("| n = %s, b = %s | `scripts/swarm.sh %s` | %s / %s | %.1f s | %s s | %s / %s s | **%s** | %s | %s MB | %s | %s | %s |" % (
+print("| n = %s, b = %s | `scripts/swarm.sh %s` | %s / %s | %.1f s | %s s | %s / %s s | **%s** | %s | %s | %s MB | %s | %s | %s |" % (
     n, b, args, load0, load1, float(t1) - float(t0), f(m.get("wall_seconds"), "%.1f"),
-    f(m.get("cpu_learning"), "%.1f"), f(m.get("cpu_nodes"), "%.1f"), eff_s, mem_s,
+    f(m.get("cpu_learning"), "%.1f"), f(m.get("cpu_nodes"), "%.1f"), eff_s, mem_s, mach_s,
     f(ep.get("max_node_rss_mb"), "%.1f"), rep, f(cons, "%.3g"), f(ep.get("mean_accuracy"), "%.4f")))
 EOF
 done
