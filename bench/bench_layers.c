@@ -7,7 +7,10 @@
  *  read per layer and compared across kernel sets and CPUs without a
  *  profiler.  Per pass: the median of `reps` calls' thread CPU time (time
  *  spent waiting for a core on a shared machine is not counted), in us, and
- *  GFLOP/s for the passes with a known flop count.  The inputs are synthetic
+ *  GFLOP/s for the passes with a known flop count (for conv2, the direct
+ *  convolution's flops whichever way it runs, so a Winograd pass shows an
+ *  effective rate; the last rows time conv2's direct kernels for
+ *  comparison, outside the sum).  The inputs are synthetic
  *  (the work does not depend on the values, except the argmax paths, which
  *  see random data here).
  *
@@ -44,7 +47,7 @@ static void s_fill(float *v, size_t n, bn_rng_t *rng, float lo, float hi)
         v[i] = lo + (hi - lo) * (float) bn_rng_uniform(rng);
 }
 
-enum { PASSES = 17 };
+enum { PASSES = 20 };
 
 int main(int argc, char **argv)
 {
@@ -77,8 +80,9 @@ int main(int argc, char **argv)
     float *w2 = bn_alloc_floats(nw2), *w2h = bn_alloc_floats(nw2), *dw2 = bn_alloc_floats(nw2);
     uint8_t *am1 = bn_alloc_aligned((size_t) B * P1 * P1 * C1), *am2 = bn_alloc_aligned((size_t) B * FLAT);
     uint8_t *y = bn_alloc_aligned((size_t) B);
+    float *wino = bn_alloc_floats(bn_conv2d_winograd_scratch(C1, C2));
     if (!x || !p1 || !dp1 || !a2 || !p2 || !flat || !dflat || !h || !dh || !logits || !params
-        || !grad || !w2 || !w2h || !dw2 || !am1 || !am2 || !y)
+        || !grad || !w2 || !w2h || !dw2 || !am1 || !am2 || !y || !wino)
         return 1;
     s_fill(x, (size_t) B * IMG * IMG, &rng, 0.0f, 1.0f);
     s_fill(params, dim, &rng, -0.1f, 0.1f);
@@ -110,12 +114,15 @@ int main(int argc, char **argv)
         "nhwc->nchw", "fc1 fwd (sgemm)", "relu fwd", "fc2 fwd (sgemm)", "softmax xent",
         "fc2 bwd (sgemm)", "fc1 bwd (sgemm x2)", "nchw->nhwc", "bias+relu+pool2 bwd",
         "conv2 bwd (dW + dX)", "conv1+relu+pool bwd", "sgd step", "  of which conv2 dW",
+        "conv2 fwd, direct", "conv2 bwd, direct", "  of which dW, direct",
     };
     const double mflop[PASSES] = {
         2.0 * B * 24 * 24 * C1 * K * K * 1e-6, 0, 2.0 * B * O2 * O2 * C2 * C1 * K * K * 1e-6, 0,
         0, 2.0 * B * FLAT * H1 * 1e-6, 0, 2.0 * B * H1 * NC * 1e-6, 0,
         4.0 * B * H1 * NC * 1e-6, 4.0 * B * FLAT * H1 * 1e-6, 0, 0,
         4.0 * B * O2 * O2 * C2 * C1 * K * K * 1e-6, 2.0 * B * 24 * 24 * C1 * K * K * 1e-6, 0,
+        2.0 * B * O2 * O2 * C2 * C1 * K * K * 1e-6,
+        2.0 * B * O2 * O2 * C2 * C1 * K * K * 1e-6, 4.0 * B * O2 * O2 * C2 * C1 * K * K * 1e-6,
         2.0 * B * O2 * O2 * C2 * C1 * K * K * 1e-6,
     };
     double *t = malloc(sizeof(double) * (size_t) reps);
@@ -131,7 +138,7 @@ int main(int argc, char **argv)
             case 0: bn_conv1ch_relu_pool_forward(p1, am1, x, w1, b1, B, IMG, IMG, C1, K); break;
             case 1: bn_conv_weight_to_ohwi(w2, w2p, C2, C1, K);
                     bn_conv_weight_to_hwio(w2h, w2p, C2, C1, K); break;
-            case 2: bn_conv2d_forward_direct(a2, p1, w2h, B, P1, P1, C1, C2, K); break;
+            case 2: bn_conv2d_forward_winograd(a2, wino, p1, w2h, B, P1, P1, C1, C2, K); break;
             case 3: bn_bias_relu_maxpool2_forward(p2, am2, a2, b2, B, O2, O2, C2); break;
             case 4: bn_nhwc_to_nchw(flat, p2, B, P2, P2, C2); break;
             case 5: bn_fc_forward(h, flat, w3, b3, B, FLAT, H1); break;
@@ -142,11 +149,16 @@ int main(int argc, char **argv)
             case 10: bn_fc_backward(dflat, gw3, gb3, dh, flat, w3, B, FLAT, H1); break;
             case 11: bn_nchw_to_nhwc(dp1, dflat, B, P2, P2, C2); break;
             case 12: bn_bias_relu_maxpool2_backward(a2, gb2, dp1, p2, am2, B, O2, O2, C2); break;
-            case 13: bn_conv2d_backward_direct(dp1, dw2, a2, p1, w2, B, P1, P1, C1, C2, K); break;
+            case 13: bn_conv2d_backward_winograd(dp1, dw2, wino, a2, p1, w2, B, P1, P1, C1, C2, K);
+                     break;
             case 14: bn_conv1ch_relu_pool_backward(gw1, gb1, dp1, p1, am1, x, B, IMG, IMG, C1, K);
                      break;
             case 15: bn_sgd_step(&sgd, params, grad); break;
-            case 16: bn_conv2d_backward_direct(NULL, dw2, a2, p1, w2, B, P1, P1, C1, C2, K); break;
+            case 16: bn_conv2d_backward_winograd(NULL, dw2, wino, a2, p1, w2, B, P1, P1, C1, C2, K);
+                     break;
+            case 17: bn_conv2d_forward_direct(a2, p1, w2h, B, P1, P1, C1, C2, K); break;
+            case 18: bn_conv2d_backward_direct(dp1, dw2, a2, p1, w2, B, P1, P1, C1, C2, K); break;
+            case 19: bn_conv2d_backward_direct(NULL, dw2, a2, p1, w2, B, P1, P1, C1, C2, K); break;
             }
             if (r >= 3)
                 t[r - 3] = s_thread_now() - t0;

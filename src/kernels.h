@@ -42,6 +42,16 @@ typedef struct {
     bool (*conv1ch_backward)(float *dweight, float *dbias, const float *dout, const float *out,
                              const uint8_t *argmax, const float *in,
                              int B, int H, int W, int OC, int K);
+    /* conv_forward / conv_backward as Winograd F(4x4, 5x5) (kernels_winograd.h),
+     * same layouts and results up to float rounding, using scratch of
+     * bn_winograd_scratch_floats(C, OC) floats (contents not kept).  NULL in
+     * a set where it measured no faster than the set's direct kernels. */
+    bool (*conv_forward_winograd)(float *out, float *scratch, const float *in,
+                                  const float *weight_hwio, int B, int H, int W, int C, int OC,
+                                  int K);
+    bool (*conv_backward_winograd)(float *din, float *dweight_ohwi, float *scratch,
+                                   const float *dout, const float *in, const float *weight_ohwi,
+                                   int B, int H, int W, int C, int OC, int K);
 } bn_kernel_set_t;
 
 /* Defined in kernels_avx512.c, kernels_avx2.c and kernels_neon.c. */
@@ -52,5 +62,17 @@ extern const bn_kernel_set_t bn_kernel_set_neon;
 /* Largest K*K the fused single-channel kernels accept (their transposed
  * weights live on the stack). */
 enum { BN_KERNELS_MAX_KK = 64 };
+
+/* Tiles the Winograd kernels transform per chunk (bounds their scratch),
+ * the floats of padding after each tile's transformed values, and that
+ * scratch: two [64][C][OC] weight arrays + per tile of a chunk [64][C] +
+ * [64][OC] + [64][C], each padded; kernels_winograd.h says what is where. */
+enum { BN_WINOGRAD_CHUNK = 16, BN_WINOGRAD_PAD = 16 };
+
+static inline size_t bn_winograd_scratch_floats(int C, int OC)
+{
+    return (size_t) 128 * C * OC
+           + (size_t) BN_WINOGRAD_CHUNK * (64 * (2 * (size_t) C + OC) + 3 * BN_WINOGRAD_PAD);
+}
 
 #endif

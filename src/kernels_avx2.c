@@ -22,6 +22,8 @@
 #define VSET1(x)       _mm256_set1_ps(x)
 #define VFMA(a, b, c)  _mm256_fmadd_ps((a), (b), (c))
 #define VADD(a, b)     _mm256_add_ps((a), (b))
+#define VSUB(a, b)     _mm256_sub_ps((a), (b))
+#define VMUL(a, b)     _mm256_mul_ps((a), (b))
 
 S_TARGET static inline VI s_am_load(const uint8_t *am)
 {
@@ -65,6 +67,12 @@ S_TARGET static inline void s_pool4(float *out, uint8_t *am, V v0, V v1, V v2, V
 #define S_DX_PX   4
 #define S_C1_PC   2
 #define S_C1_NV   2
+#define S_WG_T    4
+#define S_WG_NV   2
+#define S_WG_TX   4
+#define S_WG_NC   2
+#define S_WG_CB   4
+#define S_WG_ON   1
 #define S_SET      bn_kernel_set_avx2
 #define S_SET_NAME "avx2"
 #include "kernels_simd.h"

@@ -411,6 +411,29 @@ S_AVX512 static void s_conv1ch_bwd16(float *dweight, float *dbias, const float *
     _mm512_storeu_ps(dbias + oc0, db);
 }
 
+/* ---- Winograd F(4x4, 5x5): kernels_winograd.h with zmm vectors --------- */
+
+#define S_TARGET S_AVX512
+#define V        __m512
+#define VW       16
+#define VZERO()        _mm512_setzero_ps()
+#define VLOAD(p)       _mm512_loadu_ps(p)
+#define VSTORE(p, v)   _mm512_storeu_ps((p), (v))
+#define VSET1(x)       _mm512_set1_ps(x)
+#define VFMA(a, b, c)  _mm512_fmadd_ps((a), (b), (c))
+#define VADD(a, b)     _mm512_add_ps((a), (b))
+#define VSUB(a, b)     _mm512_sub_ps((a), (b))
+#define VMUL(a, b)     _mm512_mul_ps((a), (b))
+/* 32 zmm: forward 8 tiles x 32 output channels, input gradient 16 tiles x
+ * 16 input channels, weight gradient 8 input x 32 output channels: 16
+ * accumulators each. */
+#define S_WG_T    8
+#define S_WG_NV   2
+#define S_WG_TX   16
+#define S_WG_NC   1
+#define S_WG_CB   8
+#include "kernels_winograd.h"
+
 /* ---- the set: shape checks, then the kernels above -------------------- */
 
 static bool s_conv_forward(float *out, const float *in, const float *weight_hwio,
@@ -495,6 +518,7 @@ const bn_kernel_set_t bn_kernel_set_avx512 = {
     .conv_forward = s_conv_forward, .conv_backward = s_conv_backward,
     .pool_forward = s_pool_forward, .pool_backward = s_pool_backward,
     .conv1ch_forward = s_conv1ch_forward, .conv1ch_backward = s_conv1ch_backward,
+    .conv_forward_winograd = s_wg_forward, .conv_backward_winograd = s_wg_backward,
 };
 
 #else

@@ -24,6 +24,8 @@
 #define VSET1(x)       vdupq_n_f32(x)
 #define VFMA(a, b, c)  vfmaq_f32((c), (a), (b))
 #define VADD(a, b)     vaddq_f32((a), (b))
+#define VSUB(a, b)     vsubq_f32((a), (b))
+#define VMUL(a, b)     vmulq_f32((a), (b))
 
 /* Four argmax bytes widened to 32-bit lanes (reads exactly 4 bytes). */
 static inline VI s_am_load(const uint8_t *am)
@@ -75,6 +77,12 @@ static inline void s_pool4(float *out, uint8_t *am, V v0, V v1, V v2, V v3, V bi
 #define S_DX_PX   4
 #define S_C1_PC   4
 #define S_C1_NV   2
+#define S_WG_T    4
+#define S_WG_NV   4
+#define S_WG_TX   4
+#define S_WG_NC   4
+#define S_WG_CB   4
+#define S_WG_ON   1
 #define S_SET      bn_kernel_set_neon
 #define S_SET_NAME "neon"
 #include "kernels_simd.h"

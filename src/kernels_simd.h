@@ -6,6 +6,7 @@
  *    S_TARGET                 attribute put on every function (or nothing)
  *    V, VW                    vector type and its float count
  *    VZERO() VLOAD(p) VSTORE(p, v) VSET1(x) VFMA(a, b, c) (= a * b + c) VADD(a, b)
+ *    VSUB(a, b) VMUL(a, b)
  *    VI, s_am_load(am)        VW argmax bytes widened to a vector
  *    s_am_pick(a, q, g)       g where the argmax is q, 0 elsewhere
  *    s_relu_mask(g, y)        g where y > 0, 0 elsewhere
@@ -19,6 +20,10 @@
  *                             16 input channels per tap
  *    S_DX_PX                  input gradient block: PX input pixels x 16 channels
  *    S_C1_PC, S_C1_NV         fused first layer: 2 rows x PC columns x NV vectors
+ *    S_WG_T S_WG_NV S_WG_TX S_WG_NC S_WG_CB
+ *                             Winograd GEMM blocks (kernels_winograd.h)
+ *    S_WG_ON                  1: the set uses the Winograd conv2 passes
+ *                             (0 where they measured slower than the direct ones)
  *    S_SET                    name of the bn_kernel_set_t to define
  *    S_SET_NAME               its string name
  *  The blocks are chosen so that accumulators + loaded operands fit the
@@ -360,11 +365,17 @@ static bool s_conv1ch_backward(float *dweight, float *dbias, const float *dout, 
     return true;
 }
 
+/* ---- Winograd F(4x4, 5x5) for K == 5 --------------------------------- */
+
+#include "kernels_winograd.h"
+
 const bn_kernel_set_t S_SET = {
     .name = S_SET_NAME, .available = true,
     .conv_forward = s_conv_forward, .conv_backward = s_conv_backward,
     .pool_forward = s_pool_forward, .pool_backward = s_pool_backward,
     .conv1ch_forward = s_conv1ch_forward, .conv1ch_backward = s_conv1ch_backward,
+    .conv_forward_winograd = S_WG_ON ? s_wg_forward : NULL,
+    .conv_backward_winograd = S_WG_ON ? s_wg_backward : NULL,
 };
 
 #endif

@@ -367,6 +367,36 @@ void bn_conv2d_backward_direct(float *din, float *dweight_ohwi, const float *dou
             }
 }
 
+size_t bn_conv2d_winograd_scratch(int C, int OC)
+{
+    return bn_winograd_scratch_floats(C, OC);
+}
+
+bool bn_conv2d_forward_winograd(float *out, float *scratch, const float *in,
+                                const float *weight_hwio, int B, int H, int W, int C, int OC,
+                                int K)
+{
+    const bn_kernel_set_t *ks = s_set();
+    if (scratch && ks->conv_forward_winograd
+        && ks->conv_forward_winograd(out, scratch, in, weight_hwio, B, H, W, C, OC, K))
+        return true;
+    bn_conv2d_forward_direct(out, in, weight_hwio, B, H, W, C, OC, K);
+    return false;
+}
+
+bool bn_conv2d_backward_winograd(float *din, float *dweight_ohwi, float *scratch,
+                                 const float *dout, const float *in, const float *weight_ohwi,
+                                 int B, int H, int W, int C, int OC, int K)
+{
+    const bn_kernel_set_t *ks = s_set();
+    if (scratch && ks->conv_backward_winograd
+        && ks->conv_backward_winograd(din, dweight_ohwi, scratch, dout, in, weight_ohwi,
+                                      B, H, W, C, OC, K))
+        return true;
+    bn_conv2d_backward_direct(din, dweight_ohwi, dout, in, weight_ohwi, B, H, W, C, OC, K);
+    return false;
+}
+
 /* ---- pointwise and pooling ---------------------------------------------- */
 
 void bn_relu_forward(float *out, const float *in, size_t n)

@@ -114,6 +114,22 @@ void bn_conv2d_forward_direct(float *out, const float *in, const float *weight_h
 void bn_conv2d_backward_direct(float *din, float *dweight_ohwi, const float *dout,
                                const float *in, const float *weight_ohwi,
                                int B, int H, int W, int C, int OC, int K);
+/* Winograd F(4x4, 5x5) versions of the two above, same arguments and
+ * results up to float rounding (about 1e-5 relative: tests/test_layers.c),
+ * plus scratch of bn_conv2d_winograd_scratch(C, OC) floats, which the caller
+ * owns (allocate once; contents are not kept between calls).  Where the
+ * kernel set has them (avx512, avx2, neon) and the shape fits (K == 5, OH
+ * and OW multiples of 4, C and OC multiples of 16 -- avx512: OC of 32),
+ * they run and return true; otherwise they run the direct kernels above
+ * and return false.  6.25x fewer multiply-adds in the channel sums; see
+ * src/kernels_winograd.h. */
+size_t bn_conv2d_winograd_scratch(int C, int OC);
+bool bn_conv2d_forward_winograd(float *out, float *scratch, const float *in,
+                                const float *weight_hwio, int B, int H, int W, int C, int OC,
+                                int K);
+bool bn_conv2d_backward_winograd(float *din, float *dweight_ohwi, float *scratch,
+                                 const float *dout, const float *in, const float *weight_ohwi,
+                                 int B, int H, int W, int C, int OC, int K);
 /* src [OC][C][K][K] (PyTorch) -> dst [K][K][C][OC]; no overlap. */
 void bn_conv_weight_to_hwio(float *dst, const float *src, int OC, int C, int K);
 

@@ -9,11 +9,13 @@
  *  Internally the CNN runs channels-last (see layers.h).  conv1 (one input
  *  channel, 25 taps) is a direct convolution fused with bias, ReLU and
  *  max-pool, and its backward computes only the weight gradient, straight
- *  from the pooled gradient.  conv2 is a register-blocked direct convolution
- *  (forward, weight and input gradients, no im2col) with every SIMD kernel
- *  set (avx512, avx2, neon: see layers.h) or, with the portable set, im2col
- *  + sgemm in chunks of CONV2_CHUNK samples; its bias + ReLU + max-pool are
- *  fused into one pass that records argmax.
+ *  from the pooled gradient.  conv2 is a Winograd F(4x4, 5x5) convolution
+ *  (forward, weight and input gradients; its 8x8 output is 2x2 tiles) with
+ *  every SIMD kernel set (avx512, avx2, neon: see layers.h), which falls
+ *  back to their register-blocked direct kernels for a shape it does not
+ *  take, or, with the portable set, im2col + sgemm in chunks of CONV2_CHUNK
+ *  samples; its bias + ReLU + max-pool are fused into one pass that records
+ *  argmax.
  *  Scratch for max_batch samples is allocated once in bn_model_new; buffers
  *  are reused across phases where lifetimes allow (conv2's output holds its
  *  own gradient in backward, the logits buffer holds dlogits).
@@ -78,6 +80,7 @@ struct bn_model_t {
     float *w2;                       /* [32][5][5][16] conv2 weight, OHWI       */
     float *w2h;                      /* [5][5][16][32] conv2 weight, HWIO       */
     float *dw2;                      /* its gradient, OHWI                      */
+    float *wino;                     /* conv2's Winograd scratch (layers.h)     */
     float *h;                        /* [B][hidden] fc1 out after ReLU          */
     float *dh;                       /* its gradient                            */
     float *logits;                   /* [B][10]; then dlogits                   */
@@ -154,9 +157,10 @@ bn_model_t *bn_model_new(bn_model_kind_t kind, uint32_t max_batch)
         self->col2 = bn_alloc_floats((size_t) BN_MIN(B, CONV2_CHUNK) * C2_OH * C2_OH
                                      * C2_K * C2_K * C1_OC);
         self->dw2  = bn_alloc_floats(2 * C2_OC * C1_OC * C2_K * C2_K);   /* + a chunk's */
+        self->wino = bn_alloc_floats(bn_conv2d_winograd_scratch(C1_OC, C2_OC));   /* 0.5 MB */
         if (!self->p1 || !self->am1 || !self->dp1
             || !self->w2h || !self->col2 || !self->a2 || !self->p2 || !self->am2 || !self->flat
-            || !self->w2 || !self->dw2)
+            || !self->w2 || !self->dw2 || !self->wino)
             goto fail;
         break;
     case BN_MODEL_MLP:
@@ -205,6 +209,7 @@ void bn_model_destroy(bn_model_t **self_p)
     bn_free(self->w2h);
     bn_free(self->col2);
     bn_free(self->dw2);
+    bn_free(self->wino);
     bn_free(self->h);
     bn_free(self->dh);
     bn_free(self->logits);
@@ -244,12 +249,13 @@ static float s_cnn_forward(bn_model_t *self, const float *params, const float *x
 
     /* conv1 + bias + ReLU + pool in one pass (single input channel) */
     bn_conv1ch_relu_pool_forward(self->p1, self->am1, x, w1, b1, B, IMG, IMG, C1_OC, C1_K);
-    /* conv2: direct (register-blocked, no im2col) with a SIMD kernel set,
-     * else im2col + sgemm by chunks; backward wants OHWI weights either way */
+    /* conv2: Winograd (else direct, register-blocked) with a SIMD kernel
+     * set, else im2col + sgemm by chunks; backward wants OHWI weights either way */
     bn_conv_weight_to_ohwi(self->w2, params + t[2].off, C2_OC, C1_OC, C2_K);
     if (bn_kernels_current() != BN_KERNELS_PORTABLE) {
         bn_conv_weight_to_hwio(self->w2h, params + t[2].off, C2_OC, C1_OC, C2_K);
-        bn_conv2d_forward_direct(self->a2, self->p1, self->w2h, B, P1_H, P1_H, C1_OC, C2_OC, C2_K);
+        bn_conv2d_forward_winograd(self->a2, self->wino, self->p1, self->w2h,
+                                   B, P1_H, P1_H, C1_OC, C2_OC, C2_K);
     } else {
         for (int c0 = 0; c0 < B; c0 += CONV2_CHUNK) {
             int n = BN_MIN(B - c0, CONV2_CHUNK);
@@ -288,8 +294,8 @@ static void s_cnn_backward(bn_model_t *self, const float *params, const float *x
                                    B, C2_OH, C2_OH, C2_OC);
     /* conv2: dW2 (OHWI, then to PyTorch layout) and dp1 */
     if (bn_kernels_current() != BN_KERNELS_PORTABLE) {
-        bn_conv2d_backward_direct(self->dp1, self->dw2, self->a2, self->p1, self->w2,
-                                  B, P1_H, P1_H, C1_OC, C2_OC, C2_K);
+        bn_conv2d_backward_winograd(self->dp1, self->dw2, self->wino, self->a2, self->p1,
+                                    self->w2, B, P1_H, P1_H, C1_OC, C2_OC, C2_K);
     } else {
         const size_t nw2 = C2_OC * C1_OC * C2_K * C2_K;
         float *dw_chunk = self->dw2 + nw2;

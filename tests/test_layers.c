@@ -264,6 +264,72 @@ static void test_conv2d_direct(void **state)
     s_check_conv_direct(1, 9, 9, 16, 48);     /* OW 5: avx512 declines, others block OC */
 }
 
+/* Largest |a - ref| over the largest |ref|: the error relative to the
+ * tensor's scale (an elementwise ratio is meaningless for sums that cancel). */
+static double s_rel_err(const float *a, const float *ref, size_t n)
+{
+    double e = 0.0, m = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        e = fmax(e, fabs((double) a[i] - ref[i]));
+        m = fmax(m, fabs((double) ref[i]));
+    }
+    return m > 0.0 ? e / m : e;
+}
+
+/* Winograd F(4x4, 5x5) passes with the set under test against the portable
+ * direct loops.  fits: the shape is one the SIMD sets' Winograd kernels take
+ * (they must then report that they ran); else they must fall back to the
+ * direct kernels.  The bound 2e-5 is about 10x what fp32 F(4, 5) gives here
+ * (the transforms' constants up to 21/4 and 16/45 amplify rounding; see
+ * kernels_winograd.h); the direct kernels stay at their own tolerances. */
+static void s_check_conv_winograd(int B, int H, int W, int C, int OC, bool fits)
+{
+    const int K = 5, OH = H - K + 1, OW = W - K + 1;
+    size_t nin = (size_t) B * H * W * C, nw = (size_t) OC * K * K * C, nout = (size_t) B * OH * OW * OC;
+    float *in = bn_alloc_floats(nin), *w = bn_alloc_floats(nw), *wo = bn_alloc_floats(nw);
+    float *wh = bn_alloc_floats(nw), *g = bn_alloc_floats(nout);
+    float *o1 = bn_alloc_floats(nout), *o2 = bn_alloc_floats(nout);
+    float *d1 = bn_alloc_floats(nin), *d2 = bn_alloc_floats(nin), *dw1 = bn_alloc_floats(nw);
+    float *dw2 = bn_alloc_floats(nw), *dw3 = bn_alloc_floats(nw);
+    float *scratch = bn_alloc_floats(bn_conv2d_winograd_scratch(C, OC));
+    s_fill(in, nin, 0, 1);
+    s_fill(w, nw, -0.5f, 0.5f);
+    s_fill(g, nout, -1, 1);
+    bn_conv_weight_to_ohwi(wo, w, OC, C, K);
+    bn_conv_weight_to_hwio(wh, w, OC, C, K);
+    s_use(BN_KERNELS_PORTABLE);
+    bn_conv2d_forward_direct(o1, in, wh, B, H, W, C, OC, K);
+    bn_conv2d_backward_direct(d1, dw1, g, in, wo, B, H, W, C, OC, K);
+    s_use(s_under_test);
+    const bool simd = s_under_test != BN_KERNELS_PORTABLE;
+    assert_false(bn_conv2d_forward_winograd(o2, NULL, in, wh, B, H, W, C, OC, K));  /* no scratch */
+    assert_int_equal(bn_conv2d_forward_winograd(o2, scratch, in, wh, B, H, W, C, OC, K),
+                     simd && fits);
+    assert_int_equal(bn_conv2d_backward_winograd(d2, dw2, scratch, g, in, wo, B, H, W, C, OC, K),
+                     simd && fits);
+    assert_int_equal(bn_conv2d_backward_winograd(NULL, dw3, scratch, g, in, wo, B, H, W, C, OC, K),
+                     simd && fits);
+    const double eo = s_rel_err(o2, o1, nout), ed = s_rel_err(d2, d1, nin);
+    const double ew = s_rel_err(dw2, dw1, nw);
+    printf("    winograd %d x %d x %d x %d -> %d (%s): max error / max |value|: "
+           "out %.2g, din %.2g, dweight %.2g\n", B, H, W, C, OC, simd && fits ? "ran" : "direct",
+           eo, ed, ew);
+    assert_true(eo < 2e-5 && ed < 2e-5 && ew < 2e-5);
+    for (size_t i = 0; i < nw; i++)
+        assert_float_equal(dw3[i], dw2[i], 0);
+    bn_free(in); bn_free(w); bn_free(wo); bn_free(wh); bn_free(g); bn_free(scratch);
+    bn_free(o1); bn_free(o2); bn_free(d1); bn_free(d2); bn_free(dw1); bn_free(dw2); bn_free(dw3);
+}
+
+static void test_conv2d_winograd(void **state)
+{
+    (void) state;
+    s_check_conv_winograd(3, 12, 12, 16, 32, true);   /* the CNN's conv2 shape */
+    s_check_conv_winograd(3, 16, 20, 32, 64, true);   /* 12 x 16 output, a partial chunk */
+    s_check_conv_winograd(2, 10, 12, 16, 32, false);  /* OH 6: direct kernels */
+    s_check_conv_winograd(1, 12, 12, 16, 16, s_under_test != BN_KERNELS_AVX512);  /* OC 16 */
+}
+
 /* Central differences on the direct kernels themselves (linear in each
  * argument, so the check is tight), at the CNN's conv2 shape with the set
  * under test; every 31st coordinate, to keep the portable run (and the
@@ -766,6 +832,7 @@ int main(void)
         cmocka_unit_test_setup(test_conv2d_matches_nchw_reference, s_reseed),
         cmocka_unit_test_setup(test_conv2d_direct, s_reseed),
         cmocka_unit_test_setup(test_conv2d_direct_gradients, s_reseed),
+        cmocka_unit_test_setup(test_conv2d_winograd, s_reseed),
         cmocka_unit_test_setup(test_maxpool_hand_values, s_reseed),
         cmocka_unit_test_setup(test_maxpool_gradients, s_reseed),
         cmocka_unit_test_setup(test_maxpool_wide_channels_match_single, s_reseed),
