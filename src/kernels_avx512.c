@@ -10,6 +10,14 @@
  *  under 8 output pixels and one kernel row (else 8 input pixels of one
  *  tap) x 16 channels; the fused first layer a 2 x 8 block of conv outputs
  *  per 16 channels.
+ *
+ *  conv2 itself (K 5, 12x12 -> 8x8) runs as Winograd F(4x4, 5x5) instead:
+ *  kernels_winograd.h, instantiated at the end of this file with zmm
+ *  vectors (GEMM blocks of 16 accumulators).  The direct kernels above were
+ *  at the FMA peak (about 118 GFLOP/s on Zen 4); Winograd does 6.25x fewer
+ *  multiply-adds in the channel sums, and measured 3.9x faster forward and
+ *  4.0x faster backward (docs/performance.md).  They remain for the shapes
+ *  it does not take.
  */
 #include "kernels.h"
 

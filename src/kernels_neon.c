@@ -7,6 +7,13 @@
  *  channels, input gradient 4 pixels x 16 channels, the fused first layer
  *  2 x 4 conv outputs x 8 channels.  Built by Debian's cross compiler and
  *  tested under qemu-user (tests/cross_aarch64.sh).
+ *
+ *  conv2 runs as Winograd F(4x4, 5x5) (kernels_winograd.h; GEMM blocks of
+ *  16 q accumulators).  Its speed on an aarch64 core is NOT measured (only
+ *  its results, under qemu); it is on because on both x86 sets it was about
+ *  4x faster than the direct kernels, both kinds being FMA-bound, and the
+ *  ratio of transform work to GEMM work does not depend on the vector
+ *  width.  S_WG_ON 0 turns it off if a measurement says otherwise.
  */
 #include "kernels.h"
 
