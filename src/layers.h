@@ -24,9 +24,9 @@
 
 /* ---- kernel sets ---------------------------------------------------------
  *
- * The direct convolutions, the pooling passes and the fused first layer
- * have one implementation per instruction set; ONE set is in use per
- * process.  All sets compute the same values up to float rounding (ties in
+ * The direct convolutions, conv2's Winograd passes, the pooling passes and
+ * the fused first layer have one implementation per instruction set; ONE
+ * set is in use per process.  All sets compute the same values up to float rounding (ties in
  * pooling resolved identically) and every kernel keeps working on every set:
  * a shape a set is not blocked for runs the portable loops.
  *   portable -- plain C for the build's baseline (x86-64: SSE2); conv2 of the
