@@ -167,7 +167,10 @@ uint32_t bn_monitor_rounds_per_epoch(const bn_monitor_t *m);
 uint64_t bn_monitor_config_fp(const bn_monitor_t *m);
 double bn_monitor_deadline(const bn_monitor_t *m, uint32_t i, uint32_t e);
 
-/* The command: new, bind, receive until done or *stop, finish.  Returns
+/* The command: new, bind, receive until done or *stop, finish.  After a
+ * stop it first reads the messages already on their way (until the socket
+ * is quiet for 1 s, at most 10 s), so that a launcher that stops it right
+ * after the last node exited loses no report.  Returns
  * BN_OK, or an error code after printing a one-line reason. */
 int bn_monitor_run(const bn_monitor_opts_t *opts, volatile sig_atomic_t *stop);
 

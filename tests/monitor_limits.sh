@@ -8,6 +8,8 @@
 #   * the monitor killed after epoch 1 and restarted: both epochs in its
 #     summary (journal replay), with the figures of case 2 (the same reports,
 #     no restart);
+#   * the monitor stopped (SIGTERM) while every report is still on its way:
+#     it reads them all before it writes its summary;
 #   * disk full (a 40 KB tmpfs this test mounts): the monitor says so on one
 #     line and exits non-zero, summary.json keeps its last good content;
 #   * an --out that cannot be written: one line, exit non-zero.
@@ -96,6 +98,28 @@ ref="$(bn_py big "[[e[k] for k in $fields] for e in s['epochs']]")"
 bn_expect restart "every epoch, the figures of the run without a restart" \
     "[[e[k] for k in $fields] for e in s['epochs']]" "v == $ref"
 bn_expect_true "restart: summary.json is valid JSON" bn_json_strict "$BN_TMP/restart/summary.json"
+
+# 2c. stopped (SIGTERM) with reports on their way: it reads them before it
+#     writes its summary.  The monitor is frozen (SIGSTOP) while the forger
+#     sends every report of both epochs, so none has been read when the
+#     SIGTERM arrives; it is woken with both pending.  Without the drain it
+#     would stop after at most the one read it was in.
+monitor "$BN_TMP/drain" --grace 600
+for _ in $(seq 1 100); do [ -s "$BN_TMP/drain/summary.json" ] && break; sleep 0.1; done
+kill -STOP "$mon_pid"
+"$FORGE" --swarm "$swarm" --linger 30000 $(reports 1 0 1 2 3) $(reports 2 0 1 2 3) &
+forge_pid=$!
+sleep 0.5
+kill -TERM "$mon_pid"
+kill -CONT "$mon_pid"
+wait_exit 30
+frc=0; wait "$forge_pid" || frc=$?
+bn_expect_true "drain: the forger's reports were flushed (exit $frc)" test "$frc" = 0
+bn_expect_true "drain: the stopped monitor exited with 0 (got $rc)" test "$rc" = 0
+bn_expect_true "drain: it says what it read after the stop" grep -q "already on their way" "$BN_TMP/drain.log"
+bn_expect drain "every report of both epochs, read after the stop" \
+    "[e['honest_reported'] for e in s['epochs']]" "v == [4, 4]"
+bn_expect drain "no node failed" "[x['state'] for x in nodes]" "v == ['finished'] * $n"
 
 # 3. an --out that cannot be written
 touch "$BN_TMP/plainfile"
