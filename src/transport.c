@@ -55,6 +55,7 @@ struct bn_transport_t {
     void *monitor;              /* PUSH to the monitor, lazily; owned               */
     void *monitor_events;       /* PAIR reading the monitor socket's connect events */
     bool monitor_connected;     /* from the events read so far                       */
+    bool monitor_refused;       /* a connect failed (retried) since the last connect */
     const bn_swarm_t *swarm;    /* borrowed                                          */
     uint32_t self;
     bn_transport_opts_t opts;   /* opts.secret_key points at secret_key below       */
@@ -414,14 +415,20 @@ fail:
     return NULL;
 }
 
-/* Reads the connect and disconnect events of the PUSH socket to the monitor
- * queued since the last call (at each report and at exit, so the queue stays
- * short) and returns whether it has a live connection now. */
-static bool s_monitor_connected(bn_transport_t *t)
+/* Reads the connect, connect-retried and disconnect events of the PUSH
+ * socket to the monitor queued since the last call (at each report and at
+ * exit, so the queue stays short), waiting up to wait_ms for the first one
+ * (0: not at all), and returns whether it has a live connection now. */
+static bool s_monitor_events(bn_transport_t *t, int wait_ms)
 {
     if (!t->monitor_events)
         return true;            /* no events to go by: assume it is there */
-    for (;;) {
+    for (;; wait_ms = 0) {
+        if (wait_ms > 0) {
+            zmq_pollitem_t it = { t->monitor_events, 0, ZMQ_POLLIN, 0 };
+            if (zmq_poll(&it, 1, wait_ms) <= 0)
+                break;
+        }
         zmq_msg_t ev;
         zmq_msg_init(&ev);
         if (zmq_msg_recv(&ev, t->monitor_events, ZMQ_DONTWAIT) < 0) {
@@ -440,25 +447,54 @@ static bool s_monitor_connected(bn_transport_t *t)
             zmq_msg_close(&addr);
         }
         if (event == ZMQ_EVENT_CONNECTED)
-            t->monitor_connected = true;
+            t->monitor_connected = true, t->monitor_refused = false;
         else if (event == ZMQ_EVENT_DISCONNECTED)
             t->monitor_connected = false;
+        else if (event == ZMQ_EVENT_CONNECT_RETRIED)
+            t->monitor_refused = true;
+    }
+    return t->monitor_connected;
+}
+
+static bool s_monitor_connected(bn_transport_t *t)
+{
+    return s_monitor_events(t, 0);
+}
+
+/* At exit, not connected, nothing refused yet: the connection may be on its
+ * way.  On a crowded host (300 nodes on 2 cores) the I/O thread can take
+ * seconds to connect and greet the monitor, and a report closed in that
+ * window with the ordinary linger was lost (7 of 240 at n = 300, 2 Dec
+ * 2026).  Waits (on the event socket, no polling loop) up to
+ * S_MONITOR_LINGER_MS for the connection or a refusal; whether connected. */
+static bool s_monitor_await(bn_transport_t *t)
+{
+    double t0 = bn_now();
+    while (!t->monitor_connected && !t->monitor_refused) {
+        int left = S_MONITOR_LINGER_MS - (int) ((bn_now() - t0) * 1000.0);
+        if (left <= 0)
+            break;
+        s_monitor_events(t, left);
     }
     return t->monitor_connected;
 }
 
 /* The long linger of the monitor socket is for a monitor that is there but
- * slow to read.  Without a live connection the report waits the socket's
- * ordinary linger (linger_ms: a monitor that is still coming up, or slow to
- * accept on a crowded host), except when nothing can be listening: an ipc
- * endpoint whose socket file does not exist (no monitor was started, as for
- * a node run alone), where it waits only S_MONITOR_GRACE_MS. */
+ * slow to read.  Not connected at exit, the node first waits for a
+ * connection still on its way (s_monitor_await), unless a connect was
+ * already refused or nothing can be listening: an ipc endpoint whose socket
+ * file does not exist (no monitor was started, as for a node run alone).
+ * Connected then: the long linger.  Else the report waits the socket's
+ * ordinary linger (linger_ms), or only S_MONITOR_GRACE_MS when the socket
+ * file does not exist. */
 static void s_monitor_set_linger(bn_transport_t *t)
 {
     if (t->opts.linger_ms < 0 || s_monitor_connected(t))
         return;
     const char *ep = t->swarm->monitor.endpoint;
     bool absent = strncmp(ep, "ipc://", 6) == 0 && ep[6] != '@' && access(ep + 6, F_OK) != 0;
+    if (!absent && s_monitor_await(t))
+        return;
     s_set_int(t->monitor, ZMQ_LINGER,
               absent ? BN_MIN(t->opts.linger_ms, S_MONITOR_GRACE_MS) : t->opts.linger_ms);
 }
@@ -505,7 +541,7 @@ void bn_transport_destroy(bn_transport_t **self_p)
 static void s_watch_monitor(bn_transport_t *t, void *s)
 {
     if (zmq_socket_monitor(s, "inproc://bn-monitor-events",
-                           ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED) != 0)
+                           ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_CONNECT_RETRIED) != 0)
         return;
     void *pair = zmq_socket(t->ctx, ZMQ_PAIR);
     if (!pair)

@@ -10,6 +10,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <zmq.h>
@@ -435,6 +439,80 @@ static void test_monitor_linger_follows_the_connection(void **state)
     free(s.nodes);
 }
 
+/* A monitor that is there but cannot greet yet (frozen here: SIGSTOP; on a
+ * crowded host, starved of CPU): the node waits for the connection and then
+ * lingers, so the report arrives once the monitor runs again (3 s later),
+ * where the ordinary 2 s linger lost it.  A socket file nobody listens on
+ * (a dead monitor) refuses the connect: closing takes the ordinary linger,
+ * not the 30 s wait. */
+static void test_monitor_report_waits_for_a_slow_connection(void **state)
+{
+    (void) state;
+    bn_transport_opts_t o;
+    bn_transport_opts_default(&o);     /* linger 2000 ms */
+    char err[256];
+    uint8_t hdr[4] = {5, 6, 7, 8};
+    bn_swarm_t s;
+    s_swarm(&s, 1, NULL);
+    snprintf(s.monitor.endpoint, BN_ENDPOINT_MAX, "ipc://%s/slow-monitor", s_dir);
+
+    int ready[2];
+    assert_int_equal(pipe(ready), 0);
+    pid_t mon = fork();
+    assert_true(mon >= 0);
+    if (mon == 0) {                    /* the monitor: exit 0 iff the report comes */
+        void *ctx = zmq_ctx_new();
+        void *pull = zmq_socket(ctx, ZMQ_PULL);
+        int timeout = 20000;
+        zmq_setsockopt(pull, ZMQ_RCVTIMEO, &timeout, sizeof timeout);
+        if (zmq_bind(pull, s.monitor.endpoint) != 0)
+            _exit(2);
+        (void) !write(ready[1], "r", 1);
+        uint8_t got[16];
+        int n = zmq_recv(pull, got, sizeof got, 0);
+        _exit(n == (int) sizeof hdr && memcmp(got, hdr, sizeof hdr) == 0 ? 0 : 1);
+    }
+    char c;
+    assert_int_equal(read(ready[0], &c, 1), 1);
+    close(ready[0]);
+    close(ready[1]);
+    kill(mon, SIGSTOP);
+    pid_t waker = fork();
+    assert_true(waker >= 0);
+    if (waker == 0) {
+        sleep(3);
+        kill(mon, SIGCONT);
+        _exit(0);
+    }
+    bn_transport_t *t = bn_transport_new(&s, 0, NULL, &o, err, sizeof err);
+    assert_non_null(t);
+    assert_int_equal(bn_transport_send(t, BN_PEER_MONITOR, hdr, sizeof hdr, NULL, 0, NULL), BN_OK);
+    bn_transport_destroy(&t);
+    int st;
+    assert_int_equal(waitpid(waker, &st, 0), waker);
+    assert_int_equal(waitpid(mon, &st, 0), mon);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);     /* the report arrived */
+
+    /* a socket file nobody listens on */
+    snprintf(s.monitor.endpoint, BN_ENDPOINT_MAX, "ipc://%s/dead-monitor", s_dir);
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    assert_true(strlen(s.monitor.endpoint + 6) < sizeof sa.sun_path);
+    memcpy(sa.sun_path, s.monitor.endpoint + 6, strlen(s.monitor.endpoint + 6) + 1);
+    assert_int_equal(bind(fd, (struct sockaddr *) &sa, sizeof sa), 0);
+    close(fd);                         /* the file stays, refusing connects */
+    t = bn_transport_new(&s, 0, NULL, &o, err, sizeof err);
+    assert_non_null(t);
+    assert_int_equal(bn_transport_send(t, BN_PEER_MONITOR, hdr, sizeof hdr, NULL, 0, NULL), BN_OK);
+    double t0 = bn_now();
+    bn_transport_destroy(&t);
+    double closing = bn_now() - t0;
+    assert_true(closing < 10.0);       /* the 2 s linger, not the 30 s wait */
+    unlink(sa.sun_path);
+    free(s.nodes);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -446,6 +524,7 @@ int main(void)
         cmocka_unit_test(test_fault_delay_sends_when_due),
         cmocka_unit_test(test_drain_honours_stop),
         cmocka_unit_test(test_monitor_linger_follows_the_connection),
+        cmocka_unit_test(test_monitor_report_waits_for_a_slow_connection),
     };
     return cmocka_run_group_tests(tests, s_setup, s_teardown);
 }
