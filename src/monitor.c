@@ -1098,7 +1098,9 @@ static bool s_receive(bn_monitor_t *m, bn_transport_t *tr, int timeout_ms)
  * handed its last report to the kernel or to our socket, not to us; a
  * launcher that stops the monitor once the nodes are gone (swarm.sh, after
  * 2 s) would otherwise lose the ones a crowded machine had not let us read
- * yet (2 of 240 at n = 300, 2 Dec 2026).  Reads until the socket has been
+ * yet.  (The reports lost at n = 300 on 2 Dec 2026 were not these: the
+ * drain read none of them; they never left their nodes, see transport.c,
+ * s_monitor_await.)  Reads until the socket has been
  * quiet for S_DRAIN_IDLE_S, at most S_DRAIN_MAX_S in all; how many it read. */
 #define S_DRAIN_IDLE_S 1.0
 #define S_DRAIN_MAX_S  10.0
