@@ -9,6 +9,9 @@
 #    in every epoch, and it is the one `byznode topology` computes for the seed.
 # 3. --time-varying: at each epoch all nodes agree on the fingerprint, and the
 #    fingerprints of the epochs differ from each other.
+# 4. The nodes read swarm.sh's uncompressed copy of the data set by default
+#    (scripts/fetch_data.sh --unpack): the same run reading the .gz files
+#    themselves (BN_DATA_UNPACKED=off) gives the same figures, bit for bit.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 bn_init swarm_consensus
 
@@ -44,5 +47,15 @@ want="$(for e in 0 1 2; do "$BN_BIN" topology --nodes $n --p 0.6 --seed $seed --
 bn_expect tv "fingerprints equal byznode topology --epoch 0,1,2" \
     "','.join(r['topology'] for r in jl(0))" "v == '$want'"
 bn_expect tv "consensus error after the last epoch" "last['consensus_error']" "v < 1e-3"
+
+unpacked="$(bn_py static "s['config'].get('data', '')")"
+bn_expect_true "the nodes read the uncompressed copy (data = $unpacked)" \
+    test -f "$unpacked/train-images-idx3-ubyte" -a ! -f "$unpacked/train-images-idx3-ubyte.gz"
+BN_DATA_UNPACKED=off bn_swarm gz "${common[@]}" --epochs 2
+bn_expect_true "the .gz run read the .gz files" grep -q "\"data\": \"${BN_DATA_DIR:-/usr/share/datasets/fashion-mnist}\"" "$BN_TMP/gz/summary.json"
+fields="['epoch', 'mean_accuracy', 'min_accuracy', 'max_accuracy', 'consensus_error', 'honest_reported']"
+ref="$(bn_py static "[[e[k] for k in $fields] for e in s['epochs']]")"
+bn_expect gz "every epoch's figures equal the uncompressed run's" \
+    "[[e[k] for k in $fields] for e in s['epochs']]" "v == $ref"
 
 bn_finish
