@@ -18,6 +18,7 @@
  *    interprets it as little-endian float32 whatever the host's byte order.
  */
 #include "wire.h"
+#include "clone.h"
 
 #include <msgpack.h>
 #include <string.h>
@@ -398,28 +399,42 @@ bn_drop_reason_t bn_wire_decode(const uint8_t *buf, size_t len, bn_wire_header_t
 
 /* ---------------------------------------------------------------- validate */
 
-/* Exponent bits all ones <=> NaN or infinity.  Branch-free body so that the
- * compiler vectorises it; memcpy makes unaligned input legal. */
-static bool s_all_finite_bytes(const unsigned char *p, size_t n)
+/* Exponent bits all ones <=> NaN or infinity: then (u & 0x7f800000) +
+ * 0x00800000 carries into bit 31, and for every finite u it stays below it,
+ * so one OR-accumulated word says whether any value was non-finite.  The
+ * body has no branch and no compare, so it vectorises on every kernel set;
+ * clone.h compiles it for AVX-512, AVX2 and the baseline and the current
+ * set picks (it read 4% of a 100-node swarm's CPU time as SSE2).  memcpy
+ * makes unaligned input legal. */
+static inline BN_CLONE_BODY int s_nonfinite_bytes_body(const unsigned char *p, size_t n)
 {
-    uint32_t bad = 0;
+    uint32_t m = 0;
     for (size_t i = 0; i < n; i++) {
         uint32_t u;
         memcpy(&u, p + 4 * i, 4);
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
         u = __builtin_bswap32(u);                /* the wire is little-endian */
 #endif
-        bad |= (uint32_t) ((u & 0x7f800000u) == 0x7f800000u);
+        m |= (u & 0x7f800000u) + 0x00800000u;
     }
-    return bad == 0;
+    return (int) (m >> 31);
+}
+BN_CLONE(int, s_nonfinite_bytes, (const unsigned char *p, size_t n), (p, n))
+
+static bool s_all_finite_bytes(const unsigned char *p, size_t n)
+{
+    return BN_CLONE_PICK(s_nonfinite_bytes)(p, n) == 0;
 }
 
+/* Host order: the wire body byte-swaps on a big-endian host, which host
+ * floats must not be, so there the plain loop stays. */
 bool bn_all_finite(const float *x, size_t n)
 {
     if (n == 0)
         return true;
     if (!x)
         return false;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
     uint32_t bad = 0;
     for (size_t i = 0; i < n; i++) {
         uint32_t u;
@@ -427,6 +442,9 @@ bool bn_all_finite(const float *x, size_t n)
         bad |= (uint32_t) ((u & 0x7f800000u) == 0x7f800000u);
     }
     return bad == 0;
+#else
+    return s_all_finite_bytes((const unsigned char *) x, n);
+#endif
 }
 
 bn_drop_reason_t bn_wire_validate(const bn_wire_expect_t *ex, const bn_wire_header_t *h,

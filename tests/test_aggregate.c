@@ -628,7 +628,7 @@ static void test_trimmed_search_hard(void **state)
 }
 
 /* Every rule gives the same bits on every kernel set this CPU runs (the
- * rules' clones and kernels, rules/clone.h and trim_simd.h, against each
+ * rules' clones and kernels, clone.h and rules/trim_simd.h, against each
  * other), on honest-like vectors with a few outliers and a NaN. */
 static void test_rules_same_on_every_kernel_set(void **state)
 {

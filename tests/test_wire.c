@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "rng.h"
+#include "layers.h"
 #include "wire.h"
 
 /* ----------------------------------------------------------- helpers */
@@ -665,6 +666,45 @@ static void test_all_finite(void **state)
     bn_free(x);
 }
 
+/* The finiteness checks (wire.c through clone.h: one body per kernel set)
+ * on every kernel set this CPU runs: every sign and exponent, with mantissas
+ * that touch the carry's edges, against isfinite(), at every position of
+ * lengths that leave every vector tail, read through a misaligned pointer
+ * too. */
+static void test_finite_every_kernel_set(void **state)
+{
+    (void) state;
+    enum { NMAX = 70 };
+    const uint32_t mant[] = { 0u, 1u, 0x400000u, 0x7fffffu };
+    unsigned char raw[NMAX * 4 + 1];
+    float x[NMAX];
+    int sets = 0;
+    for (int k = 0; k < BN_KERNELS_COUNT; k++) {
+        if (!bn_kernels_supported((bn_kernels_t) k))
+            continue;
+        assert_int_equal(bn_kernels_select((bn_kernels_t) k), BN_OK);
+        sets++;
+        for (uint32_t se = 0; se < 512; se++) {           /* sign and exponent */
+            for (size_t m = 0; m < BN_ARRAY_LEN(mant); m++) {
+                uint32_t bits = (se << 23) | mant[m];
+                float v;
+                memcpy(&v, &bits, 4);
+                bool want = isfinite(v);
+                size_t n = 1 + (se * 4 + m) % NMAX;           /* every length */
+                size_t pos = (se * 7 + m * 13) % n;           /* many places */
+                for (size_t i = 0; i < n; i++)
+                    x[i] = (float) i - 3.5f;
+                x[pos] = v;
+                assert_int_equal(bn_all_finite(x, n), want);
+                memcpy(raw + 1, x, n * 4);
+                assert_int_equal(bn_wire_payload_finite(raw + 1, n), want);
+            }
+        }
+    }
+    assert_true(sets >= 1);
+    assert_int_equal(bn_kernels_select(bn_kernels_best()), BN_OK);
+}
+
 static void test_drop_reason_names(void **state)
 {
     (void) state;
@@ -705,6 +745,7 @@ int main(void)
         cmocka_unit_test(test_validate_nonfinite_everywhere),
         cmocka_unit_test(test_validate_wire_bytes_little_endian),
         cmocka_unit_test(test_all_finite),
+        cmocka_unit_test(test_finite_every_kernel_set),
         cmocka_unit_test(test_drop_reason_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -4,7 +4,7 @@
  *  No allocation; inputs are finite where stated.
  */
 #include "rules.h"
-#include "clone.h"
+#include "../clone.h"
 
 #include <math.h>
 #include <string.h>

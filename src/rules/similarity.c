@@ -49,7 +49,7 @@
  *  statistics; nothing is remembered between rounds.
  */
 #include "rules.h"
-#include "clone.h"
+#include "../clone.h"
 
 #include <float.h>
 #include <math.h>

@@ -1,9 +1,12 @@
-/*  clone.h -- plain C loops of the rules compiled once per x86 kernel set,
- *  chosen at run time like the model kernels (layers.h: bn_kernels_current,
- *  BN_KERNELS), so the portable build vectorises them for AVX2 or AVX-512
- *  where the CPU has it instead of for SSE2 only.
+/*  clone.h -- plain C loops compiled once per x86 kernel set, chosen at run
+ *  time like the model kernels (layers.h: bn_kernels_current, BN_KERNELS),
+ *  so the portable build vectorises them for AVX2 or AVX-512 where the CPU
+ *  has it instead of for SSE2 only.
  *
- *  PRIVATE to the rule files.  For a loop written as
+ *  Used by the rules (rules/similarity.c, rules/select.c: finite checks,
+ *  axpy, difference statistics) and by wire.c (the finiteness check of
+ *  every received payload).  A private helper of those .c files: never
+ *  include it from a header.  For a loop written as
  *      static inline BN_CLONE_BODY int s_f_body(params) { ... }
  *  BN_CLONE(int, s_f, (params), (args)) defines s_f_k512, s_f_k256 and
  *  s_f_kbase (the body inlined under target("avx512f"), target("avx2,fma")
@@ -14,10 +17,10 @@
  *  contraction), so an element-wise loop, or one with a fixed number of
  *  partial sums, gives the same bits on every set.
  */
-#ifndef BN_RULES_CLONE_H
-#define BN_RULES_CLONE_H
+#ifndef BN_CLONE_H
+#define BN_CLONE_H
 
-#include "../layers.h"
+#include "layers.h"
 
 #define BN_CLONE_BODY __attribute__((always_inline))
 
