@@ -15,7 +15,7 @@
  *  see random data here).
  *
  *  usage: bench_layers [reps (default 200)] [batch (default 60)]
- *  env BN_KERNELS=portable|avx2|avx512|neon as for bench_model.
+ *  env BN_KERNELS=portable|sse4|avx2|avx512|neon as for bench_model.
  */
 #include "layers.h"
 #include "rng.h"

@@ -8,7 +8,7 @@
  *
  *  usage: bench_model [seconds per phase (default 3)] [batch (default 60)] [models (default cnn)]
  *  models: comma-separated subset of cnn,mlp,logreg or "all".
- *  env BN_KERNELS=portable|avx2|avx512|neon: force a kernel set (layers.h);
+ *  env BN_KERNELS=portable|sse4|avx2|avx512|neon: force a kernel set (layers.h);
  *  refused, exit status 2, when this CPU cannot run it.  The set in use is
  *  printed first.
  */

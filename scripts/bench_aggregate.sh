@@ -6,7 +6,8 @@
 #
 # usage: scripts/bench_aggregate.sh [n ...]          (default: 50 100 200 300)
 # env:   BUILD=<meson build dir>  (default build-bench; never ./build)
-#        BN_KERNELS=portable|avx2|avx512  forces the rules' kernel set (default: the best)
+#        BN_KERNELS=portable|sse4|avx2|avx512  forces the rules' kernel set (default: the
+#                                 best; sse4 runs the rules' portable loops)
 # Times are the thread's CPU time per call (the bench's header says so).
 set -eu
 cd "$(dirname "$0")/.."

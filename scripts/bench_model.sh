@@ -7,7 +7,8 @@
 # env:   BN_BUILD_DIR     build directory (default build-bench; configured if missing)
 #        BN_BENCH_BATCH   batch (default 60)
 #        BN_BENCH_PATHS   kernel sets to measure (default: every one the CPU runs,
-#                         of "portable avx2 avx512 neon")
+#                         of "portable sse4 avx2 avx512 neon"); a name outside that
+#                         list is refused before any measurement
 #        BN_BENCH_EPOCH   rounds of the one-node epoch (default 0 = skip): a swarm of
 #                         one, `byznode node --rule standalone --epochs 1` on the whole
 #                         training set, whole process, against
@@ -22,11 +23,14 @@
 # second (steadier when the machine is shared: time spent waiting for a core is
 # not counted), and of the per-round ratios.
 #
-# Emulating a smaller CPU on a bigger one: with BN_KERNELS=avx2 or portable
-# both sides are held to that class of CPU -- OpenBLAS through
-# OPENBLAS_CORETYPE (Haswell / Nehalem), PyTorch's ATen and oneDNN through
-# ATEN_CPU_CAPABILITY (avx2 / default) and ONEDNN_MAX_CPU_ISA (AVX2 / SSE41) --
-# so that neither side keeps AVX-512 code the emulated CPU would not have.
+# Emulating a smaller CPU on a bigger one: with BN_KERNELS=avx2, sse4 or
+# portable both sides are held to that class of CPU -- OpenBLAS through
+# OPENBLAS_CORETYPE (Haswell / Nehalem / Nehalem), PyTorch's ATen and oneDNN
+# through ATEN_CPU_CAPABILITY (avx2 / default / default) and
+# ONEDNN_MAX_CPU_ISA (AVX2 / SSE41 / SSE41) -- so that neither side keeps AVX
+# code the emulated CPU would not have.  sse4 and portable get the same
+# PyTorch and OpenBLAS: the CPU class of sse4 (SSE4.2, no AVX: Nehalem, the
+# Goldmont Plus Celerons) is the one the portable row was already held to.
 # This is NOT a measurement on such a CPU (memory system, clocks and the
 # width of the vector units stay this machine's).
 #
@@ -54,11 +58,18 @@ export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 BENCH="$BUILD/bench/bench_model"
 
 # Which sets this CPU runs: ask the bench itself (it refuses the others).
+ALL_PATHS="portable sse4 avx2 avx512 neon"
 if [ -n "${BN_BENCH_PATHS:-}" ]; then
     read -r -a PATHS <<< "$BN_BENCH_PATHS"
+    for k in "${PATHS[@]}"; do
+        case " $ALL_PATHS " in
+            *" $k "*) ;;
+            *) echo "bench_model.sh: BN_BENCH_PATHS: '$k' is not a kernel set ($ALL_PATHS)" >&2; exit 2 ;;
+        esac
+    done
 else
     PATHS=()
-    for k in portable avx2 avx512 neon; do
+    for k in $ALL_PATHS; do
         if BN_KERNELS=$k "$BENCH" 0.01 1 none >/dev/null 2>&1; then PATHS+=("$k"); fi
     done
 fi
@@ -67,7 +78,7 @@ fi
 emulate() {
     case "$1" in
         avx2)     echo "OPENBLAS_CORETYPE=Haswell ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 DNNL_MAX_CPU_ISA=AVX2" ;;
-        portable) echo "OPENBLAS_CORETYPE=Nehalem ATEN_CPU_CAPABILITY=default ONEDNN_MAX_CPU_ISA=SSE41 DNNL_MAX_CPU_ISA=SSE41" ;;
+        sse4|portable) echo "OPENBLAS_CORETYPE=Nehalem ATEN_CPU_CAPABILITY=default ONEDNN_MAX_CPU_ISA=SSE41 DNNL_MAX_CPU_ISA=SSE41" ;;
         *)        echo "" ;;
     esac
 }
@@ -75,7 +86,7 @@ emulate() {
 cpu_model=$(grep -m1 "model name" /proc/cpuinfo | cut -d: -f2 | sed "s/^ //")
 cpu_fam=$(grep -m1 "cpu family" /proc/cpuinfo | cut -d: -f2 | tr -d ' ')
 cpu_mod=$(grep -m1 "^model\s*:" /proc/cpuinfo | cut -d: -f2 | tr -d ' ')
-simd=$(grep -m1 "^flags" /proc/cpuinfo | tr ' ' '\n' | grep -E '^(sse4_2|avx|avx2|fma|avx512f|avx512bw|avx512vl|asimd)$' | tr '\n' ' ')
+simd=$(grep -m1 "^flags" /proc/cpuinfo | tr ' ' '\n' | grep -E '^(sse4_1|sse4_2|avx|avx2|fma|avx512f|avx512bw|avx512vl|asimd)$' | tr '\n' ' ')
 echo "== machine: $cpu_model (family $cpu_fam model $cpu_mod), $(nproc --all) cpus; SIMD flags: $simd"
 echo "== kernel sets measured: ${PATHS[*]}; $ROUNDS round(s) of $SECONDS_PER_PHASE s per phase, batch $BATCH"
 echo "== $("$PY" -c 'import torch; print("pytorch", torch.__version__)')"

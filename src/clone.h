@@ -11,8 +11,8 @@
  *  BN_CLONE(int, s_f, (params), (args)) defines s_f_k512, s_f_k256 and
  *  s_f_kbase (the body inlined under target("avx512f"), target("avx2,fma")
  *  and the build's baseline), and BN_CLONE_PICK(s_f) is the one of the
- *  current set (the baseline for portable and neon, or when the compiler
- *  cannot target x86).  Bodies return a value (int when there is nothing
+ *  current set (the baseline for portable, sse4 and neon, or when the
+ *  compiler cannot target x86).  Bodies return a value (int when there is nothing
  *  to return).  The build is ISO C (-std=c11: no floating-point
  *  contraction), so an element-wise loop, or one with a fixed number of
  *  partial sums, gives the same bits on every set.

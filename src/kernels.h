@@ -54,9 +54,10 @@ typedef struct {
                                    int B, int H, int W, int C, int OC, int K);
 } bn_kernel_set_t;
 
-/* Defined in kernels_avx512.c, kernels_avx2.c and kernels_neon.c. */
+/* Defined in kernels_avx512.c, kernels_avx2.c, kernels_sse.c and kernels_neon.c. */
 extern const bn_kernel_set_t bn_kernel_set_avx512;
 extern const bn_kernel_set_t bn_kernel_set_avx2;
+extern const bn_kernel_set_t bn_kernel_set_sse4;
 extern const bn_kernel_set_t bn_kernel_set_neon;
 
 /* Largest K*K the fused single-channel kernels accept (their transposed

@@ -1,6 +1,6 @@
 /*  kernels_simd.h -- register-blocked kernels written once over a small
- *  vector vocabulary, instantiated by kernels_avx2.c (8 floats per vector)
- *  and kernels_neon.c (4 floats per vector).
+ *  vector vocabulary, instantiated by kernels_avx2.c (8 floats per vector),
+ *  kernels_sse.c and kernels_neon.c (4 floats per vector).
  *
  *  PRIVATE: included only by those files, once each, after they define
  *    S_TARGET                 attribute put on every function (or nothing)
@@ -27,8 +27,9 @@
  *    S_SET                    name of the bn_kernel_set_t to define
  *    S_SET_NAME               its string name
  *  The blocks are chosen so that accumulators + loaded operands fit the
- *  ISA's register file (16 ymm for AVX2, 32 q registers for NEON) and every
- *  loop below them has compile-time trip counts, so they stay in registers.
+ *  ISA's register file (16 ymm for AVX2, 16 xmm for SSE, 32 q registers for
+ *  NEON) and every loop below them has compile-time trip counts, so they
+ *  stay in registers.
  *  Same shapes, layouts and results (up to float rounding) as layers.h.
  *  At the end, kernels_winograd.h adds the Winograd F(4x4, 5x5) conv2
  *  passes over the same vocabulary (kernels_avx512.c instantiates that

@@ -2,7 +2,7 @@
  *  2015) for NHWC tensors: forward, input gradient and weight gradient with
  *  the same transforms, written once over a small vector vocabulary.
  *
- *  PRIVATE: included by kernels_simd.h (AVX2, NEON) and by kernels_avx512.c
+ *  PRIVATE: included by kernels_simd.h (AVX2, SSE, NEON) and by kernels_avx512.c
  *  (which keeps its own hand-written direct kernels but instantiates these
  *  with zmm vectors), once per file, after they define
  *    S_TARGET, V, VW, VZERO() VLOAD(p) VSTORE(p, v) VSET1(x) VFMA(a, b, c)

@@ -5,7 +5,7 @@
  *  dimension that the compiler vectorises for the build's baseline; restrict
  *  says which buffers never alias.  The direct convolutions, pooling passes
  *  and the fused first layer also have per-ISA versions (kernels_avx512.c,
- *  kernels_avx2.c, kernels_neon.c, behind kernels.h), one set of which is
+ *  kernels_avx2.c, kernels_sse.c, kernels_neon.c, behind kernels.h), one set of which is
  *  chosen once per process: the best the CPU has, or BN_KERNELS.  A set
  *  entry that declines a shape falls back to the portable loop here.
  */
@@ -24,6 +24,7 @@
 
 static const char *const s_kernels_names[BN_KERNELS_COUNT] = {
     [BN_KERNELS_PORTABLE] = "portable",
+    [BN_KERNELS_SSE4]     = "sse4",
     [BN_KERNELS_AVX2]     = "avx2",
     [BN_KERNELS_AVX512]   = "avx512",
     [BN_KERNELS_NEON]     = "neon",
@@ -34,6 +35,7 @@ static const bn_kernel_set_t s_portable_set = { .name = "portable", .available =
 
 static const bn_kernel_set_t *s_sets[BN_KERNELS_COUNT] = {
     [BN_KERNELS_PORTABLE] = &s_portable_set,
+    [BN_KERNELS_SSE4]     = &bn_kernel_set_sse4,
     [BN_KERNELS_AVX2]     = &bn_kernel_set_avx2,
     [BN_KERNELS_AVX512]   = &bn_kernel_set_avx512,
     [BN_KERNELS_NEON]     = &bn_kernel_set_neon,
@@ -65,6 +67,8 @@ static bool s_cpu_has(bn_kernels_t k)
     case BN_KERNELS_PORTABLE:
         return true;
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    case BN_KERNELS_SSE4:
+        return __builtin_cpu_supports("sse4.1");
     case BN_KERNELS_AVX2:
         return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
     case BN_KERNELS_AVX512:
@@ -86,7 +90,8 @@ bool bn_kernels_supported(bn_kernels_t k)
 
 bn_kernels_t bn_kernels_best(void)
 {
-    static const bn_kernels_t order[] = { BN_KERNELS_AVX512, BN_KERNELS_AVX2, BN_KERNELS_NEON };
+    static const bn_kernels_t order[] = { BN_KERNELS_AVX512, BN_KERNELS_AVX2, BN_KERNELS_SSE4,
+                                          BN_KERNELS_NEON };
     for (size_t i = 0; i < BN_ARRAY_LEN(order); i++)
         if (bn_kernels_supported(order[i]))
             return order[i];
@@ -101,14 +106,16 @@ int bn_kernels_select(bn_kernels_t k)
     return BN_OK;
 }
 
-/* "avx2 fma avx512f" or "neon" or "none": what the CPU offers, for messages. */
+/* "sse4.1 avx2 fma avx512f" or "neon" or "none": what the CPU offers, for messages. */
 static void s_cpu_features(char *buf, size_t len)
 {
     buf[0] = '\0';
     size_t used = 0;
-    const char *have[4];
+    const char *have[5];
     size_t n = 0;
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    if (__builtin_cpu_supports("sse4.1"))
+        have[n++] = "sse4.1";
     if (__builtin_cpu_supports("avx2"))
         have[n++] = "avx2";
     if (__builtin_cpu_supports("fma"))
@@ -119,7 +126,7 @@ static void s_cpu_features(char *buf, size_t len)
     have[n++] = "neon";
 #endif
     if (n == 0)
-        have[n++] = "none of avx2/fma/avx512f/neon";
+        have[n++] = "none of sse4.1/avx2/fma/avx512f/neon";
     for (size_t i = 0; i < n && used + 1 < len; i++) {
         int w = snprintf(buf + used, len - used, "%s%s", i ? " " : "", have[i]);
         if (w < 0)
@@ -137,7 +144,8 @@ int bn_kernels_init(char *err, size_t errlen)
     if (env && *env) {
         if (bn_kernels_parse(env, &k) != BN_OK)
             return bn_fail(err, errlen, BN_EARG,
-                           "BN_KERNELS=%s: not a kernel set (portable, avx2, avx512, neon)", env);
+                           "BN_KERNELS=%s: not a kernel set (portable, sse4, avx2, avx512, neon)",
+                           env);
         if (!bn_kernels_supported(k))
             return bn_fail(err, errlen, BN_EARG,
                            "BN_KERNELS=%s: this %s cannot run it (CPU has: %s)", env,

@@ -31,6 +31,7 @@
  * a shape a set is not blocked for runs the portable loops.
  *   portable -- plain C for the build's baseline (x86-64: SSE2); conv2 of the
  *               CNN goes through im2col + sgemm
+ *   sse4     -- SSE4.1, 4 floats per vector, no FMA (x86-64 without AVX2)
  *   avx2     -- AVX2 + FMA, 8 floats per vector (x86-64)
  *   avx512   -- AVX-512F, 16 floats per vector (x86-64)
  *   neon     -- Advanced SIMD, 4 floats per vector (aarch64)
@@ -39,19 +40,21 @@
  * has them. */
 typedef enum {
     BN_KERNELS_PORTABLE,
+    BN_KERNELS_SSE4,
     BN_KERNELS_AVX2,
     BN_KERNELS_AVX512,
     BN_KERNELS_NEON,
     BN_KERNELS_COUNT
 } bn_kernels_t;
 
-/* "portable", "avx2", "avx512", "neon" (static; "unknown" out of range). */
+/* "portable", "sse4", "avx2", "avx512", "neon" (static; "unknown" out of range). */
 const char *bn_kernels_name(bn_kernels_t k);
 /* Name -> set; BN_EARG for anything else. */
 int bn_kernels_parse(const char *name, bn_kernels_t *k);
 /* True when set k is compiled into this build AND this CPU can run it. */
 bool bn_kernels_supported(bn_kernels_t k);
-/* The fastest supported set: avx512, else avx2, else neon, else portable. */
+/* The fastest supported set: avx512, else avx2, else sse4, else neon, else
+ * portable. */
 bn_kernels_t bn_kernels_best(void);
 /* Start-up choice: the set named by the environment variable BN_KERNELS if
  * set (BN_EARG and a message in err, naming the CPU's features, when it is
@@ -118,7 +121,7 @@ void bn_conv2d_backward_direct(float *din, float *dweight_ohwi, const float *dou
  * results up to float rounding (about 1e-5 relative: tests/test_layers.c),
  * plus scratch of bn_conv2d_winograd_scratch(C, OC) floats, which the caller
  * owns (allocate once; contents are not kept between calls).  Where the
- * kernel set has them (avx512, avx2, neon) and the shape fits (K == 5, OH
+ * kernel set has them (avx512, avx2, sse4, neon) and the shape fits (K == 5, OH
  * and OW multiples of 4, C and OC multiples of 16 -- avx512: OC of 32),
  * they run and return true; otherwise they run the direct kernels above
  * and return false.  6.25x fewer multiply-adds in the channel sums; see

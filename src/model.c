@@ -11,7 +11,7 @@
  *  max-pool, and its backward computes only the weight gradient, straight
  *  from the pooled gradient.  conv2 is a Winograd F(4x4, 5x5) convolution
  *  (forward, weight and input gradients; its 8x8 output is 2x2 tiles) with
- *  every SIMD kernel set (avx512, avx2, neon: see layers.h), which falls
+ *  every SIMD kernel set (avx512, avx2, sse4, neon: see layers.h), which falls
  *  back to their register-blocked direct kernels for a shape it does not
  *  take, or, with the portable set, im2col + sgemm in chunks of CONV2_CHUNK
  *  samples; its bias + ReLU + max-pool are fused into one pass that records

@@ -2,7 +2,7 @@
  *  reference convolution and central finite differences.
  *
  *  The whole group runs once per kernel set this CPU supports (portable,
- *  avx2, avx512, neon: layers.h), selected with bn_kernels_select, so every
+ *  sse4, avx2, avx512, neon: layers.h), selected with bn_kernels_select, so every
  *  check below -- finite differences included -- covers every set; the
  *  comparison tests also hold each set against the portable one.
  *

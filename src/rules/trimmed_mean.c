@@ -21,7 +21,8 @@
  *  BN_TRIM_W coordinates that stay in L1, one read of each vector from
  *  memory, about 10-15 passes of n vector compares per group on model-like
  *  values instead of 4 b n; the kernel set is the model kernels' run-time
- *  choice (bn_kernels_current: avx512, avx2, else SSE2 / plain C).
+ *  choice (bn_kernels_current: avx512, avx2, else SSE2 / plain C, sse4
+ *  included).
  *  Telemetry: w_j = share of the values kept strictly inside (L, H) that
  *  came from vector j (ties at L / H are not attributed), summing to 1.
  */
