@@ -33,7 +33,7 @@ for tool in "$cc" "$qemu"; do
     fi
 done
 mkdir -p "$out"
-mods=(layers kernels_avx512 kernels_avx2 kernels_neon model sgd rng common)
+mods=(layers kernels_avx512 kernels_avx2 kernels_sse kernels_neon model sgd rng common)
 srcs=("$src/tests/cross/cblas_ref.c" "$src/tests/cross/dataset_absent.c" "$src/tests/fixture.c")
 for m in "${mods[@]}"; do srcs+=("$src/src/$m.c"); done
 status=0
