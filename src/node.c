@@ -280,6 +280,14 @@ static int s_run(bn_node_t *nd)
                 (unsigned long long) ss->published, (unsigned long long) nd->shm_sent,
                 (unsigned long long) ss->received, (unsigned long long) ss->torn,
                 (unsigned long long) ss->stale, (unsigned long long) ss->unreadable);
+    const bn_refpipe_stats_t *fs = nd->refs ? bn_refpipe_stats(nd->refs) : NULL;
+    if (fs)
+        BN_INFO("reference FIFOs: %llu references written to neighbours' FIFOs (%llu over the "
+                "sockets instead: %llu full, %llu unavailable), %llu read from ours, %llu bytes "
+                "skipped that did not frame",
+                (unsigned long long) fs->sent, (unsigned long long) (fs->full + fs->unavailable),
+                (unsigned long long) fs->full, (unsigned long long) fs->unavailable,
+                (unsigned long long) fs->received, (unsigned long long) fs->bad_bytes);
     const bn_inbox_stats_t *is = bn_inbox_stats(nd->inbox);
     BN_INFO("inbox: at most %llu model payloads held at once (%s); %llu models came "
             "before their round", (unsigned long long) is->payloads_max,

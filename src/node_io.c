@@ -39,9 +39,9 @@ void bn_node_send_model(bn_node_t *nd, const float *vec, bool to_honest_only, ui
     /* The same bytes for every neighbour: once into the ring for the
      * same-host ones, who get the slot's name instead. */
     bn_buf_t *ref = NULL;
+    void *rb = NULL;
     if (only == UINT32_MAX && bn_shm_publishing(nd->shm)) {
         bn_shm_ref_t r;
-        void *rb;
         if (bn_shm_publish(nd->shm, nd->epoch, nd->round, bytes, &r) == BN_OK
             && (ref = bn_buf_new(BN_SHM_REF_LEN, &rb)) != NULL) {
             bn_shm_ref_encode(&r, rb);
@@ -58,7 +58,9 @@ void bn_node_send_model(bn_node_t *nd, const float *vec, bool to_honest_only, ui
          * gets the payload itself, which waits in its socket and lets it
          * see how far the swarm is when it wakes (the catch-up quorum). */
         if (ref && bn_shm_same_host(nd->shm, j) && bn_inbox_live(nd->inbox, j)) {
-            if (bn_transport_send(nd->tr, j, sb, slen, NULL, 0, ref) == BN_OK)
+            /* through j's FIFO, else (full, gone, none) over the socket */
+            if ((nd->refs && bn_refpipe_send(nd->refs, j, sb, slen, rb, BN_SHM_REF_LEN) == BN_OK)
+                || bn_transport_send(nd->tr, j, sb, slen, NULL, 0, ref) == BN_OK)
                 nd->shm_sent++;
         } else {
             bn_transport_send(nd->tr, j, hb, hlen, NULL, 0, payload);
@@ -100,9 +102,16 @@ bool bn_node_collect(bn_node_t *nd, uint64_t round, double deadline, bn_node_don
         if (ms > 200 && nd->stop)
             ms = 200;           /* so that a stop request is seen promptly */
         bn_msg_t *msg = NULL;
-        if (bn_transport_recv(nd->tr, ms, &msg) == BN_OK) {
+        int rc = bn_transport_recv(nd->tr, ms, &msg);
+        if (rc == BN_OK) {
             bn_node_admit(nd, msg);
             bn_msg_destroy(&msg);
+        } else if (rc == BN_TRANSPORT_FD) {
+            /* every reference pending in our FIFO, one read for all */
+            while (bn_refpipe_recv(nd->refs, &msg) == BN_OK) {
+                bn_node_admit(nd, msg);
+                bn_msg_destroy(&msg);
+            }
         }
     }
 }

@@ -223,12 +223,22 @@ static int s_build_network(bn_node_t *nd, char *err, size_t errlen)
      * must come through the authenticated channel.  Reading a peer's ring
      * needs no option; --shm decides whether this node writes one. */
     if (!nd->swarm.curve && !opt->key_path[0]) {
-        bool publish = opt->shm == BN_SHM_AUTO
+        bool publish = opt->shm != BN_SHM_OFF
                        && strncmp(nd->swarm.nodes[nd->id].endpoint, "ipc://", 6) == 0;
         char why[BN_PATH_MAX + 128];
         nd->shm = bn_shm_new(&nd->swarm, nd->id, nd->dim * sizeof(float), publish, why, sizeof why);
         if (!nd->shm)
             return bn_fail(err, errlen, BN_ENOMEM, "out of memory");
+        /* References through FIFOs too, unless faults are injected: those
+         * act in bn_transport_send, which the FIFO does not pass through. */
+        if (opt->shm == BN_SHM_AUTO && bn_shm_publishing(nd->shm) && opt->fault_drop == 0
+            && opt->fault_delay_ms == 0) {
+            nd->refs = bn_refpipe_new(&nd->swarm, nd->id, why, sizeof why);
+            if (nd->refs)
+                bn_transport_watch(nd->tr, bn_refpipe_fd(nd->refs));
+            else
+                BN_WARN("same-host references go through the sockets: %s", why);
+        }
     }
     bn_graphs_opts_t go = { nd->n, nd->opt.topology_file, opt->p, opt->min_degree, opt->seed,
                             opt->time_varying };
@@ -377,6 +387,7 @@ void bn_node_destroy(bn_node_t **self_p)
     bn_inbox_destroy(&nd->inbox);
     bn_graphs_destroy(&nd->graphs);
     bn_transport_destroy(&nd->tr);
+    bn_refpipe_destroy(&nd->refs);
     bn_shm_destroy(&nd->shm);
     bn_model_destroy(&nd->model);
     bn_rule_destroy(&nd->rule);

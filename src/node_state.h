@@ -22,6 +22,7 @@
 #include "options.h"
 #include "rng.h"
 #include "sgd.h"
+#include "refpipe.h"
 #include "shm.h"
 #include "swarmfile.h"
 #include "transport.h"
@@ -41,6 +42,7 @@ typedef struct {
     bn_transport_t *tr;
     bn_shm_t      *shm;          /* same-host models (shm.h); NULL under CURVE */
     uint64_t       shm_sent;     /* MODEL_SHM messages sent, cumulative */
+    bn_refpipe_t  *refs;         /* our reference FIFO (refpipe.h); NULL: the sockets */
     bn_graphs_t   *graphs;
     bn_inbox_t    *inbox;
     bn_model_t    *model;

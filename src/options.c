@@ -92,7 +92,7 @@ static const s_row_t s_table[] = {
     { "checkpoint-every", T_U32,   O(checkpoint_every),   0, 1e5,    "0",    NODE,  NULL, "epochs between checkpoints (0 = never; the last epoch always when > 0)" },
     { "fault-drop",       T_F64,   O(fault_drop),         0, 1,      "0",    NODE,  NULL, "injected drop probability on outgoing messages" },
     { "fault-delay",      T_U32,   O(fault_delay_ms),     0, 1e6,    "0",    NODE,  NULL, "injected delay (ms) on outgoing messages" },
-    { "shm",              T_SHM,   O(shm),                0, 0,      "auto", NODE,  NULL, "same-host models through shared memory: auto (ipc:// peers, not under CURVE) | off" },
+    { "shm",              T_SHM,   O(shm),                0, 0,      "auto", NODE,  NULL, "same-host models through shared memory (ipc:// peers, not under CURVE): auto (rings, references through FIFOs) | rings (references over the sockets) | off" },
     { "verbose",          T_U32,   O(verbose),            0, 3,      "1",    NODE,  NULL, "log level: 0 warn, 1 info, 2 debug" },
 };
 

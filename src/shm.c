@@ -28,13 +28,16 @@
  *  is checked to still be the inode it locked, under the directory lock).
  *  The owner writes its header only once it holds its ring's lock, so a ring
  *  with a valid header and no lock is dead even without the directory lock.
- *  A ring of another version (no lock protocol) is never touched.
+ *  A ring of another version (no lock protocol) is never touched.  A
+ *  removed ring's reference FIFO (refpipe.h: same name, ".refs") goes with
+ *  it.
  */
 #include "shm.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -90,7 +93,7 @@ struct bn_shm_t {
 
 /* ---- names, references ------------------------------------------------- */
 
-static const char *const s_mode_names[BN_SHM_MODE_COUNT] = { "auto", "off" };
+static const char *const s_mode_names[BN_SHM_MODE_COUNT] = { "auto", "off", "rings" };
 
 const char *bn_shm_mode_name(bn_shm_mode_t m)
 {
@@ -257,8 +260,20 @@ static unsigned s_sweep(int dfd)
     }
     unsigned removed = 0;
     for (struct dirent *e; (e = readdir(dir)) != NULL;)
-        if (s_dead_ring(dfd, e->d_name) && unlinkat(dfd, e->d_name, 0) == 0)
+        if (s_dead_ring(dfd, e->d_name) && unlinkat(dfd, e->d_name, 0) == 0) {
             removed++;
+            /* and its reference FIFO (refpipe.h), if it left one */
+            char fifo[NAME_MAX + 1];
+            size_t n = strlen(e->d_name);
+            struct stat st;
+            if (n < sizeof fifo) {
+                memcpy(fifo, e->d_name, n - 5);
+                memcpy(fifo + n - 5, ".refs", 6);
+                if (fstatat(dfd, fifo, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISFIFO(st.st_mode)
+                    && st.st_uid == geteuid())
+                    unlinkat(dfd, fifo, 0);
+            }
+        }
     closedir(dir);
     return removed;
 }

@@ -61,9 +61,12 @@
 #define BN_SHM_REF_LEN 24
 #define BN_SHM_PATH_MAX 512
 
-typedef enum { BN_SHM_AUTO = 0, BN_SHM_OFF = 1, BN_SHM_MODE_COUNT } bn_shm_mode_t;
+/* --shm: auto = rings, and the references through each node's FIFO
+ * (refpipe.h) where it can; rings = rings, the references over the sockets;
+ * off = every payload over the sockets. */
+typedef enum { BN_SHM_AUTO = 0, BN_SHM_OFF = 1, BN_SHM_RINGS = 2, BN_SHM_MODE_COUNT } bn_shm_mode_t;
 
-/* "auto" / "off"; NULL past the table. */
+/* "auto" / "off" / "rings"; NULL past the table. */
 const char *bn_shm_mode_name(bn_shm_mode_t m);
 /* BN_OK, or BN_EARG for an unknown name. */
 int bn_shm_mode_parse(const char *s, bn_shm_mode_t *m);

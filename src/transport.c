@@ -66,6 +66,7 @@ struct bn_transport_t {
     bool zap_running;
     uint8_t (*keys)[32];        /* n binary public keys of the swarm (CURVE only)   */
     bn_fault_t *fault;          /* injected loss and delay; owned                   */
+    int watch_fd;               /* polled beside the PULL socket, -1: none; borrowed */
     bn_transport_stats_t stats;
 };
 
@@ -387,6 +388,7 @@ bn_transport_t *bn_transport_new(const bn_swarm_t *swarm, uint32_t self,
         bn_fail(err, errlen, BN_ENOMEM, "out of memory");
         return NULL;
     }
+    t->watch_fd = -1;
     t->swarm = swarm;
     t->self = self;
     t->opts = *opts;
@@ -752,7 +754,8 @@ int bn_transport_recv(bn_transport_t *t, int timeout_ms, bn_msg_t **msg)
     if (!t->pull)
         return BN_EARG;
     double deadline = timeout_ms < 0 ? INFINITY : bn_now() + timeout_ms / 1000.0;
-    zmq_pollitem_t item = { t->pull, 0, ZMQ_POLLIN, 0 };
+    zmq_pollitem_t item[2] = { { t->pull, 0, ZMQ_POLLIN, 0 }, { NULL, t->watch_fd, ZMQ_POLLIN, 0 } };
+    int nitems = t->watch_fd >= 0 ? 2 : 1;
     for (;;) {
         s_flush_due(t);
         int ms = -1;
@@ -763,11 +766,13 @@ int bn_transport_recv(bn_transport_t *t, int timeout_ms, bn_msg_t **msg)
         int due = bn_fault_next_due_ms(t->fault, bn_now());
         if (due >= 0 && (ms < 0 || due < ms))
             ms = due;
-        int rc = zmq_poll(&item, 1, ms);
+        int rc = zmq_poll(item, nitems, ms);
         if (rc < 0)
             return BN_ENET;
-        if (rc > 0)
+        if (rc > 0 && (item[0].revents & ZMQ_POLLIN))
             break;
+        if (rc > 0)
+            return BN_TRANSPORT_FD;     /* only the watched descriptor */
         if (timeout_ms >= 0 && bn_now() >= deadline) {
             s_flush_due(t);
             return BN_ETIMEOUT;
@@ -784,6 +789,11 @@ int bn_transport_recv(bn_transport_t *t, int timeout_ms, bn_msg_t **msg)
     }
     *msg = m;
     return BN_OK;
+}
+
+void bn_transport_watch(bn_transport_t *t, int fd)
+{
+    t->watch_fd = fd;
 }
 
 void bn_transport_pump(bn_transport_t *t)

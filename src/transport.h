@@ -121,10 +121,19 @@ void bn_transport_destroy(bn_transport_t **self_p);
 int bn_transport_send(bn_transport_t *t, uint32_t peer, const void *header, size_t header_len,
                       const void *middle, size_t middle_len, const bn_buf_t *payload);
 
+/* bn_transport_recv's return when only the watched descriptor is readable. */
+#define BN_TRANSPORT_FD 1
+
 /* Waits up to timeout_ms (0 = poll, -1 = forever) for one message, sending
  * held messages as they fall due meanwhile.  BN_OK with *msg set (destroy it
- * after use), BN_ETIMEOUT, BN_ENOMEM or BN_ENET (interrupted). */
+ * after use), BN_TRANSPORT_FD (no message; the descriptor given to
+ * bn_transport_watch is readable), BN_ETIMEOUT, BN_ENOMEM or BN_ENET
+ * (interrupted). */
 int bn_transport_recv(bn_transport_t *t, int timeout_ms, bn_msg_t **msg);
+
+/* Also wait for input on fd (borrowed; -1: none, the default) in
+ * bn_transport_recv: the node's reference FIFO (refpipe.h). */
+void bn_transport_watch(bn_transport_t *t, int fd);
 
 /* Sends the held messages that are due now (bn_transport_recv does too). */
 void bn_transport_pump(bn_transport_t *t);

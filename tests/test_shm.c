@@ -1,8 +1,8 @@
 /*  test_shm.c -- the same-host ring (shm.h): a slot read back whole, a torn
  *  copy and a stale slot dropped, a truncated, missing or non-regular file
  *  dropped without a crash, an accepted copy that later writes cannot
- *  change, a restarted owner's new ring, a dead node's ring swept by the next
- *  node to start (and nothing else), and a MODEL_SHM resolved into the
+ *  change, a restarted owner's new ring, a dead node's ring and its
+ *  reference FIFO swept by the next node to start (and nothing else), and a MODEL_SHM resolved into the
  *  MODEL the inbox admits.
  */
 #include <setjmp.h>
@@ -295,11 +295,26 @@ static void test_dead_rings_swept(void **state)
     close(in);
     close(out);
 
+    /* the dead node's reference FIFO (refpipe.h), a live ring's, and a
+     * regular file named like one beside the fake ring */
+    char dead_fifo[BN_SHM_PATH_MAX], live_fifo[BN_SHM_PATH_MAX], old_refs[BN_SHM_PATH_MAX + 32];
+    snprintf(dead_fifo, sizeof dead_fifo, "%.*s.refs", (int) strlen(dead) - 5, dead);
+    snprintf(live_fifo, sizeof live_fifo, "%.*s.refs", (int) strlen(live) - 5, live);
+    snprintf(old_refs, sizeof old_refs, "%.*s.refs", (int) strlen(old) - 5, old);
+    assert_int_equal(mkfifo(dead_fifo, 0600), 0);
+    assert_int_equal(mkfifo(live_fifo, 0600), 0);
+    assert_int_equal(mkfifo(old_refs, 0600), 0);
+
     char err[256];
     bn_shm_t *next = bn_shm_new(&other, 1, S_LEN, true, err, sizeof err);
     assert_non_null(next);
     assert_true(bn_shm_publishing(next));
     assert_int_equal(access(dead, F_OK), -1);   /* swept */
+    assert_int_equal(access(dead_fifo, F_OK), -1);  /* with its FIFO */
+    assert_int_equal(access(live_fifo, F_OK), 0);
+    assert_int_equal(access(old_refs, F_OK), 0);    /* its ring was not swept */
+    unlink(live_fifo);
+    unlink(old_refs);
     assert_int_equal(access(live, F_OK), 0);    /* the fixture's owner is alive */
     assert_int_equal(access(fake, F_OK), 0);
     assert_int_equal(access(old, F_OK), 0);
