@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "cmd.h"
 #include "layers.h"
@@ -47,8 +48,26 @@ static void s_install_signals(void)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     /* A closed stdout (say, `| head`) must not kill a monitor before it has
-     * written summary.json; writes then just fail. */
+     * written summary.json; writes then just fail.  Also a reference FIFO
+     * whose owner died (refpipe.h): EPIPE, not a signal. */
     signal(SIGPIPE, SIG_IGN);
+}
+
+/* A node holds about four descriptors per neighbour (its PUSH socket's
+ * connection and mailbox, the neighbour's ring and FIFO): ~800 at n = 300,
+ * near the usual soft limit of 1024.  Raise the soft limit to the hard one
+ * (at most 65536); where that is lower, a descriptor that cannot be had
+ * makes that path fall back or drop, counted, never a crash. */
+static void s_raise_nofile(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    rlim_t want = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > 65536 ? 65536 : rl.rlim_max;
+    if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= want)
+        return;
+    rl.rlim_cur = want;
+    setrlimit(RLIMIT_NOFILE, &rl);
 }
 
 static void s_usage(FILE *f)
@@ -211,6 +230,7 @@ static int s_cmd_node(int argc, char **argv)
         return 2;
     }
     s_install_signals();
+    s_raise_nofile();
     return bn_node_run(&o, &s_stop) == BN_OK ? 0 : 1;
 }
 
